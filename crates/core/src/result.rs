@@ -1,0 +1,216 @@
+//! The result document: everything a run concluded, read by every sink and report.
+//!
+//! Serialized as JSON (camelCase) with `apiVersion` [`API_VERSION`]; its JSON Schema is
+//! committed at `schemas/result.schema.json`. Numbers are always finite.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::measure::ErrorKind;
+
+/// The `apiVersion` of the result document.
+pub const API_VERSION: &str = "slogate.dev/v1alpha1";
+/// The `kind` of the result document.
+pub const KIND: &str = "ExperimentResult";
+
+/// The whole result of one experiment run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperimentResult {
+    /// Always [`API_VERSION`].
+    pub api_version: String,
+    /// Always [`KIND`].
+    pub kind: String,
+    /// Experiment name.
+    pub name: String,
+    /// Namespace, when the experiment ran in a cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// When the run started.
+    pub start_time: Timestamp,
+    /// When the run ended; absent while running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<Timestamp>,
+    /// Where the run is.
+    pub stage: Stage,
+    /// How far the load got.
+    pub progress: Progress,
+    /// Why the run failed (stage `Failed`), e.g. `Interrupted: SIGTERM`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// Confidence level of every interval in this document.
+    pub confidence: f64,
+    /// Per version: metrics and histogram.
+    pub versions: Vec<VersionResult>,
+    /// Per SLO and version: observed value, interval and verdict.
+    pub slos: Vec<SloResult>,
+    /// The overall verdict; absent until the run completes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<OverallVerdict>,
+    /// What promotion did; absent when no promotion is configured or not yet attempted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promotion: Option<PromotionOutcome>,
+}
+
+/// Lifecycle stage of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Stage {
+    /// Load is being sent.
+    Running,
+    /// The run finished and every SLO was judged.
+    Completed,
+    /// The run could not finish (see `failure`).
+    Failed,
+}
+
+/// How far the load got.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    /// Measured requests finished so far, all versions together.
+    pub requests_done: u64,
+    /// Requests planned in all, when the run is bounded by a count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_planned: Option<u64>,
+    /// Seconds of load so far.
+    pub elapsed_seconds: f64,
+    /// Seconds planned, when the run is bounded by time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_planned_seconds: Option<f64>,
+}
+
+/// Metrics of one version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionResult {
+    /// Version name from the spec.
+    pub name: String,
+    /// URL that was loaded.
+    pub url: String,
+    /// Metric values by Iter8-compatible name (`http/latency-p95` …), latencies in ms.
+    pub metrics: BTreeMap<String, f64>,
+    /// The latency histogram (`http/latency`), for reports.
+    pub histogram: Vec<HistogramBucket>,
+    /// Responses per status code (as a string key, e.g. `"200"`).
+    pub status_counts: BTreeMap<String, u64>,
+    /// Errors per kind.
+    pub error_kinds: BTreeMap<ErrorKind, u64>,
+    /// Achieved request rate, requests per second.
+    pub achieved_qps: f64,
+    /// Target rate in the open model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_qps: Option<f64>,
+}
+
+/// One bucket of a latency histogram, in milliseconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistogramBucket {
+    /// Lower bound (inclusive), ms.
+    pub lower_ms: f64,
+    /// Upper bound (exclusive), ms.
+    pub upper_ms: f64,
+    /// Requests whose latency fell in the bucket.
+    pub count: u64,
+}
+
+/// The judgement of one SLO for one version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SloResult {
+    /// Version judged.
+    pub version: String,
+    /// Metric name.
+    pub metric: String,
+    /// Upper limit, when the SLO has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upper_limit: Option<f64>,
+    /// Lower limit, when the SLO has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lower_limit: Option<f64>,
+    /// Observed value; absent when it could not be computed (e.g. no successful request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<f64>,
+    /// Confidence interval of the true value at the document's confidence level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Interval>,
+    /// The verdict.
+    pub verdict: SloVerdict,
+    /// For an inconclusive SLO: about how many requests would decide it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_needed: Option<u64>,
+    /// The interval method, e.g. `wilson`, `order-statistic`, `bootstrap-t`.
+    pub method: String,
+    /// One sentence saying why the verdict is what it is.
+    pub reason: String,
+}
+
+/// A closed interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    /// Lower end.
+    pub lower: f64,
+    /// Upper end.
+    pub upper: f64,
+}
+
+/// Verdict of one SLO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SloVerdict {
+    /// The whole interval is within the limit.
+    Satisfied,
+    /// The whole interval is outside the limit.
+    Violated,
+    /// The interval straddles the limit: more requests are needed.
+    Inconclusive,
+}
+
+/// The overall verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OverallVerdict {
+    /// True only if every SLO passed under the inconclusive policy.
+    pub pass: bool,
+    /// One sentence saying why.
+    pub reason: String,
+}
+
+/// What promotion did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "outcome")]
+pub enum PromotionOutcome {
+    /// A new pull request was opened.
+    Opened {
+        /// PR number.
+        number: u64,
+        /// PR web URL.
+        url: String,
+    },
+    /// An open pull request head→base already existed; its body was updated.
+    Updated {
+        /// PR number.
+        number: u64,
+        /// PR web URL.
+        url: String,
+    },
+    /// No request was made to GitHub, and why (e.g. the verdict failed).
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+    /// Dry run: the pull request that would be opened.
+    DryRun {
+        /// Rendered title.
+        title: String,
+        /// Rendered body.
+        body: String,
+    },
+    /// Promotion was attempted and failed, and why. The SLO verdict stands.
+    Failed {
+        /// Why (never contains the token).
+        reason: String,
+    },
+}

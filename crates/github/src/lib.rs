@@ -1,0 +1,1 @@
+//! GitHub promotion of slogate: pull request and commit status through octocrab.

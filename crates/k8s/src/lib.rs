@@ -1,0 +1,1 @@
+//! Kubernetes adapter of slogate: result ConfigMap and cluster reads.

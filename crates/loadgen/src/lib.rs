@@ -1,0 +1,1 @@
+//! HTTP load engine of slogate: open and closed models, HdrHistogram recording.

@@ -1,0 +1,1 @@
+//! Report renderers of slogate: text, markdown, json and html.
