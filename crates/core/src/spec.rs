@@ -81,13 +81,21 @@ pub struct LoadSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num_requests: Option<u64>,
     /// Stop after this long. Exclusive with `numRequests`. If neither is set, 100 requests.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_duration")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_duration"
+    )]
     pub duration: Option<Duration>,
     /// Requests to send and discard before measuring. Exclusive with `warmup`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warmup_requests: Option<u64>,
     /// Time to send and discard before measuring. Exclusive with `warmupRequests`.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_duration")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_duration"
+    )]
     pub warmup: Option<Duration>,
     /// HTTP method. Default GET, or POST when a body is given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
