@@ -1,0 +1,567 @@
+//! The sample "hello" HTTP service of slogate.
+//!
+//! `slogate demo`, the end-to-end tests and the load engine's own tests need a service whose
+//! behaviour is known in advance: how slow it is, how often it fails and how. [`HelloServer`]
+//! serves HTTP/1.1 (keep-alive) and HTTP/2 with prior knowledge (h2c) on `127.0.0.1:0`, and a
+//! [`Behavior`] scripts what it does to each request:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), slogate_hello::HelloError> {
+//! use std::time::Duration;
+//! use slogate_hello::{Behavior, HelloServer};
+//!
+//! // 2 ms for most requests, 12 ms for every tenth, a 503 for every twentieth.
+//! let behavior = Behavior::new()
+//!     .latency(Duration::from_millis(2))
+//!     .slow(0.1, Duration::from_millis(10))
+//!     .error_status(0.05, 503);
+//! let server = HelloServer::start(behavior).await?;
+//! println!("send load to {}", server.url());
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Requests are numbered 1, 2, 3 … in the order they reach the service, across all connections.
+//! Every "fraction" setting picks requests evenly by that number (a fraction of 0.1 picks
+//! requests 10, 20, 30 …), so a run of N requests sees exactly `floor(N × fraction)` of them
+//! and the latency percentiles are known in advance.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::CancellationToken;
+
+/// The body every successful response carries unless [`Behavior::body`] says otherwise.
+pub const DEFAULT_BODY: &str = "Hello from slogate!\n";
+
+/// How long [`HelloServer::shutdown`] lets open connections finish before closing them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// Why the hello service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HelloError {
+    /// Binding the loopback listening socket failed.
+    #[error("cannot listen on 127.0.0.1: {0}")]
+    Bind(#[source] io::Error),
+    /// A [`Behavior`] setting is out of range; the message names it.
+    #[error("invalid hello behavior: {0}")]
+    InvalidBehavior(String),
+}
+
+/// What the hello service does to each request: latency, errors, resets, stalls.
+///
+/// Start from [`Behavior::new`] (answer `200` at once) or a preset, then chain settings.
+#[derive(Debug, Clone)]
+pub struct Behavior {
+    latency: Duration,
+    slow: Option<(f64, Duration)>,
+    errors: Option<(f64, u16)>,
+    reset_every: Option<u64>,
+    close_mid_response_every: Option<u64>,
+    stall: Option<(u64, Duration)>,
+    body: Bytes,
+}
+
+impl Default for Behavior {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Behavior {
+    /// Answers every request at once with `200` and [`DEFAULT_BODY`].
+    pub fn new() -> Self {
+        Self {
+            latency: Duration::ZERO,
+            slow: None,
+            errors: None,
+            reset_every: None,
+            close_mid_response_every: None,
+            stall: None,
+            body: Bytes::from_static(DEFAULT_BODY.as_bytes()),
+        }
+    }
+
+    /// The demo's healthy version: 2 ms per request, every tenth request 8 ms slower, no errors.
+    pub fn stable() -> Self {
+        Self::new()
+            .latency(Duration::from_millis(2))
+            .slow(0.1, Duration::from_millis(8))
+    }
+
+    /// The demo's slow candidate: 20 ms per request and every tenth 150 ms slower, so its
+    /// mean and 95th percentile break a 50 ms / 100 ms SLO while it makes no errors.
+    pub fn slow_candidate() -> Self {
+        Self::new()
+            .latency(Duration::from_millis(20))
+            .slow(0.1, Duration::from_millis(150))
+    }
+
+    /// The demo's flaky candidate: as fast as [`Behavior::stable`] but one request in
+    /// twenty answers `503`, breaking a zero error-rate SLO.
+    pub fn flaky_candidate() -> Self {
+        Self::stable().error_status(0.05, 503)
+    }
+
+    /// Every request waits this long before it is answered.
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+
+    /// This fraction of requests (in `[0, 1]`, spread evenly) waits `extra` on top of
+    /// [`Behavior::latency`]: a two-level latency distribution with known percentiles.
+    pub fn slow(mut self, fraction: f64, extra: Duration) -> Self {
+        self.slow = Some((fraction, extra));
+        self
+    }
+
+    /// This fraction of requests (in `[0, 1]`, spread evenly) answers with `status`.
+    pub fn error_status(mut self, fraction: f64, status: u16) -> Self {
+        self.errors = Some((fraction, status));
+        self
+    }
+
+    /// Every `n`th request gets no answer: its connection is reset (TCP RST) instead.
+    pub fn reset_every(mut self, n: u64) -> Self {
+        self.reset_every = Some(n);
+        self
+    }
+
+    /// Every `n`th request gets its headers and half its body, then the connection closes.
+    pub fn close_mid_response_every(mut self, n: u64) -> Self {
+        self.close_mid_response_every = Some(n);
+        self
+    }
+
+    /// After the first `after_requests` requests, the service stops answering for `duration`:
+    /// every request arriving in that window waits until it ends.
+    pub fn stall(mut self, after_requests: u64, duration: Duration) -> Self {
+        self.stall = Some((after_requests, duration));
+        self
+    }
+
+    /// The body of every response.
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    fn validate(&self) -> Result<(), HelloError> {
+        let invalid = |what: &str| Err(HelloError::InvalidBehavior(what.to_owned()));
+        if let Some((fraction, _)) = self.slow
+            && !(0.0..=1.0).contains(&fraction)
+        {
+            return invalid("slow fraction must be within [0, 1]");
+        }
+        if let Some((fraction, status)) = self.errors {
+            if !(0.0..=1.0).contains(&fraction) {
+                return invalid("error fraction must be within [0, 1]");
+            }
+            if StatusCode::from_u16(status).is_err() {
+                return invalid("error status must be within 100..=999");
+            }
+        }
+        if self.reset_every == Some(0) {
+            return invalid("reset_every must be at least 1");
+        }
+        if self.close_mid_response_every == Some(0) {
+            return invalid("close_mid_response_every must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// Whether request number `n` (1-based) is among an evenly spread `fraction` of requests.
+fn picked(n: u64, fraction: f64) -> bool {
+    // Exactly floor(N × fraction) of the first N requests are picked, whatever N.
+    (n as f64 * fraction).floor() > ((n - 1) as f64 * fraction).floor()
+}
+
+fn every(n: u64, every: Option<u64>) -> bool {
+    every.is_some_and(|e| n.is_multiple_of(e))
+}
+
+/// The method, target, headers and body size of a request the service received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    /// HTTP method, e.g. `GET`.
+    pub method: String,
+    /// Path and query, e.g. `/hello?x=1`.
+    pub target: String,
+    /// HTTP version, e.g. `HTTP/1.1` or `HTTP/2.0`.
+    pub version: String,
+    /// Headers in arrival order, names in lower case.
+    pub headers: Vec<(String, String)>,
+    /// Length of the request body in bytes.
+    pub body_len: usize,
+}
+
+#[derive(Debug)]
+struct Shared {
+    behavior: Behavior,
+    requests: AtomicU64,
+    connections: AtomicU64,
+    body_bytes: AtomicU64,
+    stall_until: OnceLock<Instant>,
+    last_request: Mutex<Option<RecordedRequest>>,
+    stop: CancellationToken,
+}
+
+/// A running hello service on `127.0.0.1`. Dropping it stops it too, less gracefully than
+/// [`HelloServer::shutdown`].
+#[derive(Debug)]
+pub struct HelloServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept_loop: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl HelloServer {
+    /// Listens on a free loopback port and serves `behavior` until shut down.
+    pub async fn start(behavior: Behavior) -> Result<Self, HelloError> {
+        behavior.validate()?;
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(HelloError::Bind)?;
+        let addr = listener.local_addr().map_err(HelloError::Bind)?;
+        let shared = Arc::new(Shared {
+            behavior,
+            requests: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
+            body_bytes: AtomicU64::new(0),
+            stall_until: OnceLock::new(),
+            last_request: Mutex::new(None),
+            stop: CancellationToken::new(),
+        });
+        let accept_loop = tokio::spawn(accept_loop(listener, shared.clone()));
+        Ok(Self {
+            addr,
+            shared,
+            accept_loop: Some(accept_loop),
+        })
+    }
+
+    /// The address the service listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The service's base URL, e.g. `http://127.0.0.1:40123/`.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// Requests that reached the service so far, whatever was done with them (answered,
+    /// failed, reset or still waiting).
+    pub fn requests_served(&self) -> u64 {
+        self.shared.requests.load(Ordering::Relaxed)
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections_accepted(&self) -> u64 {
+        self.shared.connections.load(Ordering::Relaxed)
+    }
+
+    /// Request body bytes received so far.
+    pub fn request_body_bytes(&self) -> u64 {
+        self.shared.body_bytes.load(Ordering::Relaxed)
+    }
+
+    /// The most recent request that reached the service.
+    pub fn last_request(&self) -> Option<RecordedRequest> {
+        self.shared
+            .last_request
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Stops accepting, lets open requests finish (up to 2 s), then closes every connection.
+    pub async fn shutdown(mut self) {
+        self.shared.stop.cancel();
+        if let Some(accept_loop) = self.accept_loop.take() {
+            let _ = accept_loop.await;
+        }
+    }
+}
+
+impl Drop for HelloServer {
+    fn drop(&mut self) {
+        self.shared.stop.cancel();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            () = shared.stop.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    shared.connections.fetch_add(1, Ordering::Relaxed);
+                    connections.spawn(serve_connection(stream, shared.clone(), builder.clone()));
+                }
+                Err(err) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!("hello: accept failed: {err}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let drain = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+        connections.shutdown().await;
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    shared: Arc<Shared>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+) {
+    let _ = stream.set_nodelay(true);
+    // A second descriptor of the same socket: it outlives hyper's, so a reset can set
+    // SO_LINGER 0 on it and make its close send a TCP RST instead of a FIN.
+    let socket: Option<OwnedFd> = stream.as_fd().try_clone_to_owned().ok();
+    let reset = Arc::new(Notify::new());
+    let service = {
+        let shared = shared.clone();
+        let reset = reset.clone();
+        service_fn(move |request| handle(request, shared.clone(), reset.clone()))
+    };
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    let reset_now = tokio::select! {
+        _ = connection.as_mut() => false,
+        () = reset.notified() => true,
+        () = shared.stop.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            tokio::select! {
+                _ = connection.as_mut() => false,
+                () = reset.notified() => true,
+            }
+        }
+    };
+    if reset_now && let Some(socket) = &socket {
+        let _ = socket2::SockRef::from(socket).set_linger(Some(Duration::ZERO));
+    }
+    // `connection` drops before `socket` (reverse declaration order), so the last close of
+    // the socket is `socket`'s, with the linger setting above.
+}
+
+async fn handle(
+    request: Request<Incoming>,
+    shared: Arc<Shared>,
+    reset: Arc<Notify>,
+) -> Result<Response<HelloBody>, Infallible> {
+    let n = shared.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    let behavior = &shared.behavior;
+
+    let (parts, body) = request.into_parts();
+    let body_len = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes().len())
+        .unwrap_or(0);
+    shared
+        .body_bytes
+        .fetch_add(body_len as u64, Ordering::Relaxed);
+    let recorded = RecordedRequest {
+        method: parts.method.to_string(),
+        target: parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), ToString::to_string),
+        version: format!("{:?}", parts.version),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
+            .collect(),
+        body_len,
+    };
+    *shared
+        .last_request
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(recorded);
+
+    if let Some((after, duration)) = behavior.stall
+        && n > after
+    {
+        let until = *shared.stall_until.get_or_init(|| Instant::now() + duration);
+        sleep_unless_stopped(tokio::time::sleep_until(until), &shared.stop).await;
+    }
+    if every(n, behavior.reset_every) {
+        reset.notify_one();
+        // The connection task drops this request together with the connection.
+        std::future::pending::<()>().await;
+    }
+    let mut delay = behavior.latency;
+    if let Some((fraction, extra)) = behavior.slow
+        && picked(n, fraction)
+    {
+        delay += extra;
+    }
+    if !delay.is_zero() {
+        sleep_unless_stopped(tokio::time::sleep(delay), &shared.stop).await;
+    }
+
+    let status = match behavior.errors {
+        Some((fraction, status)) if picked(n, fraction) => {
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+        _ => StatusCode::OK,
+    };
+    let body = if every(n, behavior.close_mid_response_every) {
+        HelloBody::truncated(behavior.body.clone())
+    } else {
+        HelloBody::full(behavior.body.clone())
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(header::CONTENT_LENGTH, behavior.body.len().into());
+    Ok(response)
+}
+
+async fn sleep_unless_stopped(sleep: Sleep, stop: &CancellationToken) {
+    tokio::select! {
+        () = sleep => {}
+        () = stop.cancelled() => {}
+    }
+}
+
+/// A response body: whole, or cut off halfway by closing the connection.
+#[derive(Debug)]
+pub struct HelloBody {
+    first: Option<Bytes>,
+    total: u64,
+    /// Set when the body is cut off: the pause lets the first half reach the client before
+    /// the failure closes the connection.
+    cut_after: Option<Pin<Box<Sleep>>>,
+}
+
+impl HelloBody {
+    fn full(body: Bytes) -> Self {
+        Self {
+            total: body.len() as u64,
+            first: Some(body),
+            cut_after: None,
+        }
+    }
+
+    fn truncated(body: Bytes) -> Self {
+        let total = body.len() as u64;
+        Self {
+            first: Some(body.slice(..body.len() / 2)),
+            total,
+            cut_after: Some(Box::pin(tokio::time::sleep(Duration::from_millis(5)))),
+        }
+    }
+}
+
+impl Body for HelloBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        if let Some(first) = self.first.take()
+            && !first.is_empty()
+        {
+            return Poll::Ready(Some(Ok(Frame::data(first))));
+        }
+        match self.cut_after.as_mut() {
+            None => Poll::Ready(None),
+            Some(pause) => match pause.as_mut().poll(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(()) => Poll::Ready(Some(Err(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "hello: closing the connection mid-response as scripted",
+                )))),
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.first.is_none() && self.cut_after.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fractions_pick_exactly_floor_n_times_fraction() {
+        for fraction in [0.0, 0.01, 0.05, 0.1, 0.25, 0.333, 1.0] {
+            for n in [1_u64, 7, 10, 100, 1000, 12_345] {
+                let count = (1..=n).filter(|&k| picked(k, fraction)).count() as u64;
+                assert_eq!(
+                    count,
+                    (n as f64 * fraction).floor() as u64,
+                    "{fraction} {n}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_tenth_picks_every_tenth_request() {
+        let picked: Vec<u64> = (1..=30).filter(|&k| picked(k, 0.1)).collect();
+        assert_eq!(picked, [10, 20, 30]);
+    }
+
+    #[test]
+    fn out_of_range_settings_are_rejected() {
+        assert!(
+            Behavior::new()
+                .slow(1.5, Duration::ZERO)
+                .validate()
+                .is_err()
+        );
+        assert!(Behavior::new().error_status(0.1, 42).validate().is_err());
+        assert!(Behavior::new().reset_every(0).validate().is_err());
+        assert!(
+            Behavior::new()
+                .close_mid_response_every(0)
+                .validate()
+                .is_err()
+        );
+        assert!(Behavior::flaky_candidate().validate().is_ok());
+    }
+}
