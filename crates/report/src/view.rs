@@ -1,0 +1,447 @@
+//! The result document turned into what a reader sees: sentences, formatted cells and chart
+//! geometry. Templates only arrange it; every decision about wording lives here.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use slogate_core::result::{
+    ExperimentResult, PromotionOutcome, SloResult, SloVerdict, Stage, VersionResult,
+};
+
+use crate::chart::{self, Chart};
+use crate::format::{self, MISSING};
+use crate::table::Table;
+
+/// Everything a report template reads.
+#[derive(Debug, Serialize)]
+pub(crate) struct View {
+    pub name: String,
+    pub namespace: Option<String>,
+    /// `namespace/name`, or the name alone.
+    pub qualified_name: String,
+    pub stage: &'static str,
+    /// `running`, `completed` or `failed`, for styling.
+    pub stage_class: &'static str,
+    pub failure: Option<String>,
+    pub start: String,
+    pub end: Option<String>,
+    pub took: Option<String>,
+    pub confidence: f64,
+    pub versions: Vec<VersionView>,
+    pub progress: ProgressView,
+    pub slo_table: Table,
+    pub has_slos: bool,
+    pub metrics_table: Table,
+    pub has_metrics: bool,
+    pub verdict: VerdictView,
+    pub promotion: PromotionView,
+    pub histograms: Vec<HistogramView>,
+    pub has_histograms: bool,
+    /// A code fence none of the histogram text can close early.
+    pub fence: String,
+    pub chart: Chart,
+}
+
+/// One version in the overview.
+#[derive(Debug, Serialize)]
+pub(crate) struct VersionView {
+    pub name: String,
+    /// The name padded to the longest version name, for aligned text.
+    pub padded_name: String,
+    pub url: String,
+}
+
+/// How far the load got.
+#[derive(Debug, Serialize)]
+pub(crate) struct ProgressView {
+    pub requests_done: u64,
+    pub requests_planned: Option<u64>,
+    pub elapsed_seconds: f64,
+    pub duration_planned_seconds: Option<f64>,
+    /// Share of the planned requests done, 0 to 1, when the run is bounded by a count.
+    pub requests_fraction: Option<f64>,
+    /// Share of the planned time gone, 0 to 1, when the run is bounded by time.
+    pub time_fraction: Option<f64>,
+    /// Whether there is a plan to measure progress against.
+    pub has_plan: bool,
+    /// The share of the plan done as a CSS width (`42.0%`).
+    pub bar_width: String,
+}
+
+/// The overall verdict as one headline, one sentence and the SLOs that did not hold.
+#[derive(Debug, Serialize)]
+pub(crate) struct VerdictView {
+    pub symbol: &'static str,
+    /// `PASS`, `FAIL`, `RUNNING`, `RUN FAILED` or `NO VERDICT`.
+    pub headline: &'static str,
+    /// The markdown title: what happened, in a few words.
+    pub title: &'static str,
+    /// `pass`, `fail` or `pending`, for styling.
+    pub class: &'static str,
+    pub sentence: String,
+    pub details: Vec<VerdictDetail>,
+}
+
+/// One SLO that was not satisfied, and why.
+#[derive(Debug, Serialize)]
+pub(crate) struct VerdictDetail {
+    pub symbol: &'static str,
+    /// Version and metric.
+    pub subject: String,
+    pub reason: String,
+}
+
+/// What promotion did, in words, with the pull request link when there is one.
+#[derive(Debug, Serialize)]
+pub(crate) struct PromotionView {
+    /// False when the document records no promotion outcome.
+    pub present: bool,
+    /// The outcome, e.g. `opened pull request #42` or `skipped: the verdict failed`.
+    pub sentence: String,
+    pub url: Option<String>,
+    /// A dry run's rendered pull request body.
+    pub dry_run_body: Option<String>,
+    pub failed: bool,
+}
+
+/// The text histogram of one version.
+#[derive(Debug, Serialize)]
+pub(crate) struct HistogramView {
+    pub version: String,
+    pub requests: String,
+    pub lines: Vec<String>,
+}
+
+/// Symbol, word and html class of an SLO verdict.
+fn verdict_marks(v: SloVerdict) -> (&'static str, &'static str) {
+    match v {
+        SloVerdict::Satisfied => ("✔", "satisfied"),
+        SloVerdict::Violated => ("✘", "violated"),
+        SloVerdict::Inconclusive => ("?", "inconclusive"),
+    }
+}
+
+/// The condition an SLO sets: `<= 100.000`, `>= 5.000` or `in [5.000, 100.000]`.
+fn condition(slo: &SloResult) -> String {
+    let limit = |v: f64| format::metric_value(&slo.metric, v);
+    match (slo.lower_limit, slo.upper_limit) {
+        (Some(lo), Some(hi)) => format!("in [{}, {}]", limit(lo), limit(hi)),
+        (None, Some(hi)) => format!("<= {}", limit(hi)),
+        (Some(lo), None) => format!(">= {}", limit(lo)),
+        (None, None) => MISSING.to_owned(),
+    }
+}
+
+/// Builds the view of a result document.
+pub(crate) fn build(result: &ExperimentResult) -> View {
+    let multiple = result.versions.len() > 1;
+    let name_width = result
+        .versions
+        .iter()
+        .map(|v| v.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let versions = result
+        .versions
+        .iter()
+        .map(|v| VersionView {
+            name: v.name.clone(),
+            padded_name: format!("{:<name_width$}", v.name),
+            url: v.url.clone(),
+        })
+        .collect();
+    let took = result
+        .end_time
+        .map(|end| format::seconds(end.duration_since(result.start_time).as_secs_f64()));
+    let histograms: Vec<HistogramView> = result
+        .versions
+        .iter()
+        .filter_map(|v| {
+            let lines = chart::text_histogram(&v.histogram);
+            (!lines.is_empty()).then(|| HistogramView {
+                version: crate::escape::text(&v.name),
+                requests: format::count(v.histogram.iter().map(|b| b.count).sum()),
+                lines,
+            })
+        })
+        .collect();
+    let fence = crate::escape::fence_for(
+        &histograms
+            .iter()
+            .map(|h| h.version.as_str())
+            .collect::<String>(),
+    );
+    View {
+        name: result.name.clone(),
+        namespace: result.namespace.clone(),
+        qualified_name: match &result.namespace {
+            Some(ns) => format!("{ns}/{}", result.name),
+            None => result.name.clone(),
+        },
+        stage: match result.stage {
+            Stage::Running => "Running",
+            Stage::Completed => "Completed",
+            Stage::Failed => "Failed",
+        },
+        stage_class: match result.stage {
+            Stage::Running => "running",
+            Stage::Completed => "completed",
+            Stage::Failed => "failed",
+        },
+        failure: result.failure.clone(),
+        start: format::timestamp(result.start_time),
+        end: result.end_time.map(format::timestamp),
+        took,
+        confidence: result.confidence,
+        versions,
+        progress: progress(result),
+        slo_table: slo_table(result, multiple),
+        has_slos: !result.slos.is_empty(),
+        metrics_table: metrics_table(&result.versions),
+        has_metrics: result.versions.iter().any(|v| !v.metrics.is_empty()),
+        verdict: verdict(result, multiple),
+        promotion: promotion(result),
+        has_histograms: !histograms.is_empty(),
+        histograms,
+        fence,
+        chart: chart::svg_chart(&result.versions, &result.slos),
+    }
+}
+
+fn progress(result: &ExperimentResult) -> ProgressView {
+    let p = &result.progress;
+    let share = |done: f64, planned: f64| {
+        let f = done / planned;
+        (planned > 0.0 && f.is_finite()).then(|| f.clamp(0.0, 1.0))
+    };
+    let requests_fraction = p
+        .requests_planned
+        .and_then(|planned| share(p.requests_done as f64, planned as f64));
+    let time_fraction = p
+        .duration_planned_seconds
+        .and_then(|planned| share(p.elapsed_seconds, planned));
+    ProgressView {
+        requests_done: p.requests_done,
+        requests_planned: p.requests_planned,
+        elapsed_seconds: p.elapsed_seconds,
+        duration_planned_seconds: p.duration_planned_seconds,
+        requests_fraction,
+        time_fraction,
+        bar_width: format!(
+            "{:.1}%",
+            requests_fraction.or(time_fraction).unwrap_or(0.0) * 100.0
+        ),
+        has_plan: requests_fraction.is_some() || time_fraction.is_some(),
+    }
+}
+
+fn slo_table(result: &ExperimentResult, multiple: bool) -> Table {
+    let interval_title = format!("Interval ({})", format::percent(result.confidence));
+    let mut columns = vec![
+        ("Metric", false),
+        ("Condition", false),
+        ("Observed", true),
+        (interval_title.as_str(), false),
+        ("Verdict", false),
+        ("Method", false),
+    ];
+    if multiple {
+        columns.insert(0, ("Version", false));
+    }
+    let mut table = Table::new(&columns);
+    table.set_class(columns.len() - 2, "verdict");
+    for slo in &result.slos {
+        let (symbol, word) = verdict_marks(slo.verdict);
+        let interval = slo.interval.map_or_else(
+            || MISSING.to_owned(),
+            |i| {
+                format!(
+                    "[{}, {}]",
+                    format::metric_value(&slo.metric, i.lower),
+                    format::metric_value(&slo.metric, i.upper)
+                )
+            },
+        );
+        let mut cells = vec![
+            format::metric_label(&slo.metric),
+            condition(slo),
+            format::metric_value_opt(&slo.metric, slo.observed),
+            interval,
+            format!("{symbol} {word}"),
+            slo.method.clone(),
+        ];
+        if multiple {
+            cells.insert(0, slo.version.clone());
+        }
+        table.push(word, cells);
+    }
+    table
+}
+
+/// Every metric of every version, then rate, status codes and error kinds.
+fn metrics_table(versions: &[VersionResult]) -> Table {
+    let mut table = Table::new(&[("Metric", false)]);
+    for v in versions {
+        table.add_document_column(&v.name, true);
+    }
+
+    let mut names: Vec<&String> = versions
+        .iter()
+        .flat_map(|v| v.metrics.keys())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    names.sort_by_key(|m| format::metric_order(m));
+    for name in names {
+        let mut cells = vec![format::metric_label(name)];
+        cells.extend(
+            versions
+                .iter()
+                .map(|v| format::metric_value_opt(name, v.metrics.get(name).copied())),
+        );
+        table.push("metric", cells);
+    }
+
+    let mut row = |label: String, cell: &dyn Fn(&VersionResult) -> String| {
+        let mut cells = vec![label];
+        cells.extend(versions.iter().map(cell));
+        table.push("extra", cells);
+    };
+    row("request rate (req/s)".to_owned(), &|v| {
+        format::number(v.achieved_qps)
+    });
+    if versions.iter().any(|v| v.target_qps.is_some()) {
+        row("target rate (req/s)".to_owned(), &|v| {
+            v.target_qps
+                .map_or_else(|| MISSING.to_owned(), format::number)
+        });
+    }
+    let statuses: BTreeSet<&String> = versions
+        .iter()
+        .flat_map(|v| v.status_counts.keys())
+        .collect();
+    for status in statuses {
+        row(format!("status {status}"), &|v| {
+            format::count(v.status_counts.get(status).copied().unwrap_or(0))
+        });
+    }
+    let kinds: BTreeSet<_> = versions.iter().flat_map(|v| v.error_kinds.keys()).collect();
+    for kind in kinds {
+        let word = serde_json::to_value(kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| format!("{kind:?}"));
+        row(format!("errors: {word}"), &|v| {
+            format::count(v.error_kinds.get(kind).copied().unwrap_or(0))
+        });
+    }
+    table
+}
+
+fn verdict(result: &ExperimentResult, multiple: bool) -> VerdictView {
+    let details = result
+        .slos
+        .iter()
+        .filter(|s| s.verdict != SloVerdict::Satisfied)
+        .map(|s| {
+            let (symbol, _) = verdict_marks(s.verdict);
+            let metric = format::metric_label(&s.metric);
+            let mut reason = s.reason.trim().to_owned();
+            if let (SloVerdict::Inconclusive, Some(n)) = (s.verdict, s.requests_needed) {
+                if !reason.is_empty() && !reason.ends_with('.') {
+                    reason.push('.');
+                }
+                if !reason.is_empty() {
+                    reason.push(' ');
+                }
+                reason.push_str(&format!(
+                    "About {} requests would decide it.",
+                    format::count(n)
+                ));
+            }
+            VerdictDetail {
+                symbol,
+                subject: if multiple {
+                    format!("{} {metric}", s.version)
+                } else {
+                    metric
+                },
+                reason,
+            }
+        })
+        .collect();
+    let (symbol, headline, title, class, sentence) = match (result.stage, &result.verdict) {
+        (Stage::Failed, _) => (
+            "✘",
+            "RUN FAILED",
+            "Experiment failed",
+            "fail",
+            format!(
+                "The run failed before a verdict: {}",
+                result
+                    .failure
+                    .as_deref()
+                    .unwrap_or("no reason was recorded.")
+            ),
+        ),
+        (_, Some(v)) if v.pass => ("✔", "PASS", "SLOs satisfied", "pass", v.reason.clone()),
+        (_, Some(v)) => ("✘", "FAIL", "SLOs not met", "fail", v.reason.clone()),
+        (Stage::Running, None) => (
+            "…",
+            "RUNNING",
+            "Experiment running",
+            "pending",
+            "No verdict yet: load is still being sent.".to_owned(),
+        ),
+        (Stage::Completed, None) => (
+            "?",
+            "NO VERDICT",
+            "No verdict",
+            "pending",
+            "The run completed but recorded no verdict.".to_owned(),
+        ),
+    };
+    VerdictView {
+        symbol,
+        headline,
+        title,
+        class,
+        sentence,
+        details,
+    }
+}
+
+fn promotion(result: &ExperimentResult) -> PromotionView {
+    let mut view = PromotionView {
+        present: result.promotion.is_some(),
+        sentence: String::new(),
+        url: None,
+        dry_run_body: None,
+        failed: false,
+    };
+    view.sentence = match &result.promotion {
+        Some(PromotionOutcome::Opened { number, url }) => {
+            view.url = Some(url.clone());
+            format!("opened pull request #{number}")
+        }
+        Some(PromotionOutcome::Updated { number, url }) => {
+            view.url = Some(url.clone());
+            format!("updated pull request #{number}")
+        }
+        Some(PromotionOutcome::Skipped { reason }) => format!("skipped: {reason}"),
+        Some(PromotionOutcome::DryRun { title, body }) => {
+            view.dry_run_body = Some(body.clone());
+            format!("dry run: would open pull request \"{title}\"")
+        }
+        Some(PromotionOutcome::Failed { reason }) => {
+            view.failed = true;
+            format!("FAILED: {reason} (the SLO verdict stands)")
+        }
+        None => match result.stage {
+            Stage::Running => "not attempted yet".to_owned(),
+            Stage::Failed => "not attempted".to_owned(),
+            Stage::Completed => "none configured".to_owned(),
+        },
+    };
+    view
+}
