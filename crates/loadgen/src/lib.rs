@@ -5,13 +5,23 @@
 //! checks the URL), then [`run`] it. Progress is published on a watch channel; cancelling the
 //! stop token ends the run early and still returns what was measured.
 
+mod connect;
+mod engine;
+mod plan;
+pub mod summary;
+
+use std::path::PathBuf;
 use std::time::Duration;
 
 use slogate_core::measure::Measurement;
-use slogate_core::spec::{LoadSpec, VersionSpec};
 use tokio_util::sync::CancellationToken;
 
+pub use connect::RequestError;
+pub use plan::{LoadPlan, StopAfter, Warmup};
+
 /// Why a load run could not start or continue.
+///
+/// Failed requests are never an error of the run: they are counted in the [`Measurement`].
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// A setting is invalid; `field` names it (e.g. `url`, `qps`).
@@ -22,23 +32,30 @@ pub enum LoadError {
         /// Why it is invalid.
         reason: String,
     },
-}
-
-/// A load run ready to start: settings checked, body loaded.
-#[derive(Debug, Clone)]
-pub struct LoadPlan {
-    version: VersionSpec,
-    load: LoadSpec,
-}
-
-impl LoadPlan {
-    /// Checks the settings and loads the body (file or payload URL) once.
-    pub async fn new(version: &VersionSpec, load: &LoadSpec) -> Result<Self, LoadError> {
-        Ok(Self {
-            version: version.clone(),
-            load: load.clone(),
-        })
-    }
+    /// The body file could not be read.
+    #[error("bodyFile: cannot read {}", path.display())]
+    BodyFile {
+        /// The file named by `bodyFile`.
+        path: PathBuf,
+        /// Why reading failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The payload could not be downloaded from `payloadUrl`.
+    #[error("payloadUrl: cannot download {url}")]
+    Payload {
+        /// The payload URL.
+        url: String,
+        /// Why the download failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The TLS client configuration could not be built.
+    #[error("cannot configure TLS")]
+    Tls(#[source] rustls::Error),
+    /// A connection task ended abnormally (a bug: it panicked).
+    #[error("a load connection task failed")]
+    Task(#[source] tokio::task::JoinError),
 }
 
 /// Which part of the run is under way.
@@ -74,7 +91,11 @@ pub struct RunOptions {
 }
 
 /// Runs the plan to its end (count or duration) or until stopped.
+///
+/// Every connection is opened first; failures to connect, resets, timeouts and error statuses
+/// are counted as errors and the connection is re-established, so the run itself only fails
+/// on a bug. Cancelling `options.stop` drops the requests in flight and returns what was
+/// measured until then.
 pub async fn run(plan: LoadPlan, options: RunOptions) -> Result<Measurement, LoadError> {
-    let _ = (plan, options);
-    Ok(Measurement::default())
+    engine::run(plan, options).await
 }

@@ -1,0 +1,264 @@
+//! Opening one client connection (TCP, optionally TLS, then HTTP/1.1 or HTTP/2) and naming
+//! what went wrong when a connection or an exchange fails.
+
+use std::error::Error as StdError;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::{CertificateDer, ServerName};
+use slogate_core::measure::ErrorKind;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+/// The request body type every connection sends.
+pub(crate) type ReqBody = Full<Bytes>;
+
+/// A connection's I/O driver; it must be polled for requests on it to make progress.
+pub(crate) type Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
+
+/// A failed request or connection attempt, classified.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind:?}: {source}")]
+pub struct RequestError {
+    /// The kind of failure, as counted in the measurement.
+    pub kind: ErrorKind,
+    /// The underlying cause.
+    #[source]
+    pub source: Box<dyn StdError + Send + Sync>,
+}
+
+impl RequestError {
+    pub(crate) fn new(kind: ErrorKind, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self {
+            kind,
+            source: source.into(),
+        }
+    }
+
+    /// Classifies a failure reported by hyper while sending or receiving.
+    pub(crate) fn from_hyper(err: hyper::Error) -> Self {
+        let kind = classify_hyper(&err);
+        Self::new(kind, err)
+    }
+}
+
+fn classify_hyper(err: &hyper::Error) -> ErrorKind {
+    if err.is_timeout() {
+        return ErrorKind::Timeout;
+    }
+    if err.is_incomplete_message() || err.is_canceled() || err.is_closed() {
+        return ErrorKind::Reset;
+    }
+    if err.is_parse() || err.is_user() {
+        return ErrorKind::Protocol;
+    }
+    // Walk the cause chain for an I/O error or an HTTP/2 reset.
+    let mut cause: Option<&(dyn StdError + 'static)> = err.source();
+    while let Some(inner) = cause {
+        if let Some(io_err) = inner.downcast_ref::<io::Error>() {
+            return classify_io(io_err);
+        }
+        if let Some(h2_err) = inner.downcast_ref::<h2::Error>() {
+            return if h2_err.is_io() || h2_err.is_go_away() || h2_err.is_reset() {
+                ErrorKind::Reset
+            } else {
+                ErrorKind::Protocol
+            };
+        }
+        cause = inner.source();
+    }
+    ErrorKind::Protocol
+}
+
+fn classify_io(err: &io::Error) -> ErrorKind {
+    match err.kind() {
+        io::ErrorKind::ConnectionRefused => ErrorKind::ConnectRefused,
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::UnexpectedEof => ErrorKind::Reset,
+        io::ErrorKind::TimedOut => ErrorKind::Timeout,
+        _ => ErrorKind::Protocol,
+    }
+}
+
+/// Where and how to connect: resolved once per plan, shared by every connection.
+#[derive(Clone)]
+pub(crate) struct Connector {
+    host: String,
+    port: u16,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+    /// Prior-knowledge h2c on plain HTTP.
+    h2c: bool,
+    connect_timeout: Duration,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls.is_some())
+            .field("h2c", &self.h2c)
+            .finish()
+    }
+}
+
+/// An open connection: the request sender and its I/O driver.
+pub(crate) struct Connection {
+    pub(crate) sender: Sender,
+    pub(crate) driver: Driver,
+}
+
+/// The request side of an HTTP/1.1 or HTTP/2 connection.
+pub(crate) enum Sender {
+    /// HTTP/1.1: one request at a time, origin-form targets.
+    H1(http1::SendRequest<ReqBody>),
+    /// HTTP/2: absolute URIs (scheme and authority become pseudo-headers).
+    H2(http2::SendRequest<ReqBody>),
+}
+
+impl Sender {
+    pub(crate) fn is_h2(&self) -> bool {
+        matches!(self, Sender::H2(_))
+    }
+}
+
+/// Builds the TLS client configuration: ring provider, native roots plus `extra_roots`,
+/// ALPN `h2` (when asked) then `http/1.1`.
+pub(crate) fn tls_config(
+    http2: bool,
+    extra_roots: &[CertificateDer<'static>],
+) -> Result<rustls::ClientConfig, rustls::Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(native.certs);
+    roots.add_parsable_certificates(extra_roots.iter().cloned());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = if http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
+    Ok(config)
+}
+
+impl Connector {
+    pub(crate) fn new(
+        host: String,
+        port: u16,
+        tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
+        h2c: bool,
+        connect_timeout: Duration,
+    ) -> Self {
+        Self {
+            host,
+            port,
+            tls: tls.map(|(config, name)| (TlsConnector::from(config), name)),
+            h2c,
+            connect_timeout,
+        }
+    }
+
+    /// Opens one connection and completes the HTTP handshake.
+    pub(crate) async fn connect(&self) -> Result<Connection, RequestError> {
+        match tokio::time::timeout(self.connect_timeout, self.connect_inner()).await {
+            Ok(result) => result,
+            Err(elapsed) => Err(RequestError::new(ErrorKind::Timeout, elapsed)),
+        }
+    }
+
+    async fn connect_inner(&self) -> Result<Connection, RequestError> {
+        let tcp = TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(|err| {
+                let kind = match err.kind() {
+                    io::ErrorKind::ConnectionRefused => ErrorKind::ConnectRefused,
+                    _ => ErrorKind::Connect,
+                };
+                RequestError::new(kind, err)
+            })?;
+        // Small requests must leave at once, not wait for Nagle's algorithm.
+        let _ = tcp.set_nodelay(true);
+        match &self.tls {
+            None => {
+                let io = TokioIo::new(tcp);
+                if self.h2c {
+                    handshake_h2(io).await
+                } else {
+                    handshake_h1(io).await
+                }
+            }
+            Some((connector, name)) => {
+                let tls = connector
+                    .connect(name.clone(), tcp)
+                    .await
+                    .map_err(|err| RequestError::new(ErrorKind::Tls, err))?;
+                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                let io = TokioIo::new(tls);
+                if h2 {
+                    handshake_h2(io).await
+                } else {
+                    handshake_h1(io).await
+                }
+            }
+        }
+    }
+}
+
+async fn handshake_h1<T>(io: T) -> Result<Connection, RequestError>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (sender, driver) = http1::Builder::new()
+        .handshake(io)
+        .await
+        .map_err(|err| RequestError::new(ErrorKind::Protocol, err))?;
+    Ok(Connection {
+        sender: Sender::H1(sender),
+        driver: Box::pin(driver),
+    })
+}
+
+async fn handshake_h2<T>(io: T) -> Result<Connection, RequestError>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (sender, driver) = http2::Builder::new(TokioExecutor::new())
+        .handshake(io)
+        .await
+        .map_err(|err| RequestError::new(ErrorKind::Protocol, err))?;
+    Ok(Connection {
+        sender: Sender::H2(sender),
+        driver: Box::pin(driver),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_map_to_kinds() {
+        let kind = |k| classify_io(&io::Error::from(k));
+        assert_eq!(
+            kind(io::ErrorKind::ConnectionRefused),
+            ErrorKind::ConnectRefused
+        );
+        assert_eq!(kind(io::ErrorKind::ConnectionReset), ErrorKind::Reset);
+        assert_eq!(kind(io::ErrorKind::BrokenPipe), ErrorKind::Reset);
+        assert_eq!(kind(io::ErrorKind::TimedOut), ErrorKind::Timeout);
+        assert_eq!(kind(io::ErrorKind::InvalidData), ErrorKind::Protocol);
+    }
+}

@@ -1,0 +1,575 @@
+//! The run itself: one task per connection, each recording into its own histograms and
+//! counters (nothing shared on the hot path but one slot counter), merged at the end.
+//!
+//! Closed model: each connection sends its next request as soon as the previous one ends.
+//! Open model: request `i` is due at `origin + i / qps`; a free connection takes the next
+//! slot, waits for its due time and sends. Latency is measured from the due time, so a server
+//! that stalls is charged for every request it kept waiting (coordinated omission corrected),
+//! and from the actual send too (service time).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use http_body_util::BodyExt;
+use slogate_core::measure::{ErrorKind, Measurement, new_latency_histogram};
+use slogate_core::spec::StatusRange;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::CancellationToken;
+
+use crate::connect::{Connection, Connector, RequestError, Sender};
+use crate::plan::{LoadPlan, RequestTemplate, StopAfter, Warmup};
+use crate::{LoadError, LoadProgress, Phase, RunOptions};
+
+/// How often the progress ticker publishes a snapshot.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+/// The timer wheel fires up to a millisecond after a deadline, so open-model sends are
+/// scheduled this much early; latency is then counted from the send, never before it.
+const TIMER_SLACK: Duration = Duration::from_millis(1);
+/// First and largest pause between failed connection attempts.
+const BACKOFF_MIN: Duration = Duration::from_millis(5);
+const BACKOFF_MAX: Duration = Duration::from_millis(250);
+/// `measure_start_ns` before measuring has begun.
+const UNKNOWN: u64 = u64::MAX;
+
+/// Counters one connection publishes for the progress ticker, on its own cache line.
+#[derive(Default)]
+#[repr(align(128))]
+struct Published {
+    requests: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// The shared timetable and stop conditions.
+struct Schedule {
+    origin: Instant,
+    /// Open model: nanoseconds between consecutive due times.
+    ns_per_request: Option<f64>,
+    next_slot: AtomicU64,
+    /// Whether requests claim numbered slots (count limits, request warmup, open model).
+    numbered: bool,
+    warmup_requests: u64,
+    warmup_ns: u64,
+    /// Slots in total (warmup included) when the run is count-limited.
+    slot_limit: Option<u64>,
+    duration_ns: Option<u64>,
+    /// Nanoseconds after `origin` at which measuring began; [`UNKNOWN`] until then.
+    measure_start_ns: AtomicU64,
+}
+
+enum Next {
+    Stop,
+    Send {
+        measured: bool,
+        /// Open model: when the request is due, in nanoseconds after `origin`.
+        due_ns: Option<u64>,
+    },
+}
+
+impl Schedule {
+    fn new(plan: &LoadPlan, origin: Instant) -> Self {
+        let (warmup_requests, warmup_ns) = match plan.warmup {
+            Warmup::None => (0, 0),
+            Warmup::Requests(n) => (n, 0),
+            Warmup::Duration(d) => (0, nanos(d)),
+        };
+        let ns_per_request = plan.qps.map(|qps| 1e9 / qps);
+        let (slot_limit, duration_ns) = match plan.stop_after {
+            StopAfter::Requests(n) => (Some(warmup_requests.saturating_add(n)), None),
+            StopAfter::Duration(d) => (None, Some(nanos(d))),
+        };
+        let measure_start_ns = match (ns_per_request, warmup_requests) {
+            (_, 0) => warmup_ns,
+            (Some(ns), w) => (w as f64 * ns) as u64,
+            // Closed model with a request warmup: known when the first measured slot is taken.
+            (None, _) => UNKNOWN,
+        };
+        Self {
+            origin,
+            ns_per_request,
+            next_slot: AtomicU64::new(0),
+            numbered: ns_per_request.is_some() || slot_limit.is_some() || warmup_requests > 0,
+            warmup_requests,
+            warmup_ns,
+            slot_limit,
+            duration_ns,
+            measure_start_ns: AtomicU64::new(measure_start_ns),
+        }
+    }
+
+    fn next(&self, now: Instant) -> Next {
+        let now_ns = nanos(now.saturating_duration_since(self.origin));
+        match self.ns_per_request {
+            Some(ns_per_request) => self.next_open(ns_per_request),
+            None => self.next_closed(now_ns),
+        }
+    }
+
+    fn next_open(&self, ns_per_request: f64) -> Next {
+        let slot = self.next_slot.fetch_add(1, Ordering::Relaxed);
+        if self.slot_limit.is_some_and(|limit| slot >= limit) {
+            return Next::Stop;
+        }
+        let due_ns = (slot as f64 * ns_per_request) as u64;
+        if let Some(duration_ns) = self.duration_ns {
+            let start = self.measure_start_ns.load(Ordering::Relaxed);
+            if due_ns >= start.saturating_add(duration_ns) {
+                return Next::Stop;
+            }
+        }
+        Next::Send {
+            measured: slot >= self.warmup_requests && due_ns >= self.warmup_ns,
+            due_ns: Some(due_ns),
+        }
+    }
+
+    fn next_closed(&self, now_ns: u64) -> Next {
+        if now_ns < self.warmup_ns {
+            return Next::Send {
+                measured: false,
+                due_ns: None,
+            };
+        }
+        if self.numbered {
+            let slot = self.next_slot.fetch_add(1, Ordering::Relaxed);
+            if slot < self.warmup_requests {
+                return Next::Send {
+                    measured: false,
+                    due_ns: None,
+                };
+            }
+            if self.slot_limit.is_some_and(|limit| slot >= limit) {
+                return Next::Stop;
+            }
+            if slot == self.warmup_requests && self.warmup_requests > 0 {
+                self.measure_start_ns.store(now_ns, Ordering::Relaxed);
+            }
+        }
+        if let Some(duration_ns) = self.duration_ns {
+            let start = self.measure_start_ns.load(Ordering::Relaxed);
+            if start != UNKNOWN && now_ns >= start.saturating_add(duration_ns) {
+                return Next::Stop;
+            }
+        }
+        Next::Send {
+            measured: true,
+            due_ns: None,
+        }
+    }
+
+    fn measure_start(&self) -> Option<Instant> {
+        match self.measure_start_ns.load(Ordering::Relaxed) {
+            UNKNOWN => None,
+            ns => Some(self.origin + Duration::from_nanos(ns)),
+        }
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// What one connection measured; merged into the [`Measurement`] at the end.
+struct Recorder {
+    latency: Histogram<u64>,
+    service_time: Option<Histogram<u64>>,
+    requests: u64,
+    errors: u64,
+    /// Status code and count; a handful of distinct codes, so a linear scan is fastest.
+    statuses: Vec<(u16, u64)>,
+    kinds: [u64; ERROR_KINDS.len()],
+    bytes_received: u64,
+    bytes_sent: u64,
+    last_done: Option<Instant>,
+}
+
+const ERROR_KINDS: [ErrorKind; 7] = [
+    ErrorKind::ConnectRefused,
+    ErrorKind::Connect,
+    ErrorKind::Reset,
+    ErrorKind::Timeout,
+    ErrorKind::Tls,
+    ErrorKind::Status,
+    ErrorKind::Protocol,
+];
+
+fn kind_index(kind: ErrorKind) -> usize {
+    match kind {
+        ErrorKind::ConnectRefused => 0,
+        ErrorKind::Connect => 1,
+        ErrorKind::Reset => 2,
+        ErrorKind::Timeout => 3,
+        ErrorKind::Tls => 4,
+        ErrorKind::Status => 5,
+        ErrorKind::Protocol => 6,
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+impl Recorder {
+    fn new(open: bool) -> Self {
+        Self {
+            latency: new_latency_histogram(),
+            service_time: open.then(new_latency_histogram),
+            requests: 0,
+            errors: 0,
+            statuses: Vec::new(),
+            kinds: [0; ERROR_KINDS.len()],
+            bytes_received: 0,
+            bytes_sent: 0,
+            last_done: None,
+        }
+    }
+
+    /// Records a request that got a response or timed out: its latency counts.
+    fn timed(&mut self, sent: Instant, due: Option<Instant>, done: Instant) {
+        // Open-model sends may leave up to TIMER_SLACK early; latency never starts before the send.
+        let from = due.map_or(sent, |due| due.min(sent));
+        self.latency
+            .saturating_record(micros(done.saturating_duration_since(from)));
+        if let Some(service) = &mut self.service_time {
+            service.saturating_record(micros(done.saturating_duration_since(sent)));
+        }
+    }
+
+    fn status(&mut self, status: u16, is_error: bool) {
+        self.requests += 1;
+        match self.statuses.iter_mut().find(|(s, _)| *s == status) {
+            Some((_, count)) => *count += 1,
+            None => self.statuses.push((status, 1)),
+        }
+        if is_error {
+            self.error(ErrorKind::Status);
+        }
+    }
+
+    fn failure(&mut self, kind: ErrorKind) {
+        self.requests += 1;
+        self.error(kind);
+    }
+
+    fn error(&mut self, kind: ErrorKind) {
+        self.errors += 1;
+        self.kinds[kind_index(kind)] += 1;
+    }
+
+    fn merge_into(self, m: &mut Measurement) {
+        // Both histograms share the same bounds, so adding cannot fail.
+        let _ = m.latency.add(&self.latency);
+        if let (Some(total), Some(mine)) = (&mut m.service_time, &self.service_time) {
+            let _ = total.add(mine);
+        }
+        m.requests += self.requests;
+        m.errors += self.errors;
+        for (status, count) in self.statuses {
+            *m.status_counts.entry(status).or_default() += count;
+        }
+        for (kind, count) in ERROR_KINDS.iter().zip(self.kinds) {
+            if count > 0 {
+                *m.error_kinds.entry(*kind).or_default() += count;
+            }
+        }
+        m.bytes_received += self.bytes_received;
+        m.bytes_sent += self.bytes_sent;
+    }
+}
+
+struct Shared {
+    schedule: Schedule,
+    template: Arc<RequestTemplate>,
+    connector: Connector,
+    timeout: Duration,
+    error_ranges: Vec<StatusRange>,
+    published: Vec<Published>,
+}
+
+impl Shared {
+    fn is_error_status(&self, status: u16) -> bool {
+        self.error_ranges.iter().any(|r| r.contains(status))
+    }
+}
+
+/// Runs `plan`; see [`crate::run`].
+pub(crate) async fn run(plan: LoadPlan, options: RunOptions) -> Result<Measurement, LoadError> {
+    let connections = plan.connections as usize;
+    let open = plan.qps.is_some();
+    let stop = options.stop.clone();
+
+    // Open every connection before the clock starts, as wrk does: connection setup is not
+    // part of any request's latency, and all connections start sending together.
+    let mut opening = JoinSet::new();
+    for _ in 0..connections {
+        let connector = plan.connector.clone();
+        opening.spawn(async move { connector.connect().await.ok() });
+    }
+    let mut initial = Vec::with_capacity(connections);
+    tokio::select! {
+        () = stop.cancelled() => return Ok(empty_measurement(&plan)),
+        () = async { while let Some(done) = opening.join_next().await {
+            initial.push(done.ok().flatten());
+        } } => {}
+    }
+
+    let shared = Arc::new(Shared {
+        schedule: Schedule::new(&plan, Instant::now()),
+        template: plan.template.clone(),
+        connector: plan.connector.clone(),
+        timeout: plan.timeout,
+        error_ranges: plan.error_ranges.clone(),
+        published: (0..connections).map(|_| Published::default()).collect(),
+    });
+
+    let mut tasks = JoinSet::new();
+    for (index, connection) in initial.into_iter().enumerate() {
+        let shared = shared.clone();
+        let stop = stop.child_token();
+        tasks.spawn(async move {
+            let mut recorder = Recorder::new(open);
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => {}
+                () = drive(&shared, index, connection, &mut recorder) => {}
+            }
+            recorder
+        });
+    }
+
+    let ticker_done = CancellationToken::new();
+    let ticker = options.progress.clone().map(|progress| {
+        let shared = shared.clone();
+        let done = ticker_done.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(PROGRESS_EVERY);
+            loop {
+                tokio::select! {
+                    () = done.cancelled() => break,
+                    _ = every.tick() => { progress.send_replace(snapshot(&shared)); }
+                }
+            }
+        })
+    });
+
+    let mut measurement = empty_measurement(&plan);
+    let mut last_done: Option<Instant> = None;
+    while let Some(joined) = tasks.join_next().await {
+        // A connection task only ends by returning its recorder; a panic would be a bug.
+        let recorder = joined.map_err(LoadError::Task)?;
+        last_done = last_done.max(recorder.last_done);
+        recorder.merge_into(&mut measurement);
+    }
+    ticker_done.cancel();
+    if let Some(ticker) = ticker {
+        let _ = ticker.await;
+    }
+    let start = shared.schedule.measure_start();
+    let end = last_done.unwrap_or_else(Instant::now);
+    measurement.elapsed = start.map_or(Duration::ZERO, |s| end.saturating_duration_since(s));
+    if let Some(progress) = &options.progress {
+        let mut last = snapshot(&shared);
+        last.elapsed = measurement.elapsed;
+        progress.send_replace(last);
+    }
+    Ok(measurement)
+}
+
+fn empty_measurement(plan: &LoadPlan) -> Measurement {
+    Measurement {
+        service_time: plan.qps.map(|_| new_latency_histogram()),
+        target_qps: plan.qps,
+        ..Measurement::default()
+    }
+}
+
+fn snapshot(shared: &Shared) -> LoadProgress {
+    let (mut requests, mut errors) = (0, 0);
+    for p in &shared.published {
+        requests += p.requests.load(Ordering::Relaxed);
+        errors += p.errors.load(Ordering::Relaxed);
+    }
+    let start = shared.schedule.measure_start();
+    let now = Instant::now();
+    match start {
+        Some(start) if now >= start => LoadProgress {
+            phase: Phase::Measure,
+            requests,
+            errors,
+            elapsed: now - start,
+        },
+        _ => LoadProgress {
+            phase: Phase::Warmup,
+            requests,
+            errors,
+            elapsed: Duration::ZERO,
+        },
+    }
+}
+
+/// One connection's loop: take the next request slot, send, record; reconnect on failure.
+async fn drive(
+    shared: &Shared,
+    index: usize,
+    mut connection: Option<Connection>,
+    rec: &mut Recorder,
+) {
+    let schedule = &shared.schedule;
+    let published = &shared.published[index];
+    let mut backoff = BACKOFF_MIN;
+    // One timer per connection, re-armed only when it fires early: see `exchange`.
+    let mut timer = Box::pin(tokio::time::sleep(shared.timeout));
+    while let Next::Send { measured, due_ns } = schedule.next(Instant::now()) {
+        let due = due_ns.map(|ns| schedule.origin + Duration::from_nanos(ns));
+        if let Some(due) = due {
+            let wake = due.checked_sub(TIMER_SLACK).unwrap_or(due);
+            if wake > Instant::now() {
+                tokio::time::sleep_until(wake).await;
+            }
+        }
+        let conn = match &mut connection {
+            Some(conn) => conn,
+            None => match shared.connector.connect().await {
+                Ok(conn) => {
+                    backoff = BACKOFF_MIN;
+                    connection.insert(conn)
+                }
+                Err(err) => {
+                    if measured {
+                        rec.failure(err.kind);
+                        rec.last_done = Some(Instant::now());
+                        publish(published, rec);
+                    }
+                    tracing::debug!("connection {index}: {err}");
+                    // A dead target must not make every connection spin.
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    continue;
+                }
+            },
+        };
+        let request = shared.template.request(&conn.sender);
+        let sent = Instant::now();
+        let outcome = exchange(conn, request, sent + shared.timeout, &mut timer).await;
+        let done = Instant::now();
+        let keep = match outcome {
+            Ok(Exchange {
+                status,
+                body_bytes,
+                reusable,
+            }) => {
+                if measured {
+                    rec.timed(sent, due, done);
+                    rec.status(status, shared.is_error_status(status));
+                    rec.bytes_received += body_bytes;
+                    rec.bytes_sent += shared.template.body.len() as u64;
+                }
+                reusable
+            }
+            Err(err) => {
+                if measured {
+                    if err.kind == ErrorKind::Timeout {
+                        rec.timed(sent, due, done);
+                    }
+                    rec.failure(err.kind);
+                    rec.bytes_sent += shared.template.body.len() as u64;
+                }
+                tracing::debug!("connection {index}: {err}");
+                false
+            }
+        };
+        if measured {
+            rec.last_done = Some(done);
+            publish(published, rec);
+        }
+        if !keep {
+            connection = None;
+        }
+    }
+}
+
+fn publish(published: &Published, rec: &Recorder) {
+    // Only this connection writes these; plain stores, no read-modify-write.
+    published.requests.store(rec.requests, Ordering::Relaxed);
+    published.errors.store(rec.errors, Ordering::Relaxed);
+}
+
+struct Exchange {
+    status: u16,
+    body_bytes: u64,
+    /// False when the connection ended with this exchange.
+    reusable: bool,
+}
+
+/// Sends one request and reads the whole response, driving the connection in this task so
+/// that no wake-up crosses tasks.
+///
+/// `timer` is the connection's timeout timer. Arming a timer per request costs more than
+/// the request on loopback, so the timer keeps an earlier deadline and, when it fires before
+/// the current request's deadline, is simply re-armed to it.
+async fn exchange(
+    conn: &mut Connection,
+    request: http::Request<crate::connect::ReqBody>,
+    deadline: Instant,
+    timer: &mut std::pin::Pin<Box<Sleep>>,
+) -> Result<Exchange, RequestError> {
+    let Connection { sender, driver } = conn;
+    let work = async {
+        let response = match sender {
+            Sender::H1(sender) => {
+                sender.ready().await.map_err(RequestError::from_hyper)?;
+                sender.send_request(request).await
+            }
+            Sender::H2(sender) => {
+                sender.ready().await.map_err(RequestError::from_hyper)?;
+                sender.send_request(request).await
+            }
+        }
+        .map_err(RequestError::from_hyper)?;
+        let status = response.status().as_u16();
+        let mut body = response.into_body();
+        let mut body_bytes = 0u64;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(RequestError::from_hyper)?;
+            if let Some(data) = frame.data_ref() {
+                body_bytes += data.len() as u64;
+            }
+        }
+        Ok::<_, RequestError>((status, body_bytes))
+    };
+    tokio::pin!(work);
+    let mut driver_ended: Option<Result<(), hyper::Error>> = None;
+    loop {
+        tokio::select! {
+            biased;
+            result = &mut work => {
+                return match (result, driver_ended) {
+                    (Ok((status, body_bytes)), ended) => Ok(Exchange {
+                        status,
+                        body_bytes,
+                        reusable: ended.is_none(),
+                    }),
+                    // The driver knows better why the connection failed than the request does.
+                    (Err(_), Some(Err(driver_err))) => Err(RequestError::from_hyper(driver_err)),
+                    (Err(err), _) => Err(err),
+                };
+            }
+            ended = driver.as_mut(), if driver_ended.is_none() => {
+                // The request either already has its response or fails next poll.
+                driver_ended = Some(ended);
+            }
+            () = timer.as_mut() => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(RequestError::new(
+                        ErrorKind::Timeout,
+                        "no full response within the request timeout",
+                    ));
+                }
+                timer.as_mut().reset(deadline);
+            }
+        }
+    }
+}

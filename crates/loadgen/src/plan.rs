@@ -1,0 +1,548 @@
+//! Turning a version and its load settings into a checked [`LoadPlan`]: every field validated,
+//! the body loaded once, the request template and the connector built before any load is sent.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HOST, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use http::{Method, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use rustls::pki_types::{CertificateDer, ServerName};
+use slogate_core::spec::{DEFAULT_NUM_REQUESTS, LoadSpec, StatusRange, VersionSpec};
+
+use crate::LoadError;
+use crate::connect::{Connector, Sender, tls_config};
+
+/// Largest payload `payloadUrl` may deliver.
+const MAX_PAYLOAD_BYTES: usize = 64 << 20;
+
+/// When the measured part of a run ends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StopAfter {
+    /// After this many measured requests.
+    Requests(u64),
+    /// After this much time.
+    Duration(Duration),
+}
+
+/// What is sent and discarded before measuring begins.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Warmup {
+    /// Nothing: measure from the first request.
+    #[default]
+    None,
+    /// This many requests.
+    Requests(u64),
+    /// Requests sent during this long.
+    Duration(Duration),
+}
+
+/// A load run ready to start: settings checked, body loaded, connector built.
+#[derive(Debug, Clone)]
+pub struct LoadPlan {
+    pub(crate) version: String,
+    pub(crate) url: url::Url,
+    pub(crate) connections: u32,
+    pub(crate) qps: Option<f64>,
+    pub(crate) stop_after: StopAfter,
+    pub(crate) warmup: Warmup,
+    pub(crate) timeout: Duration,
+    pub(crate) error_ranges: Vec<StatusRange>,
+    pub(crate) template: Arc<RequestTemplate>,
+    pub(crate) connector: Connector,
+}
+
+/// The parts of every request, built once and cloned per request.
+#[derive(Debug)]
+pub(crate) struct RequestTemplate {
+    pub(crate) method: Method,
+    /// Origin-form target for HTTP/1.1 (`/path?query`).
+    pub(crate) origin_uri: Uri,
+    /// Absolute URI for HTTP/2, whose scheme and authority become pseudo-headers.
+    pub(crate) absolute_uri: Uri,
+    /// Headers for HTTP/1.1, `Host` included.
+    pub(crate) h1_headers: HeaderMap,
+    /// Headers for HTTP/2 (no `Host`; `:authority` carries it).
+    pub(crate) h2_headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+impl RequestTemplate {
+    /// A fresh request for `sender`'s protocol.
+    pub(crate) fn request(&self, sender: &Sender) -> http::Request<Full<Bytes>> {
+        let mut request = http::Request::new(Full::new(self.body.clone()));
+        *request.method_mut() = self.method.clone();
+        if sender.is_h2() {
+            *request.uri_mut() = self.absolute_uri.clone();
+            *request.version_mut() = http::Version::HTTP_2;
+            *request.headers_mut() = self.h2_headers.clone();
+        } else {
+            *request.uri_mut() = self.origin_uri.clone();
+            *request.headers_mut() = self.h1_headers.clone();
+        }
+        request
+    }
+}
+
+fn invalid(field: &str, reason: impl Into<String>) -> LoadError {
+    LoadError::Invalid {
+        field: field.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+impl LoadPlan {
+    /// Checks the settings and loads the body (file or payload URL) once.
+    pub async fn new(version: &VersionSpec, load: &LoadSpec) -> Result<Self, LoadError> {
+        Self::with_root_certificates(version, load, Vec::new()).await
+    }
+
+    /// Like [`LoadPlan::new`], also trusting `extra_roots` for HTTPS (e.g. a private CA)
+    /// besides the system's roots.
+    pub async fn with_root_certificates(
+        version: &VersionSpec,
+        load: &LoadSpec,
+        extra_roots: Vec<CertificateDer<'static>>,
+    ) -> Result<Self, LoadError> {
+        let checked = check_settings(load)?;
+        let target = parse_target(&version.url, "url")?;
+        let connector = connector_for(&target, load.http2, load.timeout, &extra_roots)?;
+        let body = load_body(load, &extra_roots).await?;
+        let template = build_template(version, load, &target.url, body)?;
+        Ok(Self {
+            version: version.name.clone(),
+            url: target.url,
+            connections: load.connections,
+            qps: load.qps,
+            stop_after: checked.stop_after,
+            warmup: checked.warmup,
+            timeout: load.timeout,
+            error_ranges: load.error_ranges.clone(),
+            template: Arc::new(template),
+            connector,
+        })
+    }
+
+    /// The version name the plan loads.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The URL every request goes to.
+    pub fn url(&self) -> &url::Url {
+        &self.url
+    }
+
+    /// Number of connections.
+    pub fn connections(&self) -> u32 {
+        self.connections
+    }
+
+    /// Target total rate (open model), or `None` for the closed model.
+    pub fn qps(&self) -> Option<f64> {
+        self.qps
+    }
+
+    /// When the measured part of the run ends.
+    pub fn stop_after(&self) -> StopAfter {
+        self.stop_after
+    }
+
+    /// What is discarded before measuring.
+    pub fn warmup(&self) -> Warmup {
+        self.warmup
+    }
+
+    /// Requests planned in total (measured ones), when the run is count-limited.
+    pub fn planned_requests(&self) -> Option<u64> {
+        match self.stop_after {
+            StopAfter::Requests(n) => Some(n),
+            StopAfter::Duration(d) => self.qps.map(|q| (d.as_secs_f64() * q).round() as u64),
+        }
+    }
+}
+
+struct Checked {
+    stop_after: StopAfter,
+    warmup: Warmup,
+}
+
+/// Checks every numeric and exclusive setting; names the spec field at fault.
+fn check_settings(load: &LoadSpec) -> Result<Checked, LoadError> {
+    if load.connections == 0 {
+        return Err(invalid("connections", "must be at least 1"));
+    }
+    if let Some(qps) = load.qps
+        && !(qps.is_finite() && qps > 0.0)
+    {
+        return Err(invalid(
+            "qps",
+            format!("must be a positive number, got {qps}"),
+        ));
+    }
+    let stop_after = match (load.num_requests, load.duration) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "numRequests",
+                "cannot be combined with duration; give one of them",
+            ));
+        }
+        (Some(0), None) => return Err(invalid("numRequests", "must be at least 1")),
+        (Some(n), None) => StopAfter::Requests(n),
+        (None, Some(d)) if d.is_zero() => return Err(invalid("duration", "must be positive")),
+        (None, Some(d)) => StopAfter::Duration(d),
+        (None, None) => StopAfter::Requests(DEFAULT_NUM_REQUESTS),
+    };
+    let warmup = match (load.warmup_requests, load.warmup) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "warmupRequests",
+                "cannot be combined with warmup; give one of them",
+            ));
+        }
+        (Some(0), None) | (None, None) => Warmup::None,
+        (Some(n), None) => Warmup::Requests(n),
+        (None, Some(d)) if d.is_zero() => Warmup::None,
+        (None, Some(d)) => Warmup::Duration(d),
+    };
+    if load.timeout.is_zero() {
+        return Err(invalid("timeout", "must be positive"));
+    }
+    let bodies = [
+        load.body.is_some(),
+        load.body_file.is_some(),
+        load.payload_url.is_some(),
+    ];
+    if bodies.iter().filter(|given| **given).count() > 1 {
+        return Err(invalid(
+            "body",
+            "give at most one of body, bodyFile and payloadUrl",
+        ));
+    }
+    for range in &load.error_ranges {
+        if range.from > range.to || !(100..=999).contains(&range.from) || range.to > 999 {
+            return Err(invalid(
+                "errorRanges",
+                format!(
+                    "{}..{} is not a range of status codes (100 to 999, from ≤ to)",
+                    range.from, range.to
+                ),
+            ));
+        }
+    }
+    Ok(Checked { stop_after, warmup })
+}
+
+struct Target {
+    url: url::Url,
+    host: String,
+    port: u16,
+    https: bool,
+}
+
+/// Parses an http(s) URL with a host; `field` names the setting in errors.
+fn parse_target(text: &str, field: &str) -> Result<Target, LoadError> {
+    let url = url::Url::parse(text).map_err(|err| invalid(field, format!("{text:?}: {err}")))?;
+    let https = match url.scheme() {
+        "http" => false,
+        "https" => true,
+        other => {
+            return Err(invalid(
+                field,
+                format!("{text:?}: scheme {other:?} is not http or https"),
+            ));
+        }
+    };
+    let host = match url.host() {
+        Some(url::Host::Domain(d)) => d.to_owned(),
+        Some(url::Host::Ipv4(ip)) => ip.to_string(),
+        Some(url::Host::Ipv6(ip)) => ip.to_string(),
+        None => return Err(invalid(field, format!("{text:?} has no host"))),
+    };
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| invalid(field, format!("{text:?} has no port")))?;
+    Ok(Target {
+        url,
+        host,
+        port,
+        https,
+    })
+}
+
+fn connector_for(
+    target: &Target,
+    http2: bool,
+    timeout: Duration,
+    extra_roots: &[CertificateDer<'static>],
+) -> Result<Connector, LoadError> {
+    let tls = if target.https {
+        let config = tls_config(http2, extra_roots).map_err(LoadError::Tls)?;
+        let name = ServerName::try_from(target.host.clone())
+            .map_err(|err| invalid("url", format!("host {:?}: {err}", target.host)))?;
+        Some((Arc::new(config), name))
+    } else {
+        None
+    };
+    Ok(Connector::new(
+        target.host.clone(),
+        target.port,
+        tls,
+        http2 && !target.https,
+        timeout,
+    ))
+}
+
+async fn load_body(
+    load: &LoadSpec,
+    extra_roots: &[CertificateDer<'static>],
+) -> Result<Bytes, LoadError> {
+    if let Some(body) = &load.body {
+        return Ok(Bytes::from(body.clone()));
+    }
+    if let Some(path) = &load.body_file {
+        return tokio::fs::read(path)
+            .await
+            .map(Bytes::from)
+            .map_err(|source| LoadError::BodyFile {
+                path: path.clone(),
+                source,
+            });
+    }
+    if let Some(url) = &load.payload_url {
+        return download(url, load.timeout, extra_roots).await;
+    }
+    Ok(Bytes::new())
+}
+
+/// Fetches the payload once over a fresh connection (HTTP/1.1, or h2 by ALPN).
+async fn download(
+    url: &str,
+    timeout: Duration,
+    extra_roots: &[CertificateDer<'static>],
+) -> Result<Bytes, LoadError> {
+    let target = parse_target(url, "payloadUrl")?;
+    let connector = connector_for(&target, false, timeout, extra_roots)?;
+    let payload_error = |source: Box<dyn std::error::Error + Send + Sync>| LoadError::Payload {
+        url: url.to_owned(),
+        source,
+    };
+    let fetch = async {
+        let mut connection = connector
+            .connect()
+            .await
+            .map_err(|e| payload_error(e.into()))?;
+        let driver = tokio::spawn(connection.driver);
+        let mut request = http::Request::new(Full::new(Bytes::new()));
+        *request.uri_mut() =
+            Uri::try_from(origin_form(&target.url)).map_err(|e| payload_error(e.into()))?;
+        request.headers_mut().insert(
+            HOST,
+            HeaderValue::from_str(&authority(&target.url)).map_err(|e| payload_error(e.into()))?,
+        );
+        let response = match &mut connection.sender {
+            Sender::H1(sender) => sender.send_request(request).await,
+            Sender::H2(sender) => sender.send_request(request).await,
+        }
+        .map_err(|e| payload_error(e.into()))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(payload_error(format!("status {status}").into()));
+        }
+        let body = Limited::new(response.into_body(), MAX_PAYLOAD_BYTES)
+            .collect()
+            .await
+            .map_err(payload_error)?
+            .to_bytes();
+        driver.abort();
+        Ok(body)
+    };
+    tokio::time::timeout(timeout, fetch)
+        .await
+        .map_err(|e| payload_error(e.into()))?
+}
+
+fn origin_form(url: &url::Url) -> String {
+    match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    }
+}
+
+fn authority(url: &url::Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    }
+}
+
+fn build_template(
+    version: &VersionSpec,
+    load: &LoadSpec,
+    url: &url::Url,
+    body: Bytes,
+) -> Result<RequestTemplate, LoadError> {
+    let method = match &load.method {
+        Some(m) => Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+            .map_err(|_| invalid("method", format!("{m:?} is not an HTTP method")))?,
+        None if body.is_empty() => Method::GET,
+        None => Method::POST,
+    };
+    let origin_uri =
+        Uri::try_from(origin_form(url)).map_err(|err| invalid("url", format!("{url}: {err}")))?;
+    let absolute_uri =
+        Uri::try_from(url.as_str()).map_err(|err| invalid("url", format!("{url}: {err}")))?;
+
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        USER_AGENT,
+        HeaderValue::from_static(concat!("slogate/", env!("CARGO_PKG_VERSION"))),
+    );
+    if let Some(content_type) = &load.content_type {
+        let value = HeaderValue::from_str(content_type).map_err(|_| {
+            invalid(
+                "contentType",
+                format!("{content_type:?} is not a header value"),
+            )
+        })?;
+        headers.insert(CONTENT_TYPE, value);
+    }
+    let mut given = Vec::new();
+    for header in load.headers.iter().chain(&version.headers) {
+        let name = HeaderName::from_bytes(header.name.as_bytes())
+            .map_err(|_| invalid("headers", format!("{:?} is not a header name", header.name)))?;
+        let value = HeaderValue::from_str(&header.value).map_err(|_| {
+            invalid(
+                "headers",
+                format!("{}: {:?} is not a header value", header.name, header.value),
+            )
+        })?;
+        given.push((name, value));
+    }
+    // A header given by the user replaces the default of the same name.
+    for (name, _) in &given {
+        headers.remove(name);
+    }
+    let mut h2_headers = headers.clone();
+    for (name, value) in given {
+        if name != HOST {
+            h2_headers.append(name.clone(), value.clone());
+        }
+        headers.append(name, value);
+    }
+    if !headers.contains_key(HOST) {
+        let host = HeaderValue::from_str(&authority(url))
+            .map_err(|err| invalid("url", format!("{url}: {err}")))?;
+        headers.insert(HOST, host);
+    }
+    Ok(RequestTemplate {
+        method,
+        origin_uri,
+        absolute_uri,
+        h1_headers: headers,
+        h2_headers,
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slogate_core::spec::Header;
+
+    fn version(url: &str) -> VersionSpec {
+        VersionSpec {
+            name: "v".into(),
+            url: url.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    async fn field_of(url: &str, load: LoadSpec) -> String {
+        match LoadPlan::new(&version(url), &load).await {
+            Err(LoadError::Invalid { field, .. }) => field,
+            other => panic!("expected an invalid setting, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn each_bad_setting_names_its_field() {
+        let ok = "http://127.0.0.1:1/";
+        let spec = LoadSpec::default;
+        assert_eq!(field_of("ftp://x/", spec()).await, "url");
+        assert_eq!(field_of("not a url", spec()).await, "url");
+        let zero_conns = LoadSpec {
+            connections: 0,
+            ..spec()
+        };
+        assert_eq!(field_of(ok, zero_conns).await, "connections");
+        for qps in [0.0, -5.0, f64::NAN, f64::INFINITY] {
+            let load = LoadSpec {
+                qps: Some(qps),
+                ..spec()
+            };
+            assert_eq!(field_of(ok, load).await, "qps");
+        }
+        let both = LoadSpec {
+            num_requests: Some(5),
+            duration: Some(Duration::from_secs(1)),
+            ..spec()
+        };
+        assert_eq!(field_of(ok, both).await, "numRequests");
+        let warm = LoadSpec {
+            warmup_requests: Some(5),
+            warmup: Some(Duration::from_secs(1)),
+            ..spec()
+        };
+        assert_eq!(field_of(ok, warm).await, "warmupRequests");
+        let method = LoadSpec {
+            method: Some("GE T".into()),
+            ..spec()
+        };
+        assert_eq!(field_of(ok, method).await, "method");
+        let header = LoadSpec {
+            headers: vec![Header {
+                name: "bad name".into(),
+                value: "x".into(),
+            }],
+            ..spec()
+        };
+        assert_eq!(field_of(ok, header).await, "headers");
+        let timeout = LoadSpec {
+            timeout: Duration::ZERO,
+            ..spec()
+        };
+        assert_eq!(field_of(ok, timeout).await, "timeout");
+        let ranges = LoadSpec {
+            error_ranges: vec![StatusRange { from: 500, to: 400 }],
+            ..spec()
+        };
+        assert_eq!(field_of(ok, ranges).await, "errorRanges");
+    }
+
+    #[tokio::test]
+    async fn body_sets_post_and_user_headers_replace_defaults() {
+        let load = LoadSpec {
+            body: Some("{}".into()),
+            content_type: Some("application/json".into()),
+            headers: vec![Header {
+                name: "User-Agent".into(),
+                value: "me".into(),
+            }],
+            ..LoadSpec::default()
+        };
+        let plan = LoadPlan::new(&version("http://localhost:8080/a?b=1"), &load)
+            .await
+            .unwrap();
+        let t = &plan.template;
+        assert_eq!(t.method, Method::POST);
+        assert_eq!(t.origin_uri, "/a?b=1");
+        assert_eq!(t.h1_headers[HOST], "localhost:8080");
+        assert_eq!(t.h1_headers.get_all(USER_AGENT).iter().count(), 1);
+        assert_eq!(t.h1_headers[USER_AGENT], "me");
+        assert!(!t.h2_headers.contains_key(HOST));
+        assert_eq!(plan.stop_after(), StopAfter::Requests(DEFAULT_NUM_REQUESTS));
+    }
+}

@@ -1,0 +1,318 @@
+//! The load engine against the hello service on loopback: counts, error kinds, percentiles,
+//! coordinated-omission correction, h2c, cancellation.
+
+use std::time::Duration;
+
+use slogate_core::measure::{ErrorKind, Measurement};
+use slogate_core::spec::{LoadSpec, VersionSpec};
+use slogate_hello::{Behavior, HelloServer};
+use slogate_loadgen::summary::LatencyStats;
+use slogate_loadgen::{LoadPlan, LoadProgress, Phase, RunOptions, run};
+use tokio_util::sync::CancellationToken;
+
+fn version(url: &str) -> VersionSpec {
+    VersionSpec {
+        name: "test".into(),
+        url: url.into(),
+        headers: Vec::new(),
+    }
+}
+
+async fn load(url: &str, spec: LoadSpec) -> Measurement {
+    let plan = LoadPlan::new(&version(url), &spec).await.unwrap();
+    run(plan, RunOptions::default()).await.unwrap()
+}
+
+fn requests(n: u64, connections: u32) -> LoadSpec {
+    LoadSpec {
+        connections,
+        num_requests: Some(n),
+        ..LoadSpec::default()
+    }
+}
+
+fn kind(m: &Measurement, kind: ErrorKind) -> u64 {
+    m.error_kinds.get(&kind).copied().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_model_sends_exactly_n_requests_over_exactly_c_connections() {
+    let server = HelloServer::start(Behavior::new()).await.unwrap();
+    let m = load(&server.url(), requests(1000, 8)).await;
+    assert_eq!(m.requests, 1000);
+    assert_eq!(m.errors, 0);
+    assert_eq!(m.latency.len(), 1000);
+    assert_eq!(m.status_counts.get(&200), Some(&1000));
+    assert_eq!(
+        m.bytes_received,
+        1000 * slogate_hello::DEFAULT_BODY.len() as u64
+    );
+    assert_eq!(server.requests_served(), 1000);
+    assert_eq!(server.connections_accepted(), 8);
+    assert!(m.elapsed > Duration::ZERO);
+    assert!(m.service_time.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warmup_requests_are_sent_but_not_measured() {
+    let server = HelloServer::start(Behavior::new()).await.unwrap();
+    let spec = LoadSpec {
+        warmup_requests: Some(50),
+        ..requests(200, 4)
+    };
+    let m = load(&server.url(), spec).await;
+    assert_eq!(m.requests, 200);
+    assert_eq!(server.requests_served(), 250);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_statuses_count_by_error_ranges() {
+    let server = HelloServer::start(Behavior::new().error_status(0.1, 503))
+        .await
+        .unwrap();
+    let m = load(&server.url(), requests(500, 4)).await;
+    assert_eq!(m.requests, 500);
+    assert_eq!(m.errors, 50);
+    assert_eq!(kind(&m, ErrorKind::Status), 50);
+    assert_eq!(m.status_counts.get(&503), Some(&50));
+
+    // With errorRanges limited to 400–499, a 503 is not an error.
+    let spec = LoadSpec {
+        error_ranges: vec![slogate_core::spec::StatusRange { from: 400, to: 499 }],
+        ..requests(100, 2)
+    };
+    let m = load(&server.url(), spec).await;
+    assert_eq!(m.errors, 0);
+    assert_eq!(m.status_counts.get(&503), Some(&10));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_connections_are_counted_and_the_run_ends() {
+    // Bind then close to get a loopback port where nothing listens.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let started = std::time::Instant::now();
+    let m = load(&format!("http://127.0.0.1:{port}/"), requests(20, 2)).await;
+    assert_eq!(m.requests, 20);
+    assert_eq!(m.errors, 20);
+    assert_eq!(kind(&m, ErrorKind::ConnectRefused), 20);
+    assert_eq!(m.latency.len(), 0);
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resets_are_counted_and_connections_re_established() {
+    let server = HelloServer::start(Behavior::new().reset_every(10))
+        .await
+        .unwrap();
+    let m = load(&server.url(), requests(100, 1)).await;
+    assert_eq!(m.requests, 100);
+    assert_eq!(kind(&m, ErrorKind::Reset), 10);
+    assert_eq!(m.errors, 10);
+    assert_eq!(m.status_counts.get(&200), Some(&90));
+    // The first connection, then one after each reset but the last.
+    assert_eq!(server.connections_accepted(), 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_mid_response_counts_as_reset() {
+    let behavior = Behavior::new()
+        .body("x".repeat(1000))
+        .close_mid_response_every(5);
+    let server = HelloServer::start(behavior).await.unwrap();
+    let m = load(&server.url(), requests(50, 1)).await;
+    assert_eq!(m.requests, 50);
+    assert_eq!(kind(&m, ErrorKind::Reset), 10);
+    assert_eq!(m.errors, 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_responses_time_out() {
+    let behavior = Behavior::new().slow(0.5, Duration::from_millis(500));
+    let server = HelloServer::start(behavior).await.unwrap();
+    let spec = LoadSpec {
+        timeout: Duration::from_millis(100),
+        ..requests(10, 1)
+    };
+    let m = load(&server.url(), spec).await;
+    assert_eq!(m.requests, 10);
+    assert_eq!(kind(&m, ErrorKind::Timeout), 5);
+    // Timed-out requests still count in latency, at about the timeout.
+    assert_eq!(m.latency.len(), 10);
+    assert!(m.latency.max() >= 100_000 && m.latency.max() < 200_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn percentiles_of_a_known_latency_distribution() {
+    // 90 % at 2 ms, 10 % at 22 ms: p50 ≈ 2 ms, p95 and p99 ≈ 22 ms.
+    let behavior = Behavior::new()
+        .latency(Duration::from_millis(2))
+        .slow(0.1, Duration::from_millis(20));
+    let server = HelloServer::start(behavior).await.unwrap();
+    let m = load(&server.url(), requests(400, 4)).await;
+    let stats = LatencyStats::new(&m.latency, &[50.0, 89.0, 95.0, 99.0]);
+    let within = |p: f64, low: f64, high: f64| {
+        let v = stats.percentile(p).unwrap();
+        assert!(
+            (low..high).contains(&v),
+            "p{p} = {v} ms, expected {low}..{high}"
+        );
+    };
+    // Sleeps end on the timer's millisecond ticks, so allow timer slack above each level.
+    within(50.0, 2.0, 6.0);
+    within(89.0, 2.0, 6.0);
+    within(95.0, 22.0, 28.0);
+    within(99.0, 22.0, 28.0);
+    assert_eq!(m.latency.len(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_model_charges_a_stall_to_corrected_latency_only() {
+    // At 200 req/s for 2 s the server freezes 500 ms after its 100th request.
+    let behavior = Behavior::new().stall(100, Duration::from_millis(500));
+    let server = HelloServer::start(behavior).await.unwrap();
+    let spec = LoadSpec {
+        connections: 4,
+        qps: Some(200.0),
+        num_requests: Some(400),
+        ..LoadSpec::default()
+    };
+    let m = load(&server.url(), spec).await;
+    assert_eq!(m.requests, 400);
+    assert_eq!(m.errors, 0);
+    let service = m.service_time.as_ref().unwrap();
+    // Only the requests caught in the stall (at most one per connection) waited in service.
+    let service_p90 = service.value_at_quantile(0.90);
+    assert!(service_p90 < 50_000, "service p90 {service_p90} µs");
+    // About 100 requests were due during the stall: corrected latency shows it.
+    let corrected_p90 = m.latency.value_at_quantile(0.90);
+    assert!(corrected_p90 > 100_000, "corrected p90 {corrected_p90} µs");
+    assert!(
+        m.latency.max() >= 450_000,
+        "corrected max {} µs",
+        m.latency.max()
+    );
+    // The rate stays on the timetable: 400 requests in about 2 s.
+    let secs = m.elapsed.as_secs_f64();
+    assert!((1.9..2.4).contains(&secs), "elapsed {secs}");
+    assert_eq!(m.target_qps, Some(200.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_model_holds_the_target_rate() {
+    let server = HelloServer::start(Behavior::new()).await.unwrap();
+    let spec = LoadSpec {
+        connections: 4,
+        qps: Some(1000.0),
+        duration: Some(Duration::from_secs(2)),
+        ..LoadSpec::default()
+    };
+    let m = load(&server.url(), spec).await;
+    assert_eq!(m.requests, 2000);
+    let rate = m.requests as f64 / m.elapsed.as_secs_f64();
+    assert!((rate - 1000.0).abs() < 10.0, "rate {rate}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_with_prior_knowledge() {
+    let server = HelloServer::start(Behavior::new()).await.unwrap();
+    let spec = LoadSpec {
+        http2: true,
+        method: Some("PUT".into()),
+        body: Some("abcd".into()),
+        headers: vec![slogate_core::spec::Header {
+            name: "x-slogate".into(),
+            value: "yes".into(),
+        }],
+        ..requests(100, 2)
+    };
+    let m = load(&server.url(), spec).await;
+    assert_eq!(m.requests, 100);
+    assert_eq!(m.errors, 0);
+    assert_eq!(m.bytes_sent, 400);
+    let last = server.last_request().unwrap();
+    assert_eq!(last.version, "HTTP/2.0");
+    assert_eq!(last.method, "PUT");
+    assert!(last.headers.contains(&("x-slogate".into(), "yes".into())));
+    assert_eq!(server.request_body_bytes(), 400);
+    assert_eq!(server.connections_accepted(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_file_is_sent_with_its_content_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("body.json");
+    std::fs::write(&path, r#"{"hello":"world"}"#).unwrap();
+    let server = HelloServer::start(Behavior::new()).await.unwrap();
+    let spec = LoadSpec {
+        body_file: Some(path),
+        content_type: Some("application/json".into()),
+        ..requests(3, 1)
+    };
+    let m = load(&server.url(), spec).await;
+    assert_eq!(m.errors, 0);
+    let last = server.last_request().unwrap();
+    assert_eq!(last.method, "POST");
+    assert_eq!(last.body_len, 17);
+    assert!(
+        last.headers
+            .contains(&("content-type".into(), "application/json".into()))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payload_url_is_downloaded_once_and_sent() {
+    let payload = HelloServer::start(Behavior::new().body("payload-bytes"))
+        .await
+        .unwrap();
+    let target = HelloServer::start(Behavior::new()).await.unwrap();
+    let spec = LoadSpec {
+        payload_url: Some(payload.url()),
+        ..requests(5, 1)
+    };
+    let m = load(&target.url(), spec).await;
+    assert_eq!(m.errors, 0);
+    assert_eq!(payload.requests_served(), 1);
+    assert_eq!(target.request_body_bytes(), 5 * 13);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_returns_what_was_measured_and_progress_is_published() {
+    let server = HelloServer::start(Behavior::new().latency(Duration::from_millis(1)))
+        .await
+        .unwrap();
+    let spec = LoadSpec {
+        connections: 2,
+        duration: Some(Duration::from_secs(60)),
+        ..LoadSpec::default()
+    };
+    let plan = LoadPlan::new(&version(&server.url()), &spec).await.unwrap();
+    let stop = CancellationToken::new();
+    let (progress, mut watch) = tokio::sync::watch::channel(LoadProgress::default());
+    let options = RunOptions {
+        progress: Some(progress),
+        stop: stop.clone(),
+    };
+    let handle = tokio::spawn(run(plan, options));
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    watch.changed().await.unwrap();
+    let seen = watch.borrow().clone();
+    assert_eq!(seen.phase, Phase::Measure);
+    assert!(seen.requests > 0);
+    stop.cancel();
+    let m = tokio::time::timeout(Duration::from_secs(2), handle)
+        .await
+        .expect("cancelled run returns at once")
+        .unwrap()
+        .unwrap();
+    assert!(
+        m.requests >= seen.requests,
+        "{} < {}",
+        m.requests,
+        seen.requests
+    );
+    assert!(m.elapsed < Duration::from_secs(2));
+}
