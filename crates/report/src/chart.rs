@@ -272,8 +272,9 @@ pub(crate) fn svg_chart(versions: &[VersionResult], slos: &[SloResult]) -> Chart
         .flat_map(|(_, buckets, _)| buckets.iter().flat_map(|b| [start(b), b.upper_ms]))
         .chain(limits.iter().map(|(_, v)| *v));
     let (lo, hi) = bounds.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    let lo = nice(lo, false);
-    let mut hi = nice(hi, true);
+    // Headroom on both sides, so a bar or a limit never sits on the frame.
+    let lo = nice(lo / 1.2, false);
+    let mut hi = nice(hi * 1.2, true);
     if hi <= lo {
         hi = nice(lo * 1.5, true);
     }

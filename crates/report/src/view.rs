@@ -23,6 +23,8 @@ pub(crate) struct View {
     /// `running`, `completed` or `failed`, for styling.
     pub stage_class: &'static str,
     pub failure: Option<String>,
+    /// The run failed, so the verdict headline already states the failure.
+    pub failure_in_verdict: bool,
     pub start: String,
     pub end: Option<String>,
     pub took: Option<String>,
@@ -189,6 +191,7 @@ pub(crate) fn build(result: &ExperimentResult) -> View {
             Stage::Failed => "failed",
         },
         failure: result.failure.clone(),
+        failure_in_verdict: result.stage == Stage::Failed,
         start: format::timestamp(result.start_time),
         end: result.end_time.map(format::timestamp),
         took,
@@ -419,14 +422,21 @@ fn promotion(result: &ExperimentResult) -> PromotionView {
         dry_run_body: None,
         failed: false,
     };
+    // Only a web address becomes a link; anything else (say `javascript:`) stays text.
+    let mut link = |number: u64, url: &str| {
+        if url.starts_with("https://") || url.starts_with("http://") {
+            view.url = Some(url.to_owned());
+            format!("#{number}")
+        } else {
+            format!("#{number} ({url})")
+        }
+    };
     view.sentence = match &result.promotion {
         Some(PromotionOutcome::Opened { number, url }) => {
-            view.url = Some(url.clone());
-            format!("opened pull request #{number}")
+            format!("opened pull request {}", link(*number, url))
         }
         Some(PromotionOutcome::Updated { number, url }) => {
-            view.url = Some(url.clone());
-            format!("updated pull request #{number}")
+            format!("updated pull request {}", link(*number, url))
         }
         Some(PromotionOutcome::Skipped { reason }) => format!("skipped: {reason}"),
         Some(PromotionOutcome::DryRun { title, body }) => {
