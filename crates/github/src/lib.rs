@@ -1,1 +1,35 @@
-//! GitHub promotion of slogate: pull request and commit status through octocrab.
+//! GitHub promotion of slogate: the pull request head → base, its labels and reviewers, and a
+//! commit status `slogate/slo` on the head commit, sent through octocrab.
+//!
+//! The crate is split the way the flow reads:
+//!
+//! - [`decide`] and [`render`] are pure: whether a result may be promoted at all
+//!   ([`should_promote`]) and the pull request's title and body ([`pr_title`], [`pr_body`],
+//!   from handlebars templates or the markdown report). No I/O, unit tested.
+//! - [`token`] reads the token file once and keeps the token out of every log, error and
+//!   `Debug` output.
+//! - [`retry`] classifies GitHub's answers (transient, rate limited, final) and computes the
+//!   backoff; pure.
+//! - [`client`] sends requests with octocrab and applies the retry policy; [`promote`] is the
+//!   flow: find an open pull request head → base, update it or open one, add labels and
+//!   reviewers, set the commit status.
+//!
+//! A promotion never changes the SLO verdict: every way it can end is a
+//! [`PromotionOutcome`](slogate_core::result::PromotionOutcome) recorded in the result.
+
+pub mod client;
+pub mod decide;
+pub mod promote;
+pub mod render;
+pub mod retry;
+pub mod token;
+
+pub use client::GitHubError;
+pub use decide::{Decision, should_promote};
+pub use promote::{CommitStatus, Options, Promotion, promote, promote_result};
+pub use render::{PrContent, RenderError, check_templates, pr_body, pr_content, pr_title};
+pub use retry::RetryPolicy;
+pub use token::{Token, TokenError};
+
+/// The commit-status context slogate sets on the head commit.
+pub const STATUS_CONTEXT: &str = "slogate/slo";

@@ -1,0 +1,354 @@
+//! The promotion flow: find the open pull request head → base and update it, or open one;
+//! add labels and reviewers; set the commit status `slogate/slo` on the head commit.
+//!
+//! Re-running never opens a second pull request: the open one is looked up first, and if a
+//! create races with another run (GitHub answers 422 "A pull request already exists"), the
+//! existing one is updated instead.
+
+use std::path::Path;
+
+use http::Method;
+use serde_json::json;
+use slogate_core::result::{ExperimentResult, OverallVerdict, PromotionOutcome};
+use slogate_core::spec::PromotionSpec;
+
+use crate::STATUS_CONTEXT;
+use crate::client::{Client, GitHubError, segment};
+use crate::decide::{Decision, should_promote};
+use crate::render::{PrContent, pr_content};
+use crate::retry::RetryPolicy;
+use crate::token::Token;
+
+/// GitHub refuses a commit-status description longer than this.
+const MAX_STATUS_DESCRIPTION: usize = 140;
+
+/// How to promote.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Render the pull request and make no request.
+    pub dry_run: bool,
+    /// Retry and wait bounds.
+    pub retry: RetryPolicy,
+}
+
+/// Everything a promotion did: the outcome the result document records, and the details
+/// around it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Promotion {
+    /// What the result document records.
+    pub outcome: PromotionOutcome,
+    /// The commit status, when one was attempted.
+    pub commit_status: Option<CommitStatus>,
+    /// Steps after the pull request that failed without undoing it (labels, reviewers,
+    /// commit status), in words.
+    pub warnings: Vec<String>,
+    /// Requests sent to GitHub, retries included.
+    pub requests: u32,
+}
+
+impl Promotion {
+    fn only(outcome: PromotionOutcome) -> Promotion {
+        Promotion {
+            outcome,
+            commit_status: None,
+            warnings: Vec::new(),
+            requests: 0,
+        }
+    }
+
+    fn failed(reason: String) -> Promotion {
+        Promotion::only(PromotionOutcome::Failed { reason })
+    }
+}
+
+/// The commit status set on the head commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitStatus {
+    /// The head commit's SHA.
+    pub sha: String,
+    /// `success` or `failure`.
+    pub state: String,
+    /// `None` when GitHub accepted it, else why not.
+    pub error: Option<String>,
+}
+
+/// Promotes an experiment result as its spec says: decides, renders, reads the token file
+/// (`token_file` overrides `spec.token_file`) once, then sends. Never panics and never
+/// returns an error: every way it ends is a [`PromotionOutcome`].
+pub async fn promote_result(
+    spec: &PromotionSpec,
+    result: &ExperimentResult,
+    token_file: Option<&Path>,
+    options: &Options,
+) -> Promotion {
+    if let Decision::Skip { reason } = should_promote(spec, result) {
+        tracing::info!(%reason, "promotion skipped");
+        return Promotion::only(PromotionOutcome::Skipped { reason });
+    }
+    let content = match pr_content(spec, result) {
+        Ok(c) => c,
+        Err(err) => return Promotion::failed(format!("cannot render the pull request: {err}")),
+    };
+    if options.dry_run {
+        return Promotion::only(PromotionOutcome::DryRun {
+            title: content.title,
+            body: content.body,
+        });
+    }
+    let Some(path) = token_file.or(spec.token_file.as_deref()) else {
+        return Promotion::failed(
+            "no GitHub token: set promotion.tokenFile in the spec or pass --token-file".to_owned(),
+        );
+    };
+    let token = match Token::from_file(path) {
+        Ok(t) => t,
+        Err(err) => return Promotion::failed(err.to_string()),
+    };
+    // should_promote only says Promote for a completed run, which has a verdict.
+    let verdict = result.verdict.clone().unwrap_or(OverallVerdict {
+        pass: false,
+        reason: String::new(),
+    });
+    promote(spec, &content, &verdict, &token, &options.retry).await
+}
+
+/// Sends a rendered pull request: update the open one head → base or open one, then labels,
+/// reviewers and the commit status.
+pub async fn promote(
+    spec: &PromotionSpec,
+    content: &PrContent,
+    verdict: &OverallVerdict,
+    token: &Token,
+    policy: &RetryPolicy,
+) -> Promotion {
+    let client = match Client::new(&spec.api_url, token, policy.clone()) {
+        Ok(c) => c,
+        Err(err) => return Promotion::failed(err.to_string()),
+    };
+    let repo = format!("/repos/{}/{}", segment(&spec.owner), segment(&spec.repo));
+    let mut promotion = match open_or_update(&client, &repo, spec, content).await {
+        Ok((pr, opened)) => {
+            let (number, url) = (pr.number, pr.html_url.clone());
+            tracing::info!(number, %url, opened, "pull request {}", if opened { "opened" } else { "updated" });
+            let outcome = if opened {
+                PromotionOutcome::Opened { number, url }
+            } else {
+                PromotionOutcome::Updated { number, url }
+            };
+            let mut p = Promotion::only(outcome);
+            after_pr(&client, &repo, spec, verdict, &pr, &mut p).await;
+            p
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "promotion failed");
+            Promotion::failed(err.to_string())
+        }
+    };
+    promotion.requests = client.requests_sent();
+    promotion
+}
+
+/// The parts of GitHub's pull-request object slogate reads.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct PullRequest {
+    number: u64,
+    html_url: String,
+    head: Head,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+struct Head {
+    sha: String,
+}
+
+/// Returns the pull request and whether it was opened (true) or updated (false).
+async fn open_or_update(
+    client: &Client,
+    repo: &str,
+    spec: &PromotionSpec,
+    content: &PrContent,
+) -> Result<(PullRequest, bool), String> {
+    if let Some(existing) = find_open(client, repo, spec).await? {
+        return update(client, repo, existing.number, content)
+            .await
+            .map(|pr| (pr, false));
+    }
+    let create = json!({
+        "title": content.title,
+        "head": spec.head,
+        "base": spec.base,
+        "body": content.body,
+    });
+    match client
+        .call::<PullRequest>(Method::POST, &format!("{repo}/pulls"), &[], Some(&create))
+        .await
+    {
+        Ok(pr) => Ok((pr, true)),
+        // Another run (or a create whose answer was lost to a 5xx) opened it meanwhile.
+        Err(err)
+            if err.status().map(|s| s.as_u16()) == Some(422)
+                && err.message().is_some_and(|m| m.contains("already exists")) =>
+        {
+            let existing = find_open(client, repo, spec)
+                .await?
+                .ok_or_else(|| format!("opening the pull request failed: {err}"))?;
+            update(client, repo, existing.number, content)
+                .await
+                .map(|pr| (pr, false))
+        }
+        Err(err) => Err(format!("opening the pull request failed: {err}")),
+    }
+}
+
+async fn find_open(
+    client: &Client,
+    repo: &str,
+    spec: &PromotionSpec,
+) -> Result<Option<PullRequest>, String> {
+    let head = format!("{}:{}", spec.owner, spec.head);
+    let list: Vec<PullRequest> = client
+        .call(
+            Method::GET,
+            &format!("{repo}/pulls"),
+            &[("state", "open"), ("head", &head), ("base", &spec.base)],
+            None,
+        )
+        .await
+        .map_err(|e| format!("looking for an open pull request failed: {e}"))?;
+    Ok(list.into_iter().min_by_key(|pr| pr.number))
+}
+
+async fn update(
+    client: &Client,
+    repo: &str,
+    number: u64,
+    content: &PrContent,
+) -> Result<PullRequest, String> {
+    let patch = json!({ "title": content.title, "body": content.body });
+    client
+        .call(
+            Method::PATCH,
+            &format!("{repo}/pulls/{number}"),
+            &[],
+            Some(&patch),
+        )
+        .await
+        .map_err(|e: GitHubError| format!("updating pull request #{number} failed: {e}"))
+}
+
+/// Labels, reviewers and the commit status: a failure here is a warning, the pull request
+/// stands.
+async fn after_pr(
+    client: &Client,
+    repo: &str,
+    spec: &PromotionSpec,
+    verdict: &OverallVerdict,
+    pr: &PullRequest,
+    p: &mut Promotion,
+) {
+    let number = pr.number;
+    if !spec.labels.is_empty() {
+        let body = json!({ "labels": spec.labels });
+        if let Err(err) = client
+            .send(
+                Method::POST,
+                &format!("{repo}/issues/{number}/labels"),
+                &[],
+                Some(&body),
+            )
+            .await
+        {
+            p.warnings.push(format!("adding labels failed: {err}"));
+        }
+    }
+    if !spec.reviewers.is_empty() {
+        let body = json!({ "reviewers": spec.reviewers });
+        if let Err(err) = client
+            .send(
+                Method::POST,
+                &format!("{repo}/pulls/{number}/requested_reviewers"),
+                &[],
+                Some(&body),
+            )
+            .await
+        {
+            p.warnings
+                .push(format!("requesting reviewers failed: {err}"));
+        }
+    }
+    if spec.commit_status {
+        let state = if verdict.pass { "success" } else { "failure" };
+        let body = json!({
+            "state": state,
+            "context": STATUS_CONTEXT,
+            "description": status_description(verdict),
+            "target_url": pr.html_url,
+        });
+        let error = client
+            .send(
+                Method::POST,
+                &format!("{repo}/statuses/{}", segment(&pr.head.sha)),
+                &[],
+                Some(&body),
+            )
+            .await
+            .err()
+            .map(|err| format!("setting the commit status failed: {err}"));
+        if let Some(e) = &error {
+            p.warnings.push(e.clone());
+        }
+        p.commit_status = Some(CommitStatus {
+            sha: pr.head.sha.clone(),
+            state: state.to_owned(),
+            error,
+        });
+    }
+    for w in &p.warnings {
+        tracing::warn!(warning = %w, "promotion step failed");
+    }
+}
+
+/// One line for GitHub's checks list: the verdict and its reason, cut to GitHub's limit.
+fn status_description(verdict: &OverallVerdict) -> String {
+    let text = format!(
+        "SLOs {}: {}",
+        if verdict.pass {
+            "satisfied"
+        } else {
+            "not satisfied"
+        },
+        verdict.reason
+    );
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.chars().count() <= MAX_STATUS_DESCRIPTION {
+        text
+    } else {
+        let mut cut: String = text.chars().take(MAX_STATUS_DESCRIPTION - 1).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_description_fits_githubs_limit() {
+        let v = OverallVerdict {
+            pass: false,
+            reason: "x ".repeat(200),
+        };
+        let d = status_description(&v);
+        assert_eq!(d.chars().count(), MAX_STATUS_DESCRIPTION);
+        assert!(d.starts_with("SLOs not satisfied: x x"));
+        let v = OverallVerdict {
+            pass: true,
+            reason: "every SLO is satisfied.".into(),
+        };
+        assert_eq!(
+            status_description(&v),
+            "SLOs satisfied: every SLO is satisfied."
+        );
+    }
+}
