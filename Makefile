@@ -31,7 +31,7 @@ bench: setup
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(SLOGATE_TOOLS)/bin/helm lint --strict charts/slo-pr
+	$(SLOGATE_TOOLS)/bin/helm lint --strict charts/slo-pr -f samples/values/basic.yaml
 
 demo:
 	$(CARGO) run --release -q -p slogate -- demo

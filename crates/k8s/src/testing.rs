@@ -1,0 +1,433 @@
+//! A real, throwaway Kubernetes control plane for tests: etcd and kube-apiserver (and
+//! optionally kube-controller-manager) started from `$SLOGATE_TOOLS/bin` on free loopback
+//! ports, the way controller-runtime's envtest does it.
+//!
+//! Authentication is a static admin token (group `system:masters`); authorization is RBAC,
+//! so service-account tokens from the TokenRequest API are held to their Roles. Admission
+//! runs the API server's default plugins, Pod Security among them. There is no kubelet: pods
+//! are stored and admitted, never run.
+
+use std::fs;
+use std::io::{Read, Seek, SeekFrom};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use kube::Client;
+
+use crate::Connection;
+
+/// Why the control plane could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    /// A binary is not installed.
+    #[error("{tool} not found at {}: run scripts/setup.sh (or `make setup`) to install it", path.display())]
+    MissingTool {
+        /// The binary's name.
+        tool: &'static str,
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// A file or process operation failed.
+    #[error("{what}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A component exited or did not become ready in time.
+    #[error("{tool} did not become ready: {reason}\n--- last lines of its log ---\n{log_tail}")]
+    NotReady {
+        /// The component.
+        tool: &'static str,
+        /// What was seen.
+        reason: String,
+        /// The end of its log.
+        log_tail: String,
+    },
+    /// A client could not be built for the started API server.
+    #[error("cannot connect to the test API server")]
+    Client(#[source] crate::Error),
+    /// The service-account signing key could not be generated.
+    #[error("cannot generate the service-account signing key")]
+    Key,
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> HarnessError {
+    let what = what.into();
+    move |source| HarnessError::Io { what, source }
+}
+
+/// The directory the test tools are installed in: `$SLOGATE_TOOLS/bin`, by default
+/// `~/.cache/slogate-tools/bin` (where `scripts/setup.sh` puts them).
+pub fn tools_bin() -> PathBuf {
+    let root = std::env::var_os("SLOGATE_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").unwrap_or_default();
+            Path::new(&home).join(".cache/slogate-tools")
+        });
+    root.join("bin")
+}
+
+/// The path of an installed tool, or [`HarnessError::MissingTool`].
+pub fn tool(name: &'static str) -> Result<PathBuf, HarnessError> {
+    let path = tools_bin().join(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(HarnessError::MissingTool { tool: name, path })
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; the component binds it right after).
+fn free_port() -> Result<u16, HarnessError> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(io("cannot find a free port"))?;
+    let port = listener
+        .local_addr()
+        .map_err(io("cannot find a free port"))?
+        .port();
+    Ok(port)
+}
+
+/// A child process that is killed when dropped, with its output in a log file.
+struct Process {
+    tool: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Process {
+    fn spawn(tool: &'static str, args: &[String], dir: &Path) -> Result<Self, HarnessError> {
+        let bin = self::tool(tool)?;
+        let log = dir.join(format!("{tool}.log"));
+        let out = fs::File::create(&log).map_err(io(format!("cannot create {}", log.display())))?;
+        let err = out.try_clone().map_err(io("cannot duplicate a log file"))?;
+        let child = Command::new(&bin)
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .map_err(io(format!("cannot start {}", bin.display())))?;
+        Ok(Self { tool, child, log })
+    }
+
+    fn log_tail(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut f) = fs::File::open(&self.log) {
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            let _ = f.seek(SeekFrom::Start(len.saturating_sub(4000)));
+            let _ = f.read_to_string(&mut text);
+        }
+        text
+    }
+
+    fn not_ready(&mut self, reason: impl Into<String>) -> HarnessError {
+        HarnessError::NotReady {
+            tool: self.tool,
+            reason: reason.into(),
+            log_tail: self.log_tail(),
+        }
+    }
+
+    /// Fails if the process has exited.
+    fn check_alive(&mut self) -> Result<(), HarnessError> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Err(self.not_ready(format!("it exited with {status}"))),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running etcd + kube-apiserver, torn down on drop.
+pub struct ControlPlane {
+    // Field order is drop order: stop the controller manager and the API server before etcd,
+    // and all of them before their directory goes.
+    controller_manager: Option<Process>,
+    apiserver: Process,
+    etcd: Process,
+    dir: tempfile::TempDir,
+    url: String,
+    ca_pem: String,
+    admin_kubeconfig: PathBuf,
+}
+
+/// The static token of the test's cluster admin.
+const ADMIN_TOKEN: &str = "slogate-test-admin-token";
+/// Issuer of service-account tokens.
+const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
+
+impl ControlPlane {
+    /// Starts etcd and kube-apiserver and waits until `/readyz` answers `ok`.
+    pub async fn start() -> Result<Self, HarnessError> {
+        // Look for both binaries first so a missing one is reported before anything starts.
+        tool("etcd")?;
+        tool("kube-apiserver")?;
+        let dir = tempfile::Builder::new()
+            .prefix("slogate-control-plane-")
+            .tempdir()
+            .map_err(io("cannot create a temporary directory"))?;
+        let root = dir.path().to_owned();
+
+        let (client_port, peer_port) = (free_port()?, free_port()?);
+        let etcd_url = format!("http://127.0.0.1:{client_port}");
+        let peer_url = format!("http://127.0.0.1:{peer_port}");
+        let mut etcd = Process::spawn(
+            "etcd",
+            &[
+                format!("--data-dir={}", root.join("etcd").display()),
+                format!("--listen-client-urls={etcd_url}"),
+                format!("--advertise-client-urls={etcd_url}"),
+                format!("--listen-peer-urls={peer_url}"),
+                format!("--initial-advertise-peer-urls={peer_url}"),
+                format!("--initial-cluster=default={peer_url}"),
+                "--name=default".to_owned(),
+            ],
+            &root,
+        )?;
+        wait_for_port(&mut etcd, client_port, Duration::from_secs(30))?;
+
+        let key = root.join("service-account.key");
+        fs::write(&key, service_account_key()?).map_err(io("cannot write the signing key"))?;
+        let tokens = root.join("tokens.csv");
+        fs::write(
+            &tokens,
+            format!("{ADMIN_TOKEN},admin,admin,system:masters\n"),
+        )
+        .map_err(io("cannot write the token file"))?;
+        let certs = root.join("certs");
+        let port = free_port()?;
+        let mut apiserver = Process::spawn(
+            "kube-apiserver",
+            &[
+                format!("--etcd-servers={etcd_url}"),
+                format!("--secure-port={port}"),
+                "--bind-address=127.0.0.1".to_owned(),
+                "--advertise-address=127.0.0.1".to_owned(),
+                format!("--cert-dir={}", certs.display()),
+                format!("--token-auth-file={}", tokens.display()),
+                "--authorization-mode=RBAC".to_owned(),
+                format!("--service-account-issuer={ISSUER}"),
+                format!("--service-account-key-file={}", key.display()),
+                format!("--service-account-signing-key-file={}", key.display()),
+                // An address range for Services is required; nothing is ever sent to it.
+                "--service-cluster-ip-range=10.0.0.0/24".to_owned(),
+                // The `kubernetes` Service's endpoints would be the loopback address, which
+                // endpoint validation refuses.
+                "--endpoint-reconciler-type=none".to_owned(),
+            ],
+            &root,
+        )?;
+        let url = format!("https://127.0.0.1:{port}");
+        let cert = certs.join("apiserver.crt");
+        let started = Instant::now();
+        let ca_pem = loop {
+            apiserver.check_alive()?;
+            if let Ok(pem) = fs::read_to_string(&cert)
+                && pem.contains("END CERTIFICATE")
+            {
+                break pem;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                return Err(
+                    apiserver.not_ready(format!("no serving certificate at {}", cert.display()))
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let admin_kubeconfig = root.join("admin.kubeconfig");
+        write_kubeconfig(&admin_kubeconfig, &url, &ca_pem, ADMIN_TOKEN, "default")
+            .map_err(io("cannot write the admin kubeconfig"))?;
+
+        let mut plane = Self {
+            controller_manager: None,
+            apiserver,
+            etcd,
+            dir,
+            url,
+            ca_pem,
+            admin_kubeconfig,
+        };
+        plane.wait_ready(Duration::from_secs(120)).await?;
+        plane.etcd.check_alive()?;
+        Ok(plane)
+    }
+
+    async fn wait_ready(&mut self, limit: Duration) -> Result<(), HarnessError> {
+        let client = self.client().await?;
+        let started = Instant::now();
+        loop {
+            self.apiserver.check_alive()?;
+            let request = http::Request::get("/readyz")
+                .body(Vec::new())
+                .expect("a valid request");
+            let last = match client.request_text(request).await {
+                Ok(body) if body.trim() == "ok" => return Ok(()),
+                Ok(body) => body,
+                Err(err) => err.to_string(),
+            };
+            if started.elapsed() > limit {
+                return Err(self
+                    .apiserver
+                    .not_ready(format!("/readyz still says: {last}")));
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// Also starts kube-controller-manager with the Job and garbage-collector controllers,
+    /// so Jobs get Pods and owned objects go with their owners.
+    pub async fn start_controller_manager(&mut self) -> Result<(), HarnessError> {
+        let root = self.dir.path();
+        let mut cm = Process::spawn(
+            "kube-controller-manager",
+            &[
+                format!("--kubeconfig={}", self.admin_kubeconfig.display()),
+                "--controllers=job-controller,garbage-collector-controller,ttl-after-finished-controller".to_owned(),
+                "--leader-elect=false".to_owned(),
+                "--bind-address=127.0.0.1".to_owned(),
+                format!("--secure-port={}", free_port()?),
+                format!("--cert-dir={}", root.join("controller-manager-certs").display()),
+            ],
+            root,
+        )?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        cm.check_alive()?;
+        self.controller_manager = Some(cm);
+        Ok(())
+    }
+
+    /// Whether kube-controller-manager is installed.
+    pub fn controller_manager_installed() -> bool {
+        tool("kube-controller-manager").is_ok()
+    }
+
+    /// The API server's URL (`https://127.0.0.1:PORT`).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The port the API server listens on.
+    pub fn port(&self) -> u16 {
+        self.url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// PEM of the API server's serving certificate chain, to trust it.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// The cluster admin's kubeconfig.
+    pub fn admin_kubeconfig(&self) -> &Path {
+        &self.admin_kubeconfig
+    }
+
+    /// A scratch directory that lives as long as the control plane.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A client authenticated as the cluster admin.
+    pub async fn client(&self) -> Result<Client, HarnessError> {
+        Connection::infer(Some(&self.admin_kubeconfig))
+            .await
+            .map(|c| c.client)
+            .map_err(HarnessError::Client)
+    }
+
+    /// Writes a kubeconfig at `path` for this API server with a bearer `token` (e.g. a
+    /// service account's) and `namespace` as the default.
+    pub fn write_kubeconfig(
+        &self,
+        path: &Path,
+        token: &str,
+        namespace: &str,
+    ) -> std::io::Result<()> {
+        write_kubeconfig(path, &self.url, &self.ca_pem, token, namespace)
+    }
+
+    /// The last lines of the API server's log, for a failing test's message.
+    pub fn apiserver_log_tail(&self) -> String {
+        self.apiserver.log_tail()
+    }
+}
+
+fn write_kubeconfig(
+    path: &Path,
+    url: &str,
+    ca_pem: &str,
+    token: &str,
+    namespace: &str,
+) -> std::io::Result<()> {
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    let text = format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+- name: test
+  cluster:
+    server: {url}
+    certificate-authority-data: {ca}
+users:
+- name: test
+  user:
+    token: {token}
+contexts:
+- name: test
+  context:
+    cluster: test
+    user: test
+    namespace: {namespace}
+current-context: test
+"
+    );
+    fs::write(path, text)
+}
+
+/// An ECDSA P-256 key in PKCS#8 PEM: kube-apiserver signs service-account tokens with it and
+/// verifies them with its public half.
+fn service_account_key() -> Result<String, HarnessError> {
+    use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+    let rng = ring::rand::SystemRandom::new();
+    let der = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
+        .map_err(|_| HarnessError::Key)?;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        pem.push('\n');
+    }
+    pem.push_str("-----END PRIVATE KEY-----\n");
+    Ok(pem)
+}
+
+fn wait_for_port(process: &mut Process, port: u16, limit: Duration) -> Result<(), HarnessError> {
+    let started = Instant::now();
+    loop {
+        process.check_alive()?;
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        if started.elapsed() > limit {
+            return Err(process.not_ready(format!("nothing listens on 127.0.0.1:{port}")));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,455 @@
+//! The slo-pr chart through the real `helm`: what it renders for the tutorial's command, and
+//! which values it refuses.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use slogate_core::spec::ExperimentSpec;
+use slogate_k8s::testing::tool;
+
+fn chart() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../charts/slo-pr")
+}
+
+fn samples() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../samples/values")
+}
+
+/// Runs helm; Ok(stdout) or Err(stderr).
+fn helm(args: &[&str]) -> Result<String, String> {
+    let helm = tool("helm").unwrap_or_else(|e| panic!("{e}"));
+    let out = Command::new(helm).args(args).output().expect("helm runs");
+    if out.status.success() {
+        Ok(String::from_utf8(out.stdout).unwrap())
+    } else {
+        Err(String::from_utf8(out.stderr).unwrap())
+    }
+}
+
+/// The tutorial's command, as `helm template`.
+const SEED: &[&str] = &[
+    "--set",
+    "URL=http://hello.staging.svc.cluster.local:8080",
+    "--set",
+    "limitMeanLatency=50.0",
+    "--set",
+    "limitErrorRate=0.0",
+    "--set",
+    "limit95thPercentileLatency=100.0",
+    "--set",
+    "owner=me",
+    "--set",
+    "repo=app",
+    "--set",
+    "base=master",
+    "--set",
+    "head=staging",
+];
+
+fn template(extra: &[&str]) -> Result<String, String> {
+    let chart = chart();
+    let mut args = vec![
+        "template",
+        "-n",
+        "staging",
+        "my-exp",
+        chart.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    helm(&args)
+}
+
+/// The rendered objects, each parsed into its Kubernetes type.
+#[derive(Default)]
+struct Rendered {
+    service_accounts: Vec<ServiceAccount>,
+    roles: Vec<Role>,
+    bindings: Vec<RoleBinding>,
+    config_maps: Vec<ConfigMap>,
+    jobs: Vec<Job>,
+}
+
+fn parse(yaml: &str) -> Rendered {
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(yaml).expect("helm renders YAML");
+    let mut r = Rendered::default();
+    for doc in docs.into_iter().filter(|d| !d.is_null()) {
+        let kind = doc["kind"].as_str().unwrap_or_default().to_owned();
+        match kind.as_str() {
+            "ServiceAccount" => r.service_accounts.push(typed(doc)),
+            "Role" => r.roles.push(typed(doc)),
+            "RoleBinding" => r.bindings.push(typed(doc)),
+            "ConfigMap" => r.config_maps.push(typed(doc)),
+            "Job" => r.jobs.push(typed(doc)),
+            other => panic!("unexpected kind {other}"),
+        }
+    }
+    r
+}
+
+/// A rendered object as its Kubernetes type; unknown or mistyped fields fail the test.
+fn typed<T: serde::de::DeserializeOwned>(doc: serde_json::Value) -> T {
+    let kind = doc["kind"].clone();
+    serde_path_to_error::deserialize(doc)
+        .unwrap_or_else(|e| panic!("{kind} does not fit its Kubernetes type: {e}"))
+}
+
+fn spec_of(r: &Rendered) -> ExperimentSpec {
+    let cm = r
+        .config_maps
+        .iter()
+        .find(|c| c.metadata.name.as_deref() == Some("my-exp-spec"))
+        .expect("spec ConfigMap");
+    let text = &cm.data.as_ref().unwrap()["spec.yaml"];
+    ExperimentSpec::from_yaml(text)
+        .unwrap_or_else(|e| panic!("the chart's spec is not accepted by slogate: {e}\n{text}"))
+}
+
+#[test]
+#[ignore = "needs helm; run by make test"]
+fn seed_command_renders_a_job_that_runs_the_experiment() {
+    let r = parse(&template(SEED).unwrap());
+    assert_eq!(
+        (
+            r.service_accounts.len(),
+            r.roles.len(),
+            r.bindings.len(),
+            r.config_maps.len(),
+            r.jobs.len()
+        ),
+        (1, 1, 1, 1, 1)
+    );
+    for ns in r
+        .jobs
+        .iter()
+        .map(|o| &o.metadata.namespace)
+        .chain(r.roles.iter().map(|o| &o.metadata.namespace))
+    {
+        assert_eq!(
+            ns.as_deref(),
+            Some("staging"),
+            "everything lives in the release namespace"
+        );
+    }
+
+    let job = &r.jobs[0];
+    assert_eq!(
+        job.metadata.name.as_deref(),
+        Some("my-exp-1"),
+        "Job named after the release revision"
+    );
+    let spec = job.spec.as_ref().unwrap();
+    assert_eq!(spec.backoff_limit, Some(0));
+    assert_eq!(spec.active_deadline_seconds, Some(1800));
+    let pod = spec.template.spec.as_ref().unwrap();
+    assert_eq!(pod.service_account_name.as_deref(), Some("my-exp"));
+    assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+    let psc = pod.security_context.as_ref().unwrap();
+    assert_eq!(
+        (psc.run_as_non_root, psc.run_as_user),
+        (Some(true), Some(65532))
+    );
+    assert_eq!(
+        psc.seccomp_profile.as_ref().unwrap().type_,
+        "RuntimeDefault"
+    );
+
+    let c = &pod.containers[0];
+    assert_eq!(
+        c.args.as_deref().unwrap(),
+        ["run", "--spec", "/etc/slogate/spec.yaml"]
+    );
+    let sc = c.security_context.as_ref().unwrap();
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    assert_eq!(
+        sc.capabilities.as_ref().unwrap().drop.as_deref().unwrap(),
+        ["ALL"]
+    );
+    let res = c.resources.as_ref().unwrap();
+    assert!(
+        res.requests.is_some() && res.limits.is_some(),
+        "requests and limits are set"
+    );
+
+    // The token reaches the pod only as a read-only file from the optional Secret.
+    let env = c.env.as_deref().unwrap();
+    let rendered_env = serde_json::to_string(env).unwrap();
+    assert!(
+        !rendered_env.contains("ghtoken"),
+        "no token in the environment: {rendered_env}"
+    );
+    assert!(!c.args.as_ref().unwrap().iter().any(|a| a.contains("token")));
+    let token_volume = pod
+        .volumes
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|v| v.secret.is_some())
+        .unwrap();
+    let secret = token_volume.secret.as_ref().unwrap();
+    assert_eq!(
+        (secret.secret_name.as_deref(), secret.optional),
+        (Some("ghtoken"), Some(true))
+    );
+    let mount = c
+        .volume_mounts
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|m| m.name == token_volume.name)
+        .unwrap();
+    assert_eq!(mount.read_only, Some(true));
+    assert_eq!(mount.mount_path, "/var/run/secrets/slogate/github");
+    let field = |name: &str| {
+        env.iter()
+            .find(|e| e.name == name)
+            .and_then(|e| e.value_from.as_ref())
+            .and_then(|v| v.field_ref.as_ref())
+            .map(|f| f.field_path.clone())
+    };
+    assert_eq!(
+        field("POD_NAMESPACE").as_deref(),
+        Some("metadata.namespace")
+    );
+    assert_eq!(
+        field("SLOGATE_JOB_UID").as_deref(),
+        Some("metadata.labels['batch.kubernetes.io/controller-uid']")
+    );
+
+    // The spec is one slogate accepts, with the tutorial's three SLOs and the promotion.
+    let spec = spec_of(&r);
+    assert_eq!(spec.name, "my-exp");
+    assert_eq!(
+        spec.versions[0].url,
+        "http://hello.staging.svc.cluster.local:8080"
+    );
+    let slos: Vec<(&str, Option<f64>)> = spec
+        .slos
+        .iter()
+        .map(|s| (s.metric.as_str(), s.upper_limit))
+        .collect();
+    assert_eq!(
+        slos,
+        [
+            ("http/latency-mean", Some(50.0)),
+            ("http/error-rate", Some(0.0)),
+            ("http/latency-p95", Some(100.0))
+        ]
+    );
+    assert_eq!(
+        spec.result.as_ref().unwrap().config_map.as_deref(),
+        Some("my-exp")
+    );
+    let promotion = spec.promotion.as_ref().unwrap();
+    assert_eq!(
+        (promotion.owner.as_str(), promotion.repo.as_str()),
+        ("me", "app")
+    );
+    assert_eq!(
+        (promotion.base.as_str(), promotion.head.as_str()),
+        ("master", "staging")
+    );
+    assert_eq!(
+        promotion.token_file.as_deref(),
+        Some(std::path::Path::new(
+            "/var/run/secrets/slogate/github/token"
+        )),
+        "the token file is the mounted Secret's key"
+    );
+    assert_eq!(promotion.api_url, "https://api.github.com");
+}
+
+#[test]
+#[ignore = "needs helm; run by make test"]
+fn role_reaches_only_the_token_secret_and_the_result_configmap() {
+    let r = parse(&template(SEED).unwrap());
+    let rules = r.roles[0].rules.as_ref().unwrap();
+    let mut seen = Vec::new();
+    for rule in rules {
+        let resources = rule.resources.as_ref().unwrap().join(",");
+        let names = rule.resource_names.clone().unwrap_or_default().join(",");
+        for verb in &rule.verbs {
+            seen.push(format!("{verb} {resources} {names}").trim().to_owned());
+        }
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            "create configmaps",
+            "get configmaps my-exp",
+            "get secrets ghtoken",
+            "patch configmaps my-exp"
+        ]
+    );
+    let binding = &r.bindings[0];
+    assert_eq!(binding.role_ref.kind, "Role", "a Role, never a ClusterRole");
+    let subject = &binding.subjects.as_ref().unwrap()[0];
+    assert_eq!(
+        (subject.name.as_str(), subject.namespace.as_deref()),
+        ("my-exp", Some("staging"))
+    );
+}
+
+#[test]
+#[ignore = "needs helm; run by make test"]
+fn no_promotion_without_owner_and_repo() {
+    let r = parse(
+        &template(&[
+            "--set",
+            "URL=http://127.0.0.1:8080",
+            "--set",
+            "limitErrorRate=0.01",
+        ])
+        .unwrap(),
+    );
+    let spec = spec_of(&r);
+    assert!(spec.promotion.is_none());
+    assert_eq!(spec.load.num_requests, Some(100));
+    assert_eq!(spec.slos.len(), 1);
+}
+
+#[test]
+#[ignore = "needs helm; run by make test"]
+fn load_values_reach_the_spec() {
+    let r = parse(
+        &template(&[
+            "--set",
+            "URL=http://127.0.0.1:8080",
+            "--set",
+            "QPS=12.5",
+            "--set",
+            "duration=2m",
+            "--set",
+            "connections=4",
+            "--set",
+            "confidence=0.99",
+            "--set",
+            "payloadURL=http://127.0.0.1:9000/body.json",
+            "--set",
+            "contentType=application/json",
+            "--set",
+            "extraSLOs[0].metric=http/latency-p99",
+            "--set",
+            "extraSLOs[0].upperLimit=250.5",
+        ])
+        .unwrap(),
+    );
+    let spec = spec_of(&r);
+    assert_eq!(spec.load.qps, Some(12.5));
+    assert_eq!(
+        spec.load.duration,
+        Some(std::time::Duration::from_secs(120))
+    );
+    assert_eq!(spec.load.num_requests, None);
+    assert_eq!(spec.load.connections, 4);
+    assert_eq!(spec.confidence, 0.99);
+    assert_eq!(
+        spec.load.payload_url.as_deref(),
+        Some("http://127.0.0.1:9000/body.json")
+    );
+    assert_eq!(spec.slos[0].metric, "http/latency-p99");
+    assert_eq!(spec.slos[0].upper_limit, Some(250.5));
+}
+
+#[test]
+#[ignore = "needs helm; run by make test"]
+fn bad_values_are_refused_with_the_value_named() {
+    let url = "URL=http://127.0.0.1:8080";
+    let cases: &[(&[&str], &str)] = &[
+        (&["--set", "limitMeanLatency=50"], "missing property 'URL'"),
+        (&["--set", "URL=ftp://example"], "at '/URL'"),
+        (
+            &["--set", url, "--set", "limitMeanLatency=-5"],
+            "at '/limitMeanLatency': minimum",
+        ),
+        (
+            &["--set", url, "--set", "limit95thPercentileLatency=-5.0"],
+            "at '/limit95thPercentileLatency'",
+        ),
+        (
+            &["--set", url, "--set", "limitErrorRate=1.5"],
+            "at '/limitErrorRate'",
+        ),
+        (&["--set", url, "--set", "QPS=fast"], "at '/QPS'"),
+        (&["--set", url, "--set", "QPS=0"], "at '/QPS'"),
+        (
+            &["--set", url, "--set", "numQueries=many"],
+            "at '/numQueries'",
+        ),
+        (
+            &["--set", url, "--set", "confidence=1.0"],
+            "at '/confidence'",
+        ),
+        (&["--set", url, "--set", "duration=soon"], "at '/duration'"),
+        (
+            &["--set", url, "--set", "limitMeanLatancy=50.0"],
+            "additional properties 'limitMeanLatancy' not allowed",
+        ),
+        (
+            &[
+                "--set",
+                url,
+                "--set",
+                "numQueries=10",
+                "--set",
+                "duration=1m",
+            ],
+            "numQueries and duration exclude each other",
+        ),
+        (
+            &["--set", url, "--set", "owner=me"],
+            "owner and repo go together",
+        ),
+        (
+            &["--set", url, "--set", "owner=me", "--set", "repo=app"],
+            "base and head are needed",
+        ),
+        (
+            &[
+                "--set",
+                url,
+                "--set",
+                "owner=me",
+                "--set",
+                "repo=app",
+                "--set",
+                "head=master",
+            ],
+            "also the base branch",
+        ),
+        (
+            &["--set", url, "--set", "secret=Not_A_Name"],
+            "at '/secret'",
+        ),
+    ];
+    for (args, expected) in cases {
+        match template(args) {
+            Ok(_) => panic!("{args:?} was accepted"),
+            Err(stderr) => assert!(
+                stderr.contains(expected),
+                "{args:?}: expected {expected:?} in:\n{stderr}"
+            ),
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs helm; run by make test"]
+fn lint_is_strictly_clean_and_every_sample_values_file_renders() {
+    let chart = chart();
+    let chart = chart.to_str().unwrap();
+    for entry in std::fs::read_dir(samples()).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.to_str().unwrap();
+        let out = helm(&["lint", "--strict", chart, "-f", file])
+            .unwrap_or_else(|e| panic!("lint with {file}: {e}"));
+        assert!(out.contains("0 chart(s) failed"), "{out}");
+        let r = parse(&template(&["-f", file]).unwrap());
+        spec_of(&r);
+    }
+}
