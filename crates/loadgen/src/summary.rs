@@ -270,11 +270,11 @@ impl Summary {
             self.error_rate * 100.0
         );
         for (kind, count) in &self.error_kinds {
-            let _ = writeln!(out, "  {:<14} {count}", kind_name(*kind));
+            let _ = writeln!(out, "  {:<16} {count}", kind_name(*kind));
         }
         let _ = writeln!(out, "Statuses:");
         for (status, count) in &self.status_counts {
-            let _ = writeln!(out, "  {status:<14} {count}");
+            let _ = writeln!(out, "  {status:<16} {count}");
         }
         let _ = writeln!(
             out,
@@ -303,6 +303,10 @@ fn kind_name(kind: ErrorKind) -> String {
 
 fn write_stats(out: &mut String, title: &str, s: &LatencyStats) {
     let _ = writeln!(out, "{title}");
+    if s.count == 0 {
+        let _ = writeln!(out, "  none: no request got a response");
+        return;
+    }
     let _ = writeln!(
         out,
         "  min {:.3}  mean {:.3}  stddev {:.3}  max {:.3}",

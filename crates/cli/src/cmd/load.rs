@@ -1,14 +1,272 @@
-//! `slogate load`.
+//! `slogate load`: an ad-hoc load test of one URL, printed as text or JSON.
+//!
+//! Flags are checked by clap's value parsers (each error names its flag and exits 64), then
+//! turned into a [`LoadSpec`] that the load engine validates once more before any I/O.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::anyhow;
+use slogate_core::spec::{Header, LoadSpec, VersionSpec};
+use slogate_loadgen::summary::{Summary, parse_percentiles};
+use slogate_loadgen::{LoadError, LoadPlan, LoadProgress, Phase, RunOptions};
+use tokio_util::sync::CancellationToken;
 
 use crate::exit::{CmdResult, Failure};
 
+/// How often a progress line is printed on stderr.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
 /// Flags of `slogate load`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The URL to load (http or https).
+    url: String,
+    /// Connections, each with one request in flight at a time.
+    #[arg(short = 'c', long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    connections: u32,
+    /// Total requests per second (open model, latency corrected for coordinated omission);
+    /// without it, every connection sends as fast as responses come (closed model).
+    #[arg(short = 'q', long, allow_negative_numbers = true, value_parser = parse_qps)]
+    qps: Option<f64>,
+    /// Stop after this many measured requests (default 100 unless -z is given).
+    #[arg(short = 'n', long = "requests", value_name = "REQUESTS",
+          conflicts_with = "duration", value_parser = clap::value_parser!(u64).range(1..))]
+    requests: Option<u64>,
+    /// Stop after this long, e.g. 30s or 2m.
+    #[arg(short = 'z', long, value_name = "DURATION", value_parser = parse_positive_duration)]
+    duration: Option<Duration>,
+    /// HTTP method (default GET, or POST with a body).
+    #[arg(short = 'm', long)]
+    method: Option<String>,
+    /// A request header `Name: value`; repeat for more.
+    #[arg(short = 'H', long = "header", value_name = "HEADER", value_parser = parse_header)]
+    headers: Vec<Header>,
+    /// Request body.
+    #[arg(long, conflicts_with = "body_file")]
+    body: Option<String>,
+    /// Request body read from a file.
+    #[arg(long, value_name = "FILE")]
+    body_file: Option<PathBuf>,
+    /// Content-Type of the body.
+    #[arg(long, value_name = "TYPE")]
+    content_type: Option<String>,
+    /// Per-request timeout.
+    #[arg(long, default_value = "10s", value_parser = parse_positive_duration)]
+    timeout: Duration,
+    /// Use HTTP/2: ALPN on https, prior-knowledge h2c on http.
+    #[arg(long)]
+    http2: bool,
+    /// Send and discard this many requests before measuring.
+    #[arg(long, value_name = "N", conflicts_with = "warmup")]
+    warmup_requests: Option<u64>,
+    /// Send and discard requests for this long before measuring.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    warmup: Option<Duration>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
+    output: Output,
+    /// Latency percentiles to report, comma-separated (97.5 and p99.9 forms work).
+    #[arg(short = 'p', long, default_value = "50,75,90,95,99,99.9", value_parser = parse_percentile_list)]
+    percentiles: Percentiles,
+}
+
+/// Output formats of `slogate load`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Output {
+    /// A summary for people.
+    Text,
+    /// The JSON summary (schemas/load-summary.schema.json).
+    Json,
+}
+
+/// A parsed `--percentiles` list (a newtype, so clap takes it as one value).
+#[derive(Debug, Clone)]
+struct Percentiles(Vec<f64>);
+
+fn parse_qps(text: &str) -> Result<f64, String> {
+    let qps: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if qps.is_finite() && qps > 0.0 {
+        Ok(qps)
+    } else {
+        Err("must be a positive number of requests per second".to_owned())
+    }
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|err| format!("{text:?} is not a duration like 30s or 1m30s: {err}"))
+}
+
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err("must be longer than zero".to_owned()),
+        d => Ok(d),
+    }
+}
+
+fn parse_header(text: &str) -> Result<Header, String> {
+    let (name, value) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?} is not `Name: value`"))?;
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(format!("{text:?} has no header name"));
+    }
+    Ok(Header {
+        name: name.to_owned(),
+        value: value.trim().to_owned(),
+    })
+}
+
+fn parse_percentile_list(text: &str) -> Result<Percentiles, String> {
+    match parse_percentiles(text) {
+        Ok(list) => Ok(Percentiles(list)),
+        Err(LoadError::Invalid { reason, .. }) => Err(reason),
+        Err(other) => Err(other.to_string()),
+    }
+}
+
+/// The flag behind a load setting, for error messages.
+fn flag_of(field: &str) -> &'static str {
+    match field {
+        "url" => "URL",
+        "connections" => "-c/--connections",
+        "qps" => "-q/--qps",
+        "numRequests" => "-n/--requests",
+        "duration" => "-z/--duration",
+        "method" => "-m/--method",
+        "headers" => "-H/--header",
+        "body" => "--body",
+        "bodyFile" => "--body-file",
+        "contentType" => "--content-type",
+        "timeout" => "--timeout",
+        "warmupRequests" => "--warmup-requests",
+        "warmup" => "--warmup",
+        _ => "a flag",
+    }
+}
+
+impl Args {
+    fn load_spec(&self) -> LoadSpec {
+        LoadSpec {
+            connections: self.connections,
+            qps: self.qps,
+            num_requests: self.requests,
+            duration: self.duration,
+            warmup_requests: self.warmup_requests,
+            warmup: self.warmup,
+            method: self.method.clone(),
+            headers: self.headers.clone(),
+            body: self.body.clone(),
+            body_file: self.body_file.clone(),
+            payload_url: None,
+            content_type: self.content_type.clone(),
+            timeout: self.timeout,
+            http2: self.http2,
+            ..LoadSpec::default()
+        }
+    }
+}
 
 /// Runs `slogate load`.
-pub async fn run(_args: Args) -> CmdResult {
-    Err(Failure::Runtime(anyhow::anyhow!(
-        "`slogate load` is not built yet"
-    )))
+pub async fn run(args: Args) -> CmdResult {
+    let version = VersionSpec {
+        name: "target".to_owned(),
+        url: args.url.clone(),
+        headers: Vec::new(),
+    };
+    let plan = LoadPlan::new(&version, &args.load_spec())
+        .await
+        .map_err(|err| match err {
+            LoadError::Invalid { field, reason } => {
+                Failure::Invalid(anyhow!("{}: {reason}", flag_of(&field)))
+            }
+            LoadError::BodyFile { path, source } => Failure::Invalid(anyhow!(
+                "--body-file: cannot read {}: {source}",
+                path.display()
+            )),
+            other => Failure::Runtime(anyhow::Error::new(other)),
+        })?;
+
+    let stop = CancellationToken::new();
+    let signals = tokio::spawn(stop_on_signal(stop.clone()));
+    let (progress, watch) = tokio::sync::watch::channel(LoadProgress::default());
+    let printer = tokio::spawn(print_progress(watch));
+    let options = RunOptions {
+        progress: Some(progress),
+        stop,
+    };
+    let measured = slogate_loadgen::run(plan, options).await;
+    signals.abort();
+    printer.abort();
+    let measurement = measured.map_err(|err| Failure::Runtime(anyhow::Error::new(err)))?;
+
+    let summary = Summary::new(
+        &measurement,
+        &args.url,
+        args.connections,
+        &args.percentiles.0,
+    );
+    let text = match args.output {
+        Output::Text => summary.to_text(),
+        Output::Json => summary.to_json() + "\n",
+    };
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        // A closed pipe (`| head`) is the reader's choice, not a failure.
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Failure::Runtime(anyhow!("cannot write the summary: {err}")))
+        }
+        _ => Ok(std::process::ExitCode::SUCCESS),
+    }
+}
+
+/// Kubernetes stops a pod with SIGTERM and a terminal with SIGINT: either stops sending, and
+/// the summary of what was measured is still printed.
+async fn stop_on_signal(stop: CancellationToken) {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    eprintln!("slogate load: stopping on signal; summarising what was measured");
+    stop.cancel();
+}
+
+async fn print_progress(watch: tokio::sync::watch::Receiver<LoadProgress>) {
+    let mut every = tokio::time::interval(PROGRESS_EVERY);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let p = watch.borrow().clone();
+        match p.phase {
+            Phase::Warmup => eprintln!("slogate load: warming up"),
+            Phase::Measure => {
+                let secs = p.elapsed.as_secs_f64();
+                let rate = if secs > 0.0 {
+                    p.requests as f64 / secs
+                } else {
+                    0.0
+                };
+                eprintln!(
+                    "slogate load: {secs:.0}s {} requests, {} errors, {rate:.0} req/s",
+                    p.requests, p.errors
+                );
+            }
+        }
+    }
 }

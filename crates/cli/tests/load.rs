@@ -1,0 +1,186 @@
+//! `slogate load` as a user runs it: the built binary against the hello service on loopback.
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use slogate_hello::{Behavior, HelloServer};
+
+fn slogate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_slogate"))
+        .args(args)
+        .output()
+        .expect("the slogate binary runs")
+}
+
+/// Runs `slogate` off the async runtime so the in-process server keeps answering.
+async fn slogate_async(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        slogate(&args)
+    })
+    .await
+    .unwrap()
+}
+
+fn schema() -> serde_json::Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../schemas/load-summary.schema.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn each_bad_flag_exits_64_naming_the_flag() {
+    let url = "http://127.0.0.1:9/";
+    let cases: &[(&[&str], &str)] = &[
+        (&["-q", "0", url], "--qps"),
+        (&["-q", "-5", url], "--qps"),
+        (&["-q", "fast", url], "--qps"),
+        (&["-n", "10", "-z", "1s", url], "--duration"),
+        (&["-c", "0", url], "--connections"),
+        (&["-z", "soon", url], "--duration"),
+        (&["--timeout", "0s", url], "--timeout"),
+        (&["-p", "50,ninety", url], "--percentiles"),
+        (&["-p", "150", url], "--percentiles"),
+        (&["-H", "no colon", url], "--header"),
+        (&["-o", "yaml", url], "--output"),
+        (
+            &["--warmup-requests", "5", "--warmup", "1s", url],
+            "--warmup",
+        ),
+        (&["--body", "x", "--body-file", "f", url], "--body"),
+        (&["-m", "GE T", url], "--method"),
+        (&["--body-file", "/no/such/file", url], "--body-file"),
+        (&["ftp://example/"], "URL"),
+        (&["not a url"], "URL"),
+    ];
+    for (args, flag) in cases {
+        let mut all = vec!["load"];
+        all.extend_from_slice(args);
+        let out = slogate(&all);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(flag),
+            "{args:?} should name {flag}: {stderr}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_summary_matches_the_schema() {
+    let server = HelloServer::start(Behavior::new().error_status(0.1, 500))
+        .await
+        .unwrap();
+    let args = [
+        "load",
+        "-c",
+        "2",
+        "-n",
+        "200",
+        "-o",
+        "json",
+        "-p",
+        "50,97.5,p99.9",
+    ];
+    let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    args.push(server.url());
+    let out = slogate_async(args).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let validator = jsonschema::validator_for(&schema()).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}\n{json:#}");
+    assert_eq!(json["requests"], 200);
+    assert_eq!(json["errors"], 20);
+    assert_eq!(json["statusCounts"]["500"], 20);
+    assert_eq!(json["errorKinds"]["status"], 20);
+    assert_eq!(json["model"], "closed");
+    let percentiles: Vec<f64> = json["latency"]["percentiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["percentile"].as_f64().unwrap())
+        .collect();
+    assert_eq!(percentiles, [50.0, 97.5, 99.9]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_model_json_has_service_time_and_matches_the_schema() {
+    let server = HelloServer::start(Behavior::new()).await.unwrap();
+    let mut args: Vec<String> = [
+        "load", "-q", "100", "-z", "1s", "-c", "2", "-o", "json", "--http2",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.push(server.url());
+    let out = slogate_async(args).await;
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let validator = jsonschema::validator_for(&schema()).unwrap();
+    assert!(validator.is_valid(&json), "{json:#}");
+    assert_eq!(json["model"], "open");
+    assert_eq!(json["targetRate"], 100.0);
+    assert_eq!(json["requests"], 100);
+    assert!(json["serviceTime"]["count"].as_u64() == Some(100));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_run_and_prints_what_was_measured() {
+    let server = HelloServer::start(Behavior::new().latency(Duration::from_millis(1)))
+        .await
+        .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_slogate"))
+        .args(["load", "-c", "2", "-z", "60s", "-o", "json", &server.url()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["requests"].as_u64().unwrap() > 0);
+    assert!(json["elapsedSeconds"].as_f64().unwrap() < 10.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_summary_names_the_numbers_a_user_reads() {
+    let server = HelloServer::start(Behavior::new()).await.unwrap();
+    let args: Vec<String> = vec!["load".into(), "-n".into(), "50".into(), server.url()];
+    let out = slogate_async(args).await;
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "Requests:    50 in",
+        "Errors:      0",
+        "p99.9",
+        "200",
+        "histogram",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from\n{text}");
+    }
+}

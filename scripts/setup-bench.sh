@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what `make bench` compares slogate with: nginx (the target), wrk, oha and Fortio,
+# plus GNU time for peak memory. Safe to run again: each step checks for its tool first.
+set -euo pipefail
+SLOGATE_TOOLS=${SLOGATE_TOOLS:-$HOME/.cache/slogate-tools}
+BIN="$SLOGATE_TOOLS/bin"
+mkdir -p "$BIN"
+log() { printf 'setup-bench: %s\n' "$*" >&2; }
+
+APT_PACKAGES=(nginx-light wrk time)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  log "installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The packaged nginx service is not needed: bench.sh runs its own on a free loopback port.
+if command -v systemctl >/dev/null 2>&1; then systemctl stop nginx >/dev/null 2>&1 || true; fi
+
+if [ ! -x "$BIN/oha" ]; then
+  log "building oha from the crate registry (a few minutes)"
+  cargo install oha --locked --root "$SLOGATE_TOOLS" >/dev/null
+fi
+if [ ! -x "$BIN/fortio" ]; then
+  log "building Fortio from the Go module proxy"
+  command -v go >/dev/null || { log "Go is needed to build Fortio"; exit 1; }
+  GOBIN="$BIN" go install fortio.org/fortio@latest
+fi
+log "bench tools in $BIN"
