@@ -1,5 +1,5 @@
 //! Escaping of strings that come from the result document (names, URLs, reasons), one
-//! function per output language. HTML uses handlebars' own escaping.
+//! function per output language.
 
 /// For a terminal: control characters (an escape sequence in an experiment name could
 /// rewrite the screen) become U+FFFD, and line breaks become spaces so one value stays on one
@@ -12,6 +12,20 @@ pub(crate) fn text(s: &str) -> String {
             c => c,
         })
         .collect()
+}
+
+/// For html: handlebars' escaping of `<>&"'` and friends, after control characters other
+/// than line breaks and tabs (which html forbids in text) become U+FFFD.
+pub(crate) fn html(s: &str) -> String {
+    let clean: String = s
+        .chars()
+        .map(|c| match c {
+            '\n' | '\t' => c,
+            c if c.is_control() => '\u{FFFD}',
+            c => c,
+        })
+        .collect();
+    handlebars::html_escape(&clean)
 }
 
 /// For GitHub-flavoured markdown, inline and inside table cells: every character that could
@@ -57,6 +71,14 @@ mod tests {
     #[test]
     fn text_removes_terminal_control() {
         assert_eq!(text("a\x1b[2Jb\nc"), "a\u{FFFD}[2Jb c");
+    }
+
+    #[test]
+    fn html_escapes_markup_and_control_characters() {
+        assert_eq!(
+            html("<b a='1'>\x1b\n"),
+            "&lt;b a&#x3D;&#x27;1&#x27;&gt;\u{FFFD}\n"
+        );
     }
 
     #[test]

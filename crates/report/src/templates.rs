@@ -58,7 +58,7 @@ pub(crate) fn registry(kind: Kind) -> Result<Handlebars<'static>, ReportError> {
             MARKDOWN
         }
         Kind::Html => {
-            hb.register_escape_fn(handlebars::html_escape);
+            hb.register_escape_fn(escape::html);
             HTML
         }
     };

@@ -33,6 +33,8 @@ pub(crate) struct View {
     pub progress: ProgressView,
     pub slo_table: Table,
     pub has_slos: bool,
+    /// What the SLO section says when there is no SLO result.
+    pub no_slos: &'static str,
     pub metrics_table: Table,
     pub has_metrics: bool,
     pub verdict: VerdictView,
@@ -200,6 +202,10 @@ pub(crate) fn build(result: &ExperimentResult) -> View {
         progress: progress(result),
         slo_table: slo_table(result, multiple),
         has_slos: !result.slos.is_empty(),
+        no_slos: match result.stage {
+            Stage::Running => "No SLO has been judged yet.",
+            Stage::Completed | Stage::Failed => "No SLOs are configured.",
+        },
         metrics_table: metrics_table(&result.versions),
         has_metrics: result.versions.iter().any(|v| !v.metrics.is_empty()),
         verdict: verdict(result, multiple),
@@ -454,4 +460,89 @@ fn promotion(result: &ExperimentResult) -> PromotionView {
         },
     };
     view
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::Timestamp;
+    use slogate_core::result::{API_VERSION, KIND, Progress};
+
+    use super::*;
+
+    fn completed() -> ExperimentResult {
+        ExperimentResult {
+            api_version: API_VERSION.to_owned(),
+            kind: KIND.to_owned(),
+            name: "exp".to_owned(),
+            namespace: None,
+            start_time: Timestamp::UNIX_EPOCH,
+            end_time: None,
+            stage: Stage::Completed,
+            progress: Progress {
+                requests_done: 0,
+                requests_planned: None,
+                elapsed_seconds: 0.0,
+                duration_planned_seconds: None,
+            },
+            failure: None,
+            confidence: 0.95,
+            versions: Vec::new(),
+            slos: Vec::new(),
+            verdict: None,
+            promotion: None,
+        }
+    }
+
+    fn promotion_of(outcome: Option<PromotionOutcome>) -> PromotionView {
+        promotion(&ExperimentResult {
+            promotion: outcome,
+            ..completed()
+        })
+    }
+
+    #[test]
+    fn every_promotion_outcome_reads_as_a_sentence() {
+        let opened = promotion_of(Some(PromotionOutcome::Opened {
+            number: 3,
+            url: "https://github.com/o/r/pull/3".to_owned(),
+        }));
+        assert_eq!(opened.sentence, "opened pull request #3");
+        assert_eq!(opened.url.as_deref(), Some("https://github.com/o/r/pull/3"));
+        let updated = promotion_of(Some(PromotionOutcome::Updated {
+            number: 4,
+            url: "javascript:alert(1)".to_owned(),
+        }));
+        assert_eq!(
+            updated.sentence,
+            "updated pull request #4 (javascript:alert(1))"
+        );
+        assert_eq!(updated.url, None, "only a web address becomes a link");
+        let dry = promotion_of(Some(PromotionOutcome::DryRun {
+            title: "Promote staging".to_owned(),
+            body: "## body".to_owned(),
+        }));
+        assert_eq!(
+            dry.sentence,
+            "dry run: would open pull request \"Promote staging\""
+        );
+        assert_eq!(dry.dry_run_body.as_deref(), Some("## body"));
+        let failed = promotion_of(Some(PromotionOutcome::Failed {
+            reason: "GitHub answered 502".to_owned(),
+        }));
+        assert!(failed.failed);
+        assert_eq!(
+            failed.sentence,
+            "FAILED: GitHub answered 502 (the SLO verdict stands)"
+        );
+        assert!(!promotion_of(None).present);
+        assert_eq!(promotion_of(None).sentence, "none configured");
+    }
+
+    #[test]
+    fn a_completed_run_without_verdict_says_so() {
+        let v = build(&completed());
+        assert_eq!(v.verdict.headline, "NO VERDICT");
+        assert_eq!(v.no_slos, "No SLOs are configured.");
+        assert!(!v.chart.has_data);
+    }
 }

@@ -21,6 +21,8 @@ fn hostile() -> slogate_core::result::ExperimentResult {
     r.progress.elapsed_seconds = f64::INFINITY;
     r.versions[0].name = "base<script>line".to_owned();
     r.versions[0].url = "javascript:alert(3)".to_owned();
+    // An escape sequence that would clear a terminal.
+    r.versions[1].name = "cand\x1b[2Jidate".to_owned();
     r.versions[0]
         .metrics
         .insert("http/latency-mean".to_owned(), f64::NAN);
@@ -82,6 +84,7 @@ fn no_markup_or_non_finite_number_from_the_document_reaches_any_report() {
         for word in ["NaN", "nan", "inf", "Inf", "infinity", "Infinity"] {
             assert!(!has_word(&out, word), "{format}: `{word}` in\n{out}");
         }
+        assert!(!out.contains('\x1b'), "{format}: terminal escape sequence");
         if format == Format::Text {
             continue;
         }
@@ -132,7 +135,13 @@ fn non_empty_buckets(result: &slogate_core::result::ExperimentResult) -> usize {
 /// The chromium binary: `$SLOGATE_CHROMIUM`, then `$SLOGATE_TOOLS/bin`, then `PATH`.
 fn chromium() -> PathBuf {
     if let Some(path) = std::env::var_os("SLOGATE_CHROMIUM") {
-        return PathBuf::from(path);
+        let path = PathBuf::from(path);
+        assert!(
+            path.is_file(),
+            "SLOGATE_CHROMIUM={} is not a file",
+            path.display()
+        );
+        return path;
     }
     let tools = std::env::var_os("SLOGATE_TOOLS")
         .map(PathBuf::from)
