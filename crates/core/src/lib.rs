@@ -7,5 +7,8 @@
 //! reports) reads.
 
 pub mod measure;
+pub mod metrics;
 pub mod result;
 pub mod spec;
+pub mod stats;
+pub mod verdict;

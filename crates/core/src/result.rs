@@ -4,11 +4,15 @@
 //! committed at `schemas/result.schema.json`. Numbers are always finite.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::measure::ErrorKind;
+use crate::measure::{ErrorKind, Measurement};
+use crate::metrics::{self, Metric};
+use crate::spec::{ExperimentSpec, VersionSpec};
+use crate::verdict;
 
 /// The `apiVersion` of the result document.
 pub const API_VERSION: &str = "slogate.dev/v1alpha1";
@@ -213,4 +217,140 @@ pub enum PromotionOutcome {
         /// Why (never contains the token).
         reason: String,
     },
+}
+
+/// Building the document as a run goes: [`ExperimentResult::running`] at the start,
+/// [`ExperimentResult::set_progress`] while loading, then [`ExperimentResult::complete`] or
+/// [`ExperimentResult::fail`].
+impl ExperimentResult {
+    /// The document of a run that starts now: stage `Running`, nothing measured yet.
+    pub fn running(spec: &ExperimentSpec, start: Timestamp) -> Self {
+        Self {
+            api_version: API_VERSION.to_owned(),
+            kind: KIND.to_owned(),
+            name: spec.name.clone(),
+            namespace: spec.namespace.clone(),
+            start_time: start,
+            end_time: None,
+            stage: Stage::Running,
+            progress: Progress {
+                requests_done: 0,
+                requests_planned: spec.planned_requests(),
+                elapsed_seconds: 0.0,
+                duration_planned_seconds: spec.planned_seconds(),
+            },
+            failure: None,
+            confidence: spec.confidence,
+            versions: Vec::new(),
+            slos: Vec::new(),
+            verdict: None,
+            promotion: None,
+        }
+    }
+
+    /// Records how far the load got: measured requests of all versions so far, and the
+    /// measured time so far.
+    pub fn set_progress(&mut self, requests_done: u64, elapsed: Duration) {
+        self.progress.requests_done = requests_done;
+        self.progress.elapsed_seconds = finite_or_zero(elapsed.as_secs_f64());
+    }
+
+    /// Adds (or replaces) one version's metrics and histogram. The metrics include the
+    /// percentiles the spec's SLOs name.
+    pub fn record_version(
+        &mut self,
+        spec: &ExperimentSpec,
+        version: &VersionSpec,
+        m: &Measurement,
+    ) {
+        let extra: Vec<Metric> = spec
+            .slos
+            .iter()
+            .filter_map(|s| s.metric.parse().ok())
+            .collect();
+        let elapsed = m.elapsed.as_secs_f64();
+        let achieved_qps = if elapsed > 0.0 {
+            finite_or_zero(m.requests as f64 / elapsed)
+        } else {
+            0.0
+        };
+        let entry = VersionResult {
+            name: version.name.clone(),
+            url: version.url.clone(),
+            metrics: metrics::version_metrics(m, &extra),
+            histogram: metrics::histogram_buckets(&m.latency),
+            status_counts: m
+                .status_counts
+                .iter()
+                .map(|(status, count)| (status.to_string(), *count))
+                .collect(),
+            error_kinds: m.error_kinds.clone(),
+            achieved_qps,
+            target_qps: m.target_qps.filter(|q| q.is_finite()),
+        };
+        match self.versions.iter_mut().find(|v| v.name == version.name) {
+            Some(existing) => *existing = entry,
+            None => self.versions.push(entry),
+        }
+    }
+
+    /// Finishes the run: records every version, judges every SLO of every version it applies
+    /// to, sets the overall verdict and stage `Completed`.
+    ///
+    /// `measurements` are in the order of `spec.versions`.
+    pub fn complete(
+        &mut self,
+        spec: &ExperimentSpec,
+        measurements: &[Measurement],
+        end: Timestamp,
+    ) {
+        let mut slos = Vec::new();
+        for (version, m) in spec.versions.iter().zip(measurements) {
+            self.record_version(spec, version, m);
+        }
+        for slo in &spec.slos {
+            for (version, m) in spec.versions.iter().zip(measurements) {
+                if slo
+                    .version
+                    .as_deref()
+                    .is_none_or(|name| name == version.name)
+                {
+                    slos.push(verdict::judge_slo(slo, &version.name, m, spec.confidence));
+                }
+            }
+        }
+        let verdict = verdict::overall(&slos, spec.inconclusive, spec.confidence);
+        let done: u64 = measurements.iter().map(|m| m.requests).sum();
+        let elapsed: Duration = measurements.iter().map(|m| m.elapsed).sum();
+        self.set_progress(done, elapsed);
+        self.slos = slos;
+        self.verdict = Some(verdict);
+        self.stage = Stage::Completed;
+        self.failure = None;
+        self.end_time = Some(end);
+    }
+
+    /// Ends the run as `Failed` with a one-line reason (e.g. `Interrupted: SIGTERM`). What was
+    /// measured so far stays in the document; no verdict is given.
+    pub fn fail(&mut self, reason: impl Into<String>, end: Timestamp) {
+        self.stage = Stage::Failed;
+        self.failure = Some(reason.into());
+        self.verdict = None;
+        self.end_time = Some(end);
+    }
+
+    /// Whether the run has ended (stage `Completed` or `Failed`).
+    pub fn is_done(&self) -> bool {
+        self.stage != Stage::Running
+    }
+
+    /// The document as pretty JSON, the form every sink writes.
+    pub fn to_json(&self) -> String {
+        // Serializing plain data with string keys and finite numbers cannot fail.
+        serde_json::to_string_pretty(self).expect("result document serializes")
+    }
+}
+
+fn finite_or_zero(v: f64) -> f64 {
+    if v.is_finite() { v } else { 0.0 }
 }

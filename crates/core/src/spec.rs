@@ -320,3 +320,458 @@ pub mod opt_duration {
             .transpose()
     }
 }
+
+/// One problem found in a spec: where (`load.qps`, `slos[1].metric`) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// Path of the field, e.g. `versions[0].url`; empty for the document as a whole.
+    pub path: String,
+    /// Why the value is not accepted.
+    pub reason: String,
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.reason)
+        } else {
+            write!(f, "{}: {}", self.path, self.reason)
+        }
+    }
+}
+
+/// Why a spec was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// The text is not well-formed YAML.
+    #[error("the spec is not valid YAML: {0}")]
+    Yaml(#[source] Box<serde_saphyr::Error>),
+    /// The document does not fit the spec's shape or rules; every problem is listed.
+    #[error("invalid experiment spec ({} problem{}):\n{}",
+        .0.len(),
+        if .0.len() == 1 { "" } else { "s" },
+        .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<FieldError>),
+}
+
+impl SpecError {
+    /// The field problems, empty for a YAML syntax error.
+    pub fn problems(&self) -> &[FieldError] {
+        match self {
+            SpecError::Yaml(_) => &[],
+            SpecError::Invalid(problems) => problems,
+        }
+    }
+}
+
+impl ExperimentSpec {
+    /// Reads a spec from YAML (JSON is YAML too) and validates it.
+    ///
+    /// A field of the wrong type or an unknown field is reported with its path; a document
+    /// that has the right shape is then checked by [`ExperimentSpec::validate`].
+    pub fn from_yaml(text: &str) -> Result<Self, SpecError> {
+        // YAML → generic tree → typed spec: the second step goes through serde_path_to_error
+        // so a shape error names its field the way validation errors do.
+        let tree: serde_json::Value =
+            serde_saphyr::from_str(text).map_err(|e| SpecError::Yaml(Box::new(e)))?;
+        let spec: ExperimentSpec = serde_path_to_error::deserialize(tree).map_err(|err| {
+            let path = shape_error_path(err.path());
+            SpecError::Invalid(vec![FieldError {
+                path,
+                reason: err.into_inner().to_string(),
+            }])
+        })?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Checks every rule at once and reports every problem with its field path.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        let mut v = Problems::default();
+        validate::experiment(self, &mut v);
+        if v.0.is_empty() {
+            Ok(())
+        } else {
+            Err(SpecError::Invalid(v.0))
+        }
+    }
+
+    /// The measured requests the run plans in all versions together, when bounded by count.
+    pub fn planned_requests(&self) -> Option<u64> {
+        match (self.load.num_requests, self.load.duration) {
+            (Some(n), _) => Some(n.saturating_mul(self.versions.len() as u64)),
+            (None, Some(_)) => None,
+            (None, None) => Some(DEFAULT_NUM_REQUESTS.saturating_mul(self.versions.len() as u64)),
+        }
+    }
+
+    /// The measured seconds the run plans in all versions together, when bounded by time.
+    pub fn planned_seconds(&self) -> Option<f64> {
+        self.load
+            .duration
+            .map(|d| d.as_secs_f64() * self.versions.len() as f64)
+    }
+
+    /// The versions an SLO applies to: the one it names, or every version.
+    pub fn slo_versions<'a>(&'a self, slo: &'a SloSpec) -> impl Iterator<Item = &'a VersionSpec> {
+        self.versions
+            .iter()
+            .filter(move |v| slo.version.as_deref().is_none_or(|name| name == v.name))
+    }
+}
+
+/// serde_path_to_error writes `?` for a segment it cannot name; the spec's paths read
+/// `versions[0].url`.
+fn shape_error_path(path: &serde_path_to_error::Path) -> String {
+    let text = path.to_string();
+    if text == "." { String::new() } else { text }
+}
+
+/// Problems collected so far.
+#[derive(Debug, Default)]
+struct Problems(Vec<FieldError>);
+
+impl Problems {
+    fn add(&mut self, path: impl Into<String>, reason: impl Into<String>) {
+        self.0.push(FieldError {
+            path: path.into(),
+            reason: reason.into(),
+        });
+    }
+}
+
+/// The validation rules, one function per part of the spec.
+mod validate {
+    use std::collections::HashSet;
+
+    use super::*;
+    use crate::metrics::Metric;
+
+    pub(super) fn experiment(spec: &ExperimentSpec, p: &mut Problems) {
+        dns_subdomain("name", &spec.name, p);
+        if let Some(ns) = &spec.namespace {
+            dns_label("namespace", ns, p);
+        }
+        if spec.versions.is_empty() {
+            p.add("versions", "at least one version is required");
+        }
+        let mut names = HashSet::new();
+        for (i, v) in spec.versions.iter().enumerate() {
+            let at = format!("versions[{i}]");
+            if v.name.trim().is_empty() {
+                p.add(format!("{at}.name"), "must not be empty");
+            } else if !names.insert(v.name.as_str()) {
+                p.add(
+                    format!("{at}.name"),
+                    format!(
+                        "\"{}\" is used by an earlier version; names must be unique",
+                        v.name
+                    ),
+                );
+            }
+            http_url(&format!("{at}.url"), &v.url, p);
+            headers(&format!("{at}.headers"), &v.headers, p);
+        }
+        load(&spec.load, p);
+        if !(spec.confidence > 0.0 && spec.confidence < 1.0) {
+            p.add(
+                "confidence",
+                format!(
+                    "must be between 0 and 1, exclusive (e.g. 0.95), not {}",
+                    spec.confidence
+                ),
+            );
+        }
+        for (i, slo) in spec.slos.iter().enumerate() {
+            self::slo(&format!("slos[{i}]"), slo, &spec.versions, p);
+        }
+        if let Some(result) = &spec.result {
+            if let Some(cm) = &result.config_map {
+                dns_subdomain("result.configMap", cm, p);
+            }
+            if result
+                .file
+                .as_ref()
+                .is_some_and(|f| f.as_os_str().is_empty())
+            {
+                p.add("result.file", "must not be empty");
+            }
+        }
+        if let Some(promotion) = &spec.promotion {
+            self::promotion(promotion, p);
+        }
+    }
+
+    fn load(load: &LoadSpec, p: &mut Problems) {
+        if load.connections < 1 {
+            p.add("load.connections", "must be at least 1");
+        }
+        if let Some(qps) = load.qps
+            && !(qps.is_finite() && qps > 0.0)
+        {
+            p.add(
+                "load.qps",
+                format!("must be a number greater than 0, not {qps}; leave it out to send as fast as the connections go"),
+            );
+        }
+        if load.num_requests.is_some() && load.duration.is_some() {
+            p.add(
+                "load.duration",
+                "numRequests and duration exclude each other: set one",
+            );
+        }
+        if load.num_requests == Some(0) {
+            p.add("load.numRequests", "must be at least 1");
+        }
+        if load.duration == Some(Duration::ZERO) {
+            p.add("load.duration", "must be longer than 0s");
+        }
+        if load.warmup_requests.is_some() && load.warmup.is_some() {
+            p.add(
+                "load.warmup",
+                "warmupRequests and warmup exclude each other: set one",
+            );
+        }
+        let bodies = [
+            ("body", load.body.is_some()),
+            ("bodyFile", load.body_file.is_some()),
+            ("payloadUrl", load.payload_url.is_some()),
+        ];
+        let given: Vec<&str> = bodies.iter().filter(|b| b.1).map(|b| b.0).collect();
+        if given.len() > 1 {
+            p.add(
+                format!("load.{}", given[1]),
+                format!(
+                    "{} exclude each other: give the body one way",
+                    given.join(" and ")
+                ),
+            );
+        }
+        if let Some(url) = &load.payload_url {
+            http_url("load.payloadUrl", url, p);
+        }
+        if load
+            .body_file
+            .as_ref()
+            .is_some_and(|f| f.as_os_str().is_empty())
+        {
+            p.add("load.bodyFile", "must not be empty");
+        }
+        if let Some(method) = &load.method
+            && (method.is_empty() || !method.bytes().all(is_token_byte))
+        {
+            p.add(
+                "load.method",
+                format!("\"{method}\" is not an HTTP method (e.g. GET, POST)"),
+            );
+        }
+        if let Some(ct) = &load.content_type
+            && (ct.trim().is_empty() || ct.contains(['\r', '\n']))
+        {
+            p.add("load.contentType", "must be a non-empty single-line value");
+        }
+        if load.timeout == Duration::ZERO {
+            p.add("load.timeout", "must be longer than 0s");
+        }
+        headers("load.headers", &load.headers, p);
+        for (i, range) in load.error_ranges.iter().enumerate() {
+            let at = format!("load.errorRanges[{i}]");
+            for (field, value) in [("from", range.from), ("to", range.to)] {
+                if !(100..=599).contains(&value) {
+                    p.add(
+                        format!("{at}.{field}"),
+                        format!("{value} is not an HTTP status (100..599)"),
+                    );
+                }
+            }
+            if range.from > range.to {
+                p.add(
+                    at,
+                    format!("from ({}) is greater than to ({})", range.from, range.to),
+                );
+            }
+        }
+    }
+
+    fn slo(at: &str, slo: &SloSpec, versions: &[VersionSpec], p: &mut Problems) {
+        let metric = match slo.metric.parse::<Metric>() {
+            Ok(m) => Some(m),
+            Err(err) => {
+                p.add(format!("{at}.metric"), err.to_string());
+                None
+            }
+        };
+        if slo.upper_limit.is_none() && slo.lower_limit.is_none() {
+            p.add(at, "give upperLimit, lowerLimit or both");
+        }
+        for (field, limit) in [
+            ("upperLimit", slo.upper_limit),
+            ("lowerLimit", slo.lower_limit),
+        ] {
+            let Some(limit) = limit else { continue };
+            let path = format!("{at}.{field}");
+            if !limit.is_finite() {
+                p.add(path, "must be a finite number");
+                continue;
+            }
+            // Every metric slogate knows is a count, a rate or a latency: never negative.
+            if limit < 0.0 {
+                p.add(
+                    path,
+                    format!("{limit} is negative, but {} never is", slo.metric),
+                );
+            } else if let Some(max) = metric.and_then(|m| m.maximum())
+                && limit > max
+            {
+                p.add(
+                    path,
+                    format!(
+                        "{limit} is above {max}: {} is a fraction (0.01 means 1 %)",
+                        slo.metric
+                    ),
+                );
+            }
+        }
+        if let (Some(lo), Some(hi)) = (slo.lower_limit, slo.upper_limit)
+            && lo > hi
+        {
+            p.add(
+                format!("{at}.lowerLimit"),
+                format!("{lo} is above upperLimit {hi}: no value can satisfy both"),
+            );
+        }
+        if let Some(name) = &slo.version
+            && !versions.iter().any(|v| &v.name == name)
+        {
+            let known: Vec<&str> = versions.iter().map(|v| v.name.as_str()).collect();
+            p.add(
+                format!("{at}.version"),
+                format!(
+                    "no version is named \"{name}\" (versions: {})",
+                    known.join(", ")
+                ),
+            );
+        }
+    }
+
+    fn promotion(pr: &PromotionSpec, p: &mut Problems) {
+        for (field, value) in [
+            ("owner", &pr.owner),
+            ("repo", &pr.repo),
+            ("base", &pr.base),
+            ("head", &pr.head),
+        ] {
+            if value.trim().is_empty() {
+                p.add(format!("promotion.{field}"), "must not be empty");
+            }
+        }
+        if !pr.base.trim().is_empty() && pr.base == pr.head {
+            p.add(
+                "promotion.head",
+                format!(
+                    "\"{}\" is also the base branch: a pull request needs two branches",
+                    pr.head
+                ),
+            );
+        }
+        http_url("promotion.apiUrl", &pr.api_url, p);
+        if pr
+            .token_file
+            .as_ref()
+            .is_some_and(|f| f.as_os_str().is_empty())
+        {
+            p.add("promotion.tokenFile", "must not be empty");
+        }
+        for (field, list) in [("labels", &pr.labels), ("reviewers", &pr.reviewers)] {
+            for (i, item) in list.iter().enumerate() {
+                if item.trim().is_empty() {
+                    p.add(format!("promotion.{field}[{i}]"), "must not be empty");
+                }
+            }
+        }
+        for (field, template) in [("title", &pr.title), ("body", &pr.body)] {
+            if template.as_ref().is_some_and(|t| t.trim().is_empty()) {
+                p.add(
+                    format!("promotion.{field}"),
+                    "must not be empty; leave it out for the default",
+                );
+            }
+        }
+    }
+
+    fn http_url(path: &str, text: &str, p: &mut Problems) {
+        match url::Url::parse(text) {
+            Err(err) => p.add(path, format!("\"{text}\" is not a URL: {err}")),
+            Ok(u) if !matches!(u.scheme(), "http" | "https") => p.add(
+                path,
+                format!(
+                    "\"{text}\": the scheme must be http or https, not {}",
+                    u.scheme()
+                ),
+            ),
+            Ok(u) if u.host_str().is_none_or(str::is_empty) => {
+                p.add(path, format!("\"{text}\" has no host"))
+            }
+            Ok(_) => {}
+        }
+    }
+
+    fn headers(path: &str, headers: &[Header], p: &mut Problems) {
+        for (i, h) in headers.iter().enumerate() {
+            if h.name.is_empty() || !h.name.bytes().all(is_token_byte) {
+                p.add(
+                    format!("{path}[{i}].name"),
+                    format!("\"{}\" is not a valid header name", h.name),
+                );
+            }
+            if h.value.contains(['\r', '\n', '\0']) {
+                p.add(
+                    format!("{path}[{i}].value"),
+                    "must be one line (no CR, LF or NUL)",
+                );
+            }
+        }
+    }
+
+    /// RFC 9110 `tchar`: what header names and methods are made of.
+    fn is_token_byte(b: u8) -> bool {
+        b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    }
+
+    /// A Kubernetes object name (RFC 1123 subdomain): it names the result ConfigMap.
+    fn dns_subdomain(path: &str, name: &str, p: &mut Problems) {
+        let ok = !name.is_empty()
+            && name.len() <= 253
+            && name.split('.').all(|part| {
+                !part.is_empty()
+                    && part
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    && !part.starts_with('-')
+                    && !part.ends_with('-')
+            });
+        if !ok {
+            p.add(
+                path,
+                format!("\"{name}\" is not a valid Kubernetes name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"),
+            );
+        }
+    }
+
+    /// A Kubernetes namespace name (RFC 1123 label).
+    fn dns_label(path: &str, name: &str, p: &mut Problems) {
+        let ok = !name.is_empty()
+            && name.len() <= 63
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !name.starts_with('-')
+            && !name.ends_with('-');
+        if !ok {
+            p.add(
+                path,
+                format!("\"{name}\" is not a valid namespace: at most 63 lowercase letters, digits and '-'"),
+            );
+        }
+    }
+}

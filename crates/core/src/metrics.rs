@@ -1,0 +1,346 @@
+//! Metrics with Iter8-compatible names, computed from a [`Measurement`].
+//!
+//! Latencies are in milliseconds. A percentile such as `http/latency-p95` is read from the
+//! latency HdrHistogram in [`Metric::value`]; `http/latency` itself is the histogram, turned
+//! into a few log-spaced buckets for reports by [`histogram_buckets`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use hdrhistogram::Histogram;
+
+use crate::measure::Measurement;
+use crate::result::HistogramBucket;
+
+/// Name of the latency histogram metric (not a single value, so no SLO can use it).
+pub const LATENCY_HISTOGRAM: &str = "http/latency";
+/// Percentiles every version reports, whatever the SLOs ask.
+pub const DEFAULT_PERCENTILES: [f64; 6] = [50.0, 75.0, 90.0, 95.0, 99.0, 99.9];
+/// At most this many buckets in a version's report histogram: enough for a picture, small
+/// enough that three versions stay a few kilobytes in the result ConfigMap.
+pub const MAX_HISTOGRAM_BUCKETS: usize = 60;
+
+const PERCENTILE_PREFIX: &str = "http/latency-p";
+
+/// A metric an SLO can judge.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Metric {
+    /// `http/request-count`: requests finished, successful or not.
+    RequestCount,
+    /// `http/error-count`: requests that count as errors.
+    ErrorCount,
+    /// `http/error-rate`: errors / requests, a fraction in [0, 1].
+    ErrorRate,
+    /// `http/latency-mean`, ms.
+    LatencyMean,
+    /// `http/latency-min`, ms.
+    LatencyMin,
+    /// `http/latency-max`, ms.
+    LatencyMax,
+    /// `http/latency-stddev`, ms.
+    LatencyStddev,
+    /// `http/latency-pXX`: the XX-th percentile (0 < XX ≤ 100), ms.
+    LatencyPercentile(f64),
+}
+
+/// Why a metric name was not understood.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MetricError {
+    /// The name is none of the known metrics.
+    #[error(
+        "unknown metric \"{0}\": expected http/request-count, http/error-count, http/error-rate, \
+         http/latency-mean, -min, -max, -stddev or -pXX (e.g. http/latency-p95)"
+    )]
+    Unknown(String),
+    /// `http/latency` is the histogram, not one value.
+    #[error(
+        "\"http/latency\" is the latency histogram, not a value: use http/latency-pXX or http/latency-mean"
+    )]
+    Histogram,
+    /// A `http/latency-pXX` whose XX is not a number in (0, 100].
+    #[error(
+        "\"{0}\": the percentile must be a number greater than 0 and at most 100 (e.g. p95, p97.5, p99.9)"
+    )]
+    BadPercentile(String),
+}
+
+impl Metric {
+    /// The Iter8-compatible name, e.g. `http/latency-p97.5`.
+    pub fn name(&self) -> String {
+        self.to_string()
+    }
+
+    /// Whether the value is a latency in milliseconds.
+    pub fn is_latency(&self) -> bool {
+        !matches!(
+            self,
+            Metric::RequestCount | Metric::ErrorCount | Metric::ErrorRate
+        )
+    }
+
+    /// The largest value the metric can take, when it is bounded (error rate: 1).
+    pub fn maximum(&self) -> Option<f64> {
+        matches!(self, Metric::ErrorRate).then_some(1.0)
+    }
+
+    /// The metric's value for one version; `None` when it cannot be computed (no request, or
+    /// no request with a latency). Never NaN or infinite.
+    pub fn value(&self, m: &Measurement) -> Option<f64> {
+        let hist = &m.latency;
+        let value = match *self {
+            Metric::RequestCount => Some(m.requests as f64),
+            Metric::ErrorCount => Some(m.errors as f64),
+            Metric::ErrorRate => (m.requests > 0).then(|| m.errors as f64 / m.requests as f64),
+            _ if hist.is_empty() => None,
+            Metric::LatencyMean => Some(us_to_ms(hist.mean())),
+            Metric::LatencyMin => Some(us_to_ms(hist.min() as f64)),
+            Metric::LatencyMax => Some(us_to_ms(hist.max() as f64)),
+            Metric::LatencyStddev => Some(us_to_ms(hist.stdev())),
+            // The percentile: the recorded value at rank ceil(q·n), reported as the upper edge
+            // of its HdrHistogram bucket (HdrHistogram's own convention).
+            Metric::LatencyPercentile(p) => {
+                Some(us_to_ms(hist.value_at_quantile(p / 100.0) as f64))
+            }
+        };
+        value.filter(|v| v.is_finite())
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Metric::RequestCount => f.write_str("http/request-count"),
+            Metric::ErrorCount => f.write_str("http/error-count"),
+            Metric::ErrorRate => f.write_str("http/error-rate"),
+            Metric::LatencyMean => f.write_str("http/latency-mean"),
+            Metric::LatencyMin => f.write_str("http/latency-min"),
+            Metric::LatencyMax => f.write_str("http/latency-max"),
+            Metric::LatencyStddev => f.write_str("http/latency-stddev"),
+            // f64's Display is the shortest exact form: 95 → "95", 97.5 → "97.5".
+            Metric::LatencyPercentile(p) => write!(f, "{PERCENTILE_PREFIX}{p}"),
+        }
+    }
+}
+
+impl FromStr for Metric {
+    type Err = MetricError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "http/request-count" => Metric::RequestCount,
+            "http/error-count" => Metric::ErrorCount,
+            "http/error-rate" => Metric::ErrorRate,
+            "http/latency-mean" => Metric::LatencyMean,
+            "http/latency-min" => Metric::LatencyMin,
+            "http/latency-max" => Metric::LatencyMax,
+            "http/latency-stddev" => Metric::LatencyStddev,
+            LATENCY_HISTOGRAM => return Err(MetricError::Histogram),
+            _ => {
+                let Some(digits) = s.strip_prefix(PERCENTILE_PREFIX) else {
+                    return Err(MetricError::Unknown(s.to_owned()));
+                };
+                // Plain decimal digits only: no sign, exponent, "inf" or "nan".
+                let plain = !digits.is_empty()
+                    && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+                    && !digits.starts_with('.')
+                    && !digits.ends_with('.');
+                let p: f64 = digits
+                    .parse()
+                    .ok()
+                    .filter(|p: &f64| plain && *p > 0.0 && *p <= 100.0)
+                    .ok_or_else(|| MetricError::BadPercentile(s.to_owned()))?;
+                Metric::LatencyPercentile(p)
+            }
+        })
+    }
+}
+
+fn us_to_ms(us: f64) -> f64 {
+    us / 1000.0
+}
+
+/// Every metric value of one version, by name: the counts, the error rate, the latency
+/// summary, the [`DEFAULT_PERCENTILES`] and whatever `extra` metrics the SLOs name.
+///
+/// A metric that cannot be computed is left out rather than written as NaN.
+pub fn version_metrics(m: &Measurement, extra: &[Metric]) -> BTreeMap<String, f64> {
+    let mut wanted = vec![
+        Metric::RequestCount,
+        Metric::ErrorCount,
+        Metric::ErrorRate,
+        Metric::LatencyMean,
+        Metric::LatencyMin,
+        Metric::LatencyMax,
+        Metric::LatencyStddev,
+    ];
+    wanted.extend(DEFAULT_PERCENTILES.map(Metric::LatencyPercentile));
+    wanted.extend_from_slice(extra);
+    wanted
+        .into_iter()
+        .filter_map(|metric| metric.value(m).map(|v| (metric.name(), v)))
+        .collect()
+}
+
+/// The latency histogram (µs) as at most [`MAX_HISTOGRAM_BUCKETS`] log-spaced buckets in ms,
+/// from the fastest to the slowest request. Empty when nothing was recorded.
+pub fn histogram_buckets(hist: &Histogram<u64>) -> Vec<HistogramBucket> {
+    if hist.is_empty() {
+        return Vec::new();
+    }
+    let low_us = hist.lowest_equivalent(hist.min()).max(1);
+    let high_us = hist.highest_equivalent(hist.max()) + 1;
+    // Bucket edges on a geometric grid, rounded to whole µs; rounding can merge the
+    // narrowest edges, so duplicates are dropped.
+    let ratio = high_us as f64 / low_us as f64;
+    let mut edges: Vec<u64> = (0..=MAX_HISTOGRAM_BUCKETS)
+        .map(|i| {
+            let f = i as f64 / MAX_HISTOGRAM_BUCKETS as f64;
+            (low_us as f64 * ratio.powf(f)).round() as u64
+        })
+        .collect();
+    edges[0] = low_us;
+    edges[MAX_HISTOGRAM_BUCKETS] = high_us;
+    edges.dedup();
+    let last = edges.len() - 2;
+    let mut counts = vec![0u64; last + 1];
+    for item in hist.iter_recorded() {
+        let v = hist.median_equivalent(item.value_iterated_to());
+        let slot = edges.partition_point(|&e| e <= v).saturating_sub(1);
+        counts[slot.min(last)] += item.count_at_value();
+    }
+    edges
+        .windows(2)
+        .zip(counts)
+        .map(|(w, count)| HistogramBucket {
+            lower_ms: us_to_ms(w[0] as f64),
+            upper_ms: us_to_ms(w[1] as f64),
+            count,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::new_latency_histogram;
+
+    #[test]
+    fn names_round_trip() {
+        for name in [
+            "http/request-count",
+            "http/error-count",
+            "http/error-rate",
+            "http/latency-mean",
+            "http/latency-min",
+            "http/latency-max",
+            "http/latency-stddev",
+            "http/latency-p50",
+            "http/latency-p95",
+            "http/latency-p97.5",
+            "http/latency-p99.9",
+            "http/latency-p100",
+        ] {
+            let metric: Metric = name.parse().unwrap();
+            assert_eq!(metric.to_string(), name);
+        }
+        assert_eq!(
+            "http/latency-p97.5".parse::<Metric>().unwrap(),
+            Metric::LatencyPercentile(97.5)
+        );
+    }
+
+    #[test]
+    fn bad_names_are_explained() {
+        assert_eq!(
+            "http/latency".parse::<Metric>(),
+            Err(MetricError::Histogram)
+        );
+        for bad in [
+            "http/latency-p0",
+            "http/latency-p101",
+            "http/latency-p",
+            "http/latency-pnan",
+            "http/latency-p-5",
+            "http/latency-p1e1",
+        ] {
+            assert!(
+                matches!(bad.parse::<Metric>(), Err(MetricError::BadPercentile(_))),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            "http/latency-p95ms".parse::<Metric>(),
+            Err(MetricError::BadPercentile(_))
+        ));
+        assert!(matches!(
+            "latency".parse::<Metric>(),
+            Err(MetricError::Unknown(_))
+        ));
+    }
+
+    fn measurement(latencies_ms: &[u64], errors: u64) -> Measurement {
+        let mut m = Measurement::default();
+        for &ms in latencies_ms {
+            m.latency.record(ms * 1000).unwrap();
+        }
+        m.requests = latencies_ms.len() as u64;
+        m.errors = errors;
+        m
+    }
+
+    #[test]
+    fn values_in_milliseconds() {
+        let lat: Vec<u64> = (1..=100).collect();
+        let m = measurement(&lat, 5);
+        let get = |name: &str| name.parse::<Metric>().unwrap().value(&m).unwrap();
+        assert_eq!(get("http/request-count"), 100.0);
+        assert_eq!(get("http/error-count"), 5.0);
+        assert_eq!(get("http/error-rate"), 0.05);
+        assert_eq!(get("http/latency-min"), 1.0);
+        assert!((get("http/latency-max") - 100.0).abs() < 0.1);
+        assert!((get("http/latency-mean") - 50.5).abs() < 0.1);
+        assert!((get("http/latency-p95") - 95.0).abs() < 0.1);
+        assert!((get("http/latency-p97.5") - 98.0).abs() < 0.1);
+    }
+
+    #[test]
+    fn nothing_measured_gives_no_nan() {
+        let m = Measurement::default();
+        let all = version_metrics(&m, &[Metric::LatencyPercentile(97.5)]);
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert_eq!(all["http/request-count"], 0.0);
+        assert!(all.values().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn version_metrics_include_slo_percentiles() {
+        let m = measurement(&[10, 20, 30], 0);
+        let all = version_metrics(&m, &[Metric::LatencyPercentile(97.5)]);
+        assert!(all.contains_key("http/latency-p97.5"));
+        assert!(all.contains_key("http/latency-p99.9"));
+        assert!(all.contains_key("http/latency-stddev"));
+    }
+
+    #[test]
+    fn histogram_is_bounded_and_complete() {
+        let mut h = new_latency_histogram();
+        for i in 1..=100_000u64 {
+            h.record(i * 37 % 2_000_000 + 100).unwrap();
+        }
+        let buckets = histogram_buckets(&h);
+        assert!(buckets.len() <= MAX_HISTOGRAM_BUCKETS);
+        assert_eq!(buckets.iter().map(|b| b.count).sum::<u64>(), 100_000);
+        for w in buckets.windows(2) {
+            assert_eq!(w[0].upper_ms, w[1].lower_ms);
+        }
+        assert!(buckets[0].lower_ms <= h.min() as f64 / 1000.0);
+        assert!(buckets.last().unwrap().upper_ms >= h.max() as f64 / 1000.0);
+
+        let mut one = new_latency_histogram();
+        one.record(5000).unwrap();
+        let b = histogram_buckets(&one);
+        assert_eq!(b.iter().map(|b| b.count).sum::<u64>(), 1);
+        assert!(histogram_buckets(&new_latency_histogram()).is_empty());
+    }
+}

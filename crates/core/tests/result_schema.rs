@@ -1,0 +1,180 @@
+//! Result documents built by the real builder validate against the committed JSON Schema
+//! and stay small enough for a ConfigMap.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use slogate_core::measure::{ErrorKind, Measurement};
+use slogate_core::result::{ExperimentResult, PromotionOutcome, SloVerdict, Stage};
+use slogate_core::spec::ExperimentSpec;
+
+fn schema() -> jsonschema::Validator {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../schemas/result.schema.json"
+    );
+    let text = std::fs::read_to_string(path).expect("schemas/result.schema.json");
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("schema is JSON");
+    jsonschema::validator_for(&schema).expect("schema compiles")
+}
+
+fn assert_valid(result: &ExperimentResult) {
+    let doc: serde_json::Value = serde_json::from_str(&result.to_json()).unwrap();
+    let validator = schema();
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "schema errors:\n{}", errors.join("\n"));
+}
+
+const SPEC: &str = r#"
+name: three-versions
+namespace: staging
+versions:
+  - { name: stable, url: "http://127.0.0.1:8081/" }
+  - { name: candidate, url: "http://127.0.0.1:8082/" }
+  - { name: canary, url: "http://127.0.0.1:8083/" }
+load: { connections: 16, numRequests: 200000 }
+slos:
+  - { metric: http/error-rate, upperLimit: 0.0 }
+  - { metric: http/error-rate, upperLimit: 0.01 }
+  - { metric: http/latency-mean, upperLimit: 50.0 }
+  - { metric: http/latency-p95, upperLimit: 100.0 }
+  - { metric: http/latency-p97.5, upperLimit: 150.0 }
+  - { metric: http/latency-p99.9, upperLimit: 400.0 }
+  - { metric: http/latency-stddev, upperLimit: 80.0 }
+  - { metric: http/latency-max, upperLimit: 5000.0 }
+  - { metric: http/request-count, lowerLimit: 1000.0, version: candidate }
+promotion: { owner: o, repo: r, base: master, head: staging }
+"#;
+
+/// A long, varied run: a log-normal-ish spread over four decades, some errors of each kind.
+fn measurement(n: u64, median_ms: f64, errors: u64) -> Measurement {
+    let mut m = Measurement::default();
+    for i in 0..n {
+        // A deterministic spread: the fractional part walks evenly over (0, 1).
+        let u = ((i as f64 + 0.5) * 0.618_033_988_749_895).fract();
+        let ms = median_ms * (8.0 * (u - 0.5)).exp();
+        m.latency.record((ms * 1000.0).max(1.0) as u64).unwrap();
+    }
+    m.requests = n;
+    m.errors = errors;
+    m.status_counts.insert(200, n - errors);
+    if errors > 0 {
+        m.status_counts.insert(503, errors / 2);
+        m.error_kinds.insert(ErrorKind::Status, errors / 2);
+        m.error_kinds.insert(ErrorKind::Reset, errors - errors / 2);
+    }
+    m.elapsed = Duration::from_secs(60);
+    m.target_qps = Some(3333.3);
+    m
+}
+
+fn at(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+#[test]
+fn completed_result_with_three_versions_is_valid_and_small() {
+    let spec = ExperimentSpec::from_yaml(SPEC).unwrap();
+    let measurements = [
+        measurement(200_000, 8.0, 0),
+        measurement(200_000, 12.0, 40),
+        measurement(200_000, 60.0, 5_000),
+    ];
+    let mut result = ExperimentResult::running(&spec, at("2026-11-23T10:00:00Z"));
+    assert_valid(&result);
+    result.complete(&spec, &measurements, at("2026-11-23T10:03:00.5Z"));
+    result.promotion = Some(PromotionOutcome::Opened {
+        number: 42,
+        url: "https://github.com/o/r/pull/42".into(),
+    });
+    assert_valid(&result);
+
+    assert_eq!(result.stage, Stage::Completed);
+    assert_eq!(result.progress.requests_done, 600_000);
+    assert_eq!(result.versions.len(), 3);
+    // 8 SLOs on every version, one on the candidate only.
+    assert_eq!(result.slos.len(), 8 * 3 + 1);
+    assert!(result.versions.iter().all(|v| v.histogram.len() <= 60));
+    assert!(
+        result.versions[0]
+            .metrics
+            .contains_key("http/latency-p97.5")
+    );
+    let verdict = result.verdict.as_ref().unwrap();
+    assert!(!verdict.pass, "the canary's errors fail the experiment");
+    let stable_errors = &result.slos[0];
+    assert_eq!(
+        (stable_errors.version.as_str(), stable_errors.verdict),
+        ("stable", SloVerdict::Satisfied)
+    );
+
+    let size = result.to_json().len();
+    assert!(size < 64 * 1024, "result document is {size} bytes");
+    eprintln!("three-version result document: {size} bytes");
+}
+
+#[test]
+fn failed_and_empty_results_are_valid() {
+    let spec = ExperimentSpec::from_yaml(SPEC).unwrap();
+    let mut result = ExperimentResult::running(&spec, at("2026-11-23T10:00:00Z"));
+    result.set_progress(1234, Duration::from_millis(4500));
+    result.record_version(&spec, &spec.versions[0], &measurement(1234, 5.0, 0));
+    result.fail("Interrupted: SIGTERM", at("2026-11-23T10:00:05Z"));
+    assert_valid(&result);
+
+    // Nothing answered: no latency metric, no NaN anywhere, still valid.
+    let dead = Measurement {
+        requests: 10,
+        errors: 10,
+        ..Measurement::default()
+    };
+    let mut result = ExperimentResult::running(&spec, at("2026-11-23T10:00:00Z"));
+    result.complete(
+        &spec,
+        &[dead.clone(), dead.clone(), dead],
+        at("2026-11-23T10:00:01Z"),
+    );
+    result.promotion = Some(PromotionOutcome::Skipped {
+        reason: "the verdict failed".into(),
+    });
+    assert_valid(&result);
+    assert!(!result.to_json().contains("null"));
+    assert!(
+        result
+            .slos
+            .iter()
+            .all(|s| s.verdict != SloVerdict::Satisfied
+                || s.metric == "http/latency-max"
+                || s.metric == "http/request-count")
+    );
+}
+
+#[test]
+fn a_nan_would_be_rejected() {
+    // serde_json writes a non-finite number as null; the schema must catch that.
+    let spec = ExperimentSpec::from_yaml(SPEC).unwrap();
+    let result = ExperimentResult::running(&spec, at("2026-11-23T10:00:00Z"));
+    let mut doc: serde_json::Value = serde_json::from_str(&result.to_json()).unwrap();
+    doc["progress"]["elapsedSeconds"] = serde_json::Value::Null;
+    assert!(!schema().is_valid(&doc));
+}
+
+#[test]
+fn documents_round_trip() {
+    let spec = ExperimentSpec::from_yaml(SPEC).unwrap();
+    let mut result = ExperimentResult::running(&spec, at("2026-11-23T10:00:00Z"));
+    result.complete(
+        &spec,
+        &[
+            measurement(5000, 5.0, 0),
+            measurement(5000, 6.0, 1),
+            measurement(5000, 7.0, 2),
+        ],
+        at("2026-11-23T10:00:30Z"),
+    );
+    let back: ExperimentResult = serde_json::from_str(&result.to_json()).unwrap();
+    assert_eq!(back, result);
+}
