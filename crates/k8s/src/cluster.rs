@@ -33,19 +33,21 @@ impl Connection {
             Some(path) => {
                 let file = Kubeconfig::read_from(path).map_err(|source| Error::Kubeconfig {
                     path: path.to_owned(),
-                    source,
+                    source: Box::new(source),
                 })?;
                 Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
                     .await
                     .map_err(|source| Error::Kubeconfig {
                         path: path.to_owned(),
-                        source,
+                        source: Box::new(source),
                     })?
             }
-            None => Config::infer().await.map_err(Error::Config)?,
+            None => Config::infer()
+                .await
+                .map_err(|e| Error::Config(Box::new(e)))?,
         };
         let default_namespace = config.default_namespace.clone();
-        let client = Client::try_from(config).map_err(Error::Client)?;
+        let client = Client::try_from(config).map_err(|e| Error::Client(Box::new(e)))?;
         Ok(Self {
             client,
             default_namespace,
@@ -184,7 +186,7 @@ where
                 namespace,
                 name,
                 attempts: attempt,
-                source,
+                source: Box::new(source),
             },
         });
     }
@@ -261,6 +263,38 @@ mod tests {
         let b = Backoff::default();
         let waits: Vec<u128> = (1..=6).map(|n| b.delay(n).as_millis()).collect();
         assert_eq!(waits, [250, 500, 1000, 2000, 4000, 4000]);
+    }
+
+    #[tokio::test]
+    async fn unreachable_api_server_is_retried_then_reported() {
+        // A port that was free a moment ago: connections are refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = Config::new(format!("http://127.0.0.1:{port}").parse().unwrap());
+        let client = Client::try_from(config).unwrap();
+        let backoff = Backoff {
+            attempts: 3,
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(20),
+        };
+        let writer = ResultWriter::new(client, "staging", "my-exp", None).with_backoff(backoff);
+        let started = std::time::Instant::now();
+        let err = writer
+            .write(&crate::configmap::tests::running())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Api { attempts: 3, .. }), "{err:?}");
+        assert!(
+            started.elapsed() >= Duration::from_millis(30),
+            "it waited between attempts"
+        );
+        assert_eq!(
+            err.to_string(),
+            "cannot patch ConfigMap my-exp in namespace staging (after 3 attempt(s))"
+        );
     }
 
     #[test]

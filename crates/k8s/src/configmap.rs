@@ -108,7 +108,7 @@ fn stage_name(stage: Stage) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use slogate_core::result::{OverallVerdict, Progress, VersionResult};
 
     use super::*;

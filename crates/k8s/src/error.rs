@@ -7,7 +7,7 @@ use std::path::PathBuf;
 pub enum Error {
     /// No Kubernetes client configuration was found or it could not be used.
     #[error("cannot configure a Kubernetes client (no usable kubeconfig and not in a pod)")]
-    Config(#[source] kube::config::InferConfigError),
+    Config(#[source] Box<kube::config::InferConfigError>),
 
     /// The kubeconfig file given explicitly could not be read.
     #[error("cannot read kubeconfig {}", path.display())]
@@ -16,12 +16,12 @@ pub enum Error {
         path: PathBuf,
         /// Why.
         #[source]
-        source: kube::config::KubeconfigError,
+        source: Box<kube::config::KubeconfigError>,
     },
 
     /// The client could not be built from a configuration (e.g. a bad certificate).
     #[error("cannot build a Kubernetes client")]
-    Client(#[source] kube::Error),
+    Client(#[source] Box<kube::Error>),
 
     /// The result document is too big for a ConfigMap.
     #[error(
@@ -118,6 +118,6 @@ pub enum Error {
         attempts: u32,
         /// The last failure.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
 }

@@ -51,7 +51,7 @@ pub enum HarnessError {
     },
     /// A client could not be built for the started API server.
     #[error("cannot connect to the test API server")]
-    Client(#[source] crate::Error),
+    Client(#[source] Box<crate::Error>),
     /// The service-account signing key could not be generated.
     #[error("cannot generate the service-account signing key")]
     Key,
@@ -200,8 +200,11 @@ impl ControlPlane {
         )?;
         wait_for_port(&mut etcd, client_port, Duration::from_secs(30))?;
 
+        let (private_pem, public_pem) = service_account_keys()?;
         let key = root.join("service-account.key");
-        fs::write(&key, service_account_key()?).map_err(io("cannot write the signing key"))?;
+        let public_key = root.join("service-account.pub");
+        fs::write(&key, private_pem).map_err(io("cannot write the signing key"))?;
+        fs::write(&public_key, public_pem).map_err(io("cannot write the verifying key"))?;
         let tokens = root.join("tokens.csv");
         fs::write(
             &tokens,
@@ -221,7 +224,7 @@ impl ControlPlane {
                 format!("--token-auth-file={}", tokens.display()),
                 "--authorization-mode=RBAC".to_owned(),
                 format!("--service-account-issuer={ISSUER}"),
-                format!("--service-account-key-file={}", key.display()),
+                format!("--service-account-key-file={}", public_key.display()),
                 format!("--service-account-signing-key-file={}", key.display()),
                 // An address range for Services is required; nothing is ever sent to it.
                 "--service-cluster-ip-range=10.0.0.0/24".to_owned(),
@@ -349,7 +352,7 @@ impl ControlPlane {
         Connection::infer(Some(&self.admin_kubeconfig))
             .await
             .map(|c| c.client)
-            .map_err(HarnessError::Client)
+            .map_err(|e| HarnessError::Client(Box::new(e)))
     }
 
     /// Writes a kubeconfig at `path` for this API server with a bearer `token` (e.g. a
@@ -401,21 +404,35 @@ current-context: test
     fs::write(path, text)
 }
 
-/// An ECDSA P-256 key in PKCS#8 PEM: kube-apiserver signs service-account tokens with it and
-/// verifies them with its public half.
-fn service_account_key() -> Result<String, HarnessError> {
-    use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+/// An ECDSA P-256 key pair as PEM: the private key (PKCS#8) kube-apiserver signs
+/// service-account tokens with, and its public key (SubjectPublicKeyInfo) it verifies them with.
+fn service_account_keys() -> Result<(String, String), HarnessError> {
+    use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _};
     let rng = ring::rand::SystemRandom::new();
-    let der = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
         .map_err(|_| HarnessError::Key)?;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
-    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng)
+        .map_err(|_| HarnessError::Key)?;
+    // DER header of a SubjectPublicKeyInfo for id-ecPublicKey on prime256v1, followed by the
+    // 65-byte uncompressed point.
+    const P256_SPKI_PREFIX: [u8; 26] = [
+        0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08,
+        0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+    ];
+    let mut spki = P256_SPKI_PREFIX.to_vec();
+    spki.extend_from_slice(pair.public_key().as_ref());
+    Ok((pem("PRIVATE KEY", pkcs8.as_ref()), pem("PUBLIC KEY", &spki)))
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut text = format!("-----BEGIN {label}-----\n");
     for line in b64.as_bytes().chunks(64) {
-        pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
-        pem.push('\n');
+        text.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        text.push('\n');
     }
-    pem.push_str("-----END PRIVATE KEY-----\n");
-    Ok(pem)
+    text.push_str(&format!("-----END {label}-----\n"));
+    text
 }
 
 fn wait_for_port(process: &mut Process, port: u16, limit: Duration) -> Result<(), HarnessError> {

@@ -280,7 +280,7 @@ fn role_reaches_only_the_token_secret_and_the_result_configmap() {
     assert_eq!(
         seen,
         [
-            "create configmaps",
+            "create configmaps my-exp",
             "get configmaps my-exp",
             "get secrets ghtoken",
             "patch configmaps my-exp"
