@@ -130,18 +130,31 @@ async fn create_opens_the_pr_with_labels_reviewers_and_commit_status() {
     let st = f.double.state();
     let list = &st.received[0];
     assert!(list.uri.contains("head=octo%3Astaging"), "{}", list.uri);
-    assert!(list.uri.contains("base=master") && list.uri.contains("state=open"), "{}", list.uri);
+    assert!(
+        list.uri.contains("base=master") && list.uri.contains("state=open"),
+        "{}",
+        list.uri
+    );
     let pr = &st.prs[0];
     assert_eq!((pr.head.as_str(), pr.base.as_str()), ("staging", "master"));
-    assert_eq!(pr.title, "Promote staging to master: my-exp satisfies its SLOs");
-    assert_eq!(pr.body, slogate_report::render(&r, slogate_report::Format::Markdown).unwrap());
+    assert_eq!(
+        pr.title,
+        "Promote staging to master: my-exp satisfies its SLOs"
+    );
+    assert_eq!(
+        pr.body,
+        slogate_report::render(&r, slogate_report::Format::Markdown).unwrap()
+    );
     assert_eq!(pr.labels, ["slo-passed", "automated"]);
     assert_eq!(pr.reviewers, ["alice"]);
     let (sha, status) = &st.statuses[0];
     assert_eq!(sha, HEAD_SHA);
     assert_eq!(status["context"], "slogate/slo");
     assert_eq!(status["state"], "success");
-    assert_eq!(status["description"], "SLOs satisfied: every SLO is satisfied at 95 % confidence.");
+    assert_eq!(
+        status["description"],
+        "SLOs satisfied: every SLO is satisfied at 95 % confidence."
+    );
     assert_eq!(status["target_url"], "https://github.com/octo/hello/pull/1");
     let cs = p.commit_status.as_ref().unwrap();
     assert_eq!((cs.state.as_str(), cs.error.as_deref()), ("success", None));
@@ -166,7 +179,10 @@ async fn existing_pr_is_updated_not_duplicated() {
     f.double.assert_conforming();
     let st = f.double.state();
     assert_eq!(st.prs.len(), 2, "no PR was added");
-    assert_eq!(st.prs[0].title, "Promote staging to master: my-exp satisfies its SLOs");
+    assert_eq!(
+        st.prs[0].title,
+        "Promote staging to master: my-exp satisfies its SLOs"
+    );
     assert!(st.prs[0].body.contains("my-exp"), "{}", st.prs[0].body);
     assert_eq!(st.prs[1].body, "earlier body", "the other PR is untouched");
     assert!(!st.received.iter().any(|r| r.op == "pulls/create"));
@@ -178,17 +194,29 @@ async fn rerunning_after_opening_updates_the_same_pr() {
     let s = spec(&f.double.url);
     let first = run(&f, &s, &result(true)).await;
     let second = run(&f, &s, &result(false)).await;
-    assert!(matches!(first.outcome, PromotionOutcome::Opened { number: 1, .. }), "{first:?}");
+    assert!(
+        matches!(first.outcome, PromotionOutcome::Opened { number: 1, .. }),
+        "{first:?}"
+    );
     // The second run failed its SLOs: with when=pass it makes no request at all.
-    assert!(matches!(second.outcome, PromotionOutcome::Skipped { .. }), "{second:?}");
+    assert!(
+        matches!(second.outcome, PromotionOutcome::Skipped { .. }),
+        "{second:?}"
+    );
     let mut always = s.clone();
     always.when = PromoteWhen::Always;
     let third = run(&f, &always, &result(false)).await;
-    assert!(matches!(third.outcome, PromotionOutcome::Updated { number: 1, .. }), "{third:?}");
+    assert!(
+        matches!(third.outcome, PromotionOutcome::Updated { number: 1, .. }),
+        "{third:?}"
+    );
     f.double.assert_conforming();
     let st = f.double.state();
     assert_eq!(st.prs.len(), 1);
-    assert_eq!(st.prs[0].title, "my-exp: SLOs not satisfied (staging → master)");
+    assert_eq!(
+        st.prs[0].title,
+        "my-exp: SLOs not satisfied (staging → master)"
+    );
     assert_eq!(st.statuses.last().unwrap().1["state"], "failure");
 }
 
@@ -198,12 +226,28 @@ async fn create_racing_another_run_updates_the_pr_it_opened() {
     // Another run opened the PR between this run's look-up and its create: GitHub answers
     // "already exists", and this run updates that PR instead of failing.
     f.double.seed_pr(3, "staging", "master");
-    f.double.inject("pulls/list", Fault { status: 200, headers: vec![], body: serde_json::json!([]) });
+    f.double.inject(
+        "pulls/list",
+        Fault {
+            status: 200,
+            headers: vec![],
+            body: serde_json::json!([]),
+        },
+    );
     let p = run(&f, &spec(&f.double.url), &result(true)).await;
-    assert!(matches!(p.outcome, PromotionOutcome::Updated { number: 3, .. }), "{p:?}");
+    assert!(
+        matches!(p.outcome, PromotionOutcome::Updated { number: 3, .. }),
+        "{p:?}"
+    );
     assert_eq!(
         f.double.ops(),
-        ["pulls/list", "pulls/create", "pulls/list", "pulls/update", "repos/create-commit-status"]
+        [
+            "pulls/list",
+            "pulls/create",
+            "pulls/list",
+            "pulls/update",
+            "repos/create-commit-status"
+        ]
     );
     assert_eq!(f.double.state().prs.len(), 1);
     f.double.assert_conforming();
@@ -213,15 +257,25 @@ async fn create_racing_another_run_updates_the_pr_it_opened() {
 async fn rate_limits_are_waited_out_as_the_headers_say() {
     let f = fixture().await;
     f.double.inject("pulls/list", Fault::primary_rate_limit(1));
-    f.double.inject("pulls/create", Fault::secondary_rate_limit(1));
+    f.double
+        .inject("pulls/create", Fault::secondary_rate_limit(1));
     let started = Instant::now();
     let p = run(&f, &spec(&f.double.url), &result(true)).await;
     let waited = started.elapsed();
-    assert!(matches!(p.outcome, PromotionOutcome::Opened { number: 1, .. }), "{p:?}");
+    assert!(
+        matches!(p.outcome, PromotionOutcome::Opened { number: 1, .. }),
+        "{p:?}"
+    );
     f.double.assert_conforming();
     assert_eq!(
         f.double.ops(),
-        ["pulls/list", "pulls/list", "pulls/create", "pulls/create", "repos/create-commit-status"]
+        [
+            "pulls/list",
+            "pulls/list",
+            "pulls/create",
+            "pulls/create",
+            "repos/create-commit-status"
+        ]
     );
     // Retry-After 1 s, and a reset 1 s ahead (+1 s for clock skew): at least 2 s waited,
     // bounded by the policy.
@@ -232,7 +286,8 @@ async fn rate_limits_are_waited_out_as_the_headers_say() {
 #[tokio::test]
 async fn rate_limit_longer_than_the_bound_fails_at_once() {
     let f = fixture().await;
-    f.double.inject("pulls/list", Fault::secondary_rate_limit(3600));
+    f.double
+        .inject("pulls/list", Fault::secondary_rate_limit(3600));
     let started = Instant::now();
     let p = run(&f, &spec(&f.double.url), &result(true)).await;
     assert!(started.elapsed() < Duration::from_secs(2));
@@ -247,9 +302,17 @@ async fn bad_gateway_twice_then_success() {
     f.double.inject("pulls/create", Fault::bad_gateway());
     f.double.inject("pulls/create", Fault::bad_gateway());
     let p = run(&f, &spec(&f.double.url), &result(true)).await;
-    assert!(matches!(p.outcome, PromotionOutcome::Opened { number: 1, .. }), "{p:?}");
+    assert!(
+        matches!(p.outcome, PromotionOutcome::Opened { number: 1, .. }),
+        "{p:?}"
+    );
     f.double.assert_conforming();
-    let creates = f.double.ops().iter().filter(|o| *o == "pulls/create").count();
+    let creates = f
+        .double
+        .ops()
+        .iter()
+        .filter(|o| *o == "pulls/create")
+        .count();
     assert_eq!(creates, 3);
     assert_eq!(f.double.state().prs.len(), 1);
 }
@@ -275,9 +338,19 @@ async fn connection_refused_is_retried_then_reported() {
         l.local_addr().unwrap().port()
     };
     let f = fixture().await;
-    let p = run(&f, &spec(&format!("http://127.0.0.1:{port}")), &result(true)).await;
+    let p = run(
+        &f,
+        &spec(&format!("http://127.0.0.1:{port}")),
+        &result(true),
+    )
+    .await;
     let reason = failed_reason(&p);
-    assert!(reason.starts_with("looking for an open pull request failed: GET /repos/octo/hello/pulls failed 4 times"), "{reason}");
+    assert!(
+        reason.starts_with(
+            "looking for an open pull request failed: GET /repos/octo/hello/pulls failed 4 times"
+        ),
+        "{reason}"
+    );
     assert_eq!(p.requests, 4);
 }
 
@@ -302,7 +375,10 @@ async fn unknown_repository_fails_with_not_found() {
     let p = run(&f, &s, &result(true)).await;
     let reason = failed_reason(&p);
     assert!(reason.contains("404 Not Found"), "{reason}");
-    assert!(reason.contains("the repository does not exist, or the token cannot see it"), "{reason}");
+    assert!(
+        reason.contains("the repository does not exist, or the token cannot see it"),
+        "{reason}"
+    );
     assert_eq!(p.requests, 1);
 }
 
@@ -325,7 +401,9 @@ async fn no_commits_between_branches_fails_with_githubs_message() {
 async fn failed_verdict_makes_no_request_at_all() {
     let f = fixture().await;
     let p = run(&f, &spec(&f.double.url), &result(false)).await;
-    let PromotionOutcome::Skipped { reason } = &p.outcome else { panic!("{p:?}") };
+    let PromotionOutcome::Skipped { reason } = &p.outcome else {
+        panic!("{p:?}")
+    };
     assert!(reason.contains("verdict is fail"), "{reason}");
     assert_eq!(p.requests, 0);
     assert!(f.double.state().received.is_empty());
@@ -342,8 +420,13 @@ async fn dry_run_renders_the_pr_and_makes_no_request() {
     };
     // No token file is needed for a dry run.
     let p = promote_result(&s, &result(true), None, &opts).await;
-    let PromotionOutcome::DryRun { title, body } = &p.outcome else { panic!("{p:?}") };
-    assert_eq!(title, "Promote staging to master: my-exp satisfies its SLOs");
+    let PromotionOutcome::DryRun { title, body } = &p.outcome else {
+        panic!("{p:?}")
+    };
+    assert_eq!(
+        title,
+        "Promote staging to master: my-exp satisfies its SLOs"
+    );
     assert!(body.starts_with("pass for my-exp in staging\n\n"), "{body}");
     assert!(f.double.state().received.is_empty());
 }
@@ -352,7 +435,13 @@ async fn dry_run_renders_the_pr_and_makes_no_request() {
 async fn missing_token_file_fails_naming_the_path() {
     let f = fixture().await;
     let missing = f._dir.path().join("absent");
-    let p = promote_result(&spec(&f.double.url), &result(true), Some(&missing), &options()).await;
+    let p = promote_result(
+        &spec(&f.double.url),
+        &result(true),
+        Some(&missing),
+        &options(),
+    )
+    .await;
     assert_eq!(
         failed_reason(&p),
         format!("cannot read the GitHub token file {}", missing.display())
@@ -376,9 +465,16 @@ async fn failing_labels_leave_the_pr_and_status_in_place() {
         },
     );
     let p = run(&f, &s, &result(true)).await;
-    assert!(matches!(p.outcome, PromotionOutcome::Opened { .. }), "{p:?}");
+    assert!(
+        matches!(p.outcome, PromotionOutcome::Opened { .. }),
+        "{p:?}"
+    );
     assert_eq!(p.warnings.len(), 1);
-    assert!(p.warnings[0].starts_with("adding labels failed: GitHub answered 422"), "{:?}", p.warnings);
+    assert!(
+        p.warnings[0].starts_with("adding labels failed: GitHub answered 422"),
+        "{:?}",
+        p.warnings
+    );
     assert_eq!(f.double.state().statuses.len(), 1);
 }
 
@@ -387,7 +483,16 @@ async fn github_enterprise_api_path_prefix_is_kept() {
     let f = fixture().await;
     // GHE serves the API under /api/v3: the double does not, so every request 404s with a
     // path that shows the prefix was kept.
-    let p = run(&f, &spec(&format!("{}/api/v3", f.double.url)), &result(true)).await;
+    let p = run(
+        &f,
+        &spec(&format!("{}/api/v3", f.double.url)),
+        &result(true),
+    )
+    .await;
     failed_reason(&p);
-    assert!(f.double.state().received[0].uri.starts_with("/api/v3/repos/octo/hello/pulls?"));
+    assert!(
+        f.double.state().received[0]
+            .uri
+            .starts_with("/api/v3/repos/octo/hello/pulls?")
+    );
 }

@@ -36,7 +36,10 @@ pub struct Operation {
 impl OpenApi {
     /// Loads `tests/fixtures/github-openapi.json`.
     pub fn load() -> OpenApi {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/github-openapi.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/github-openapi.json"
+        );
         let text = std::fs::read_to_string(path).expect("the OpenAPI fixture is readable");
         let mut doc: Value = serde_json::from_str(&text).expect("the OpenAPI fixture is JSON");
         nullable_to_json_schema(&mut doc);
@@ -59,10 +62,14 @@ impl OpenApi {
     }
 
     /// The operation for a method and a concrete path, with its path parameters.
-    pub fn find(&self, method: &Method, path: &str) -> Option<(&Operation, HashMap<String, String>)> {
+    pub fn find(
+        &self,
+        method: &Method,
+        path: &str,
+    ) -> Option<(&Operation, HashMap<String, String>)> {
         let parts: Vec<&str> = path.split('/').collect();
         'ops: for op in &self.ops {
-            if &op.method != method || op.segments.len() != parts.len() {
+            if op.method != method || op.segments.len() != parts.len() {
                 continue;
             }
             let mut params = HashMap::new();
@@ -88,7 +95,11 @@ impl OpenApi {
 
     fn resolve<'a>(&'a self, node: &'a Value) -> &'a Value {
         match node.get("$ref").and_then(Value::as_str) {
-            Some(r) => self.resolve(self.doc.pointer(r.trim_start_matches('#')).expect("ref resolves")),
+            Some(r) => self.resolve(
+                self.doc
+                    .pointer(r.trim_start_matches('#'))
+                    .expect("ref resolves"),
+            ),
             None => node,
         }
     }
@@ -104,9 +115,13 @@ impl OpenApi {
                     // The whole description is the schema document, so `#/components/...`
                     // references resolve; the root `$ref` selects the schema to apply.
                     let mut root = self.doc.clone();
-                    root.as_object_mut()
-                        .unwrap()
-                        .insert("$ref".into(), Value::String(format!("#{}", pointer.replace('{', "%7B").replace('}', "%7D"))));
+                    root.as_object_mut().unwrap().insert(
+                        "$ref".into(),
+                        Value::String(format!(
+                            "#{}",
+                            pointer.replace('{', "%7B").replace('}', "%7D")
+                        )),
+                    );
                     Arc::new(
                         jsonschema::draft4::new(&root)
                             .unwrap_or_else(|e| panic!("schema at {pointer} compiles: {e}")),
@@ -140,7 +155,10 @@ impl OpenApi {
             let name = p["name"].as_str().unwrap();
             let given: Option<&str> = match p["in"].as_str().unwrap() {
                 "path" => path_params.get(name).map(String::as_str),
-                "query" => query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()),
+                "query" => query
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.as_str()),
                 _ => continue,
             };
             match given {
@@ -157,20 +175,27 @@ impl OpenApi {
             }
         }
         for (k, _) in query {
-            let known = params.iter().any(|p| p["in"] == "query" && p["name"] == k.as_str());
+            let known = params
+                .iter()
+                .any(|p| p["in"] == "query" && p["name"] == k.as_str());
             if !known {
                 problems.push(format!("query parameter {k} is not in the description"));
             }
         }
         let request_body = op_node.get("requestBody").map(|b| self.resolve(b));
         match (request_body, body) {
-            (Some(rb), Some(body)) => {
+            (Some(_), Some(body)) => {
                 if !content_type.is_some_and(|c| c.starts_with("application/json")) {
-                    problems.push(format!("content-type {content_type:?} is not application/json"));
+                    problems.push(format!(
+                        "content-type {content_type:?} is not application/json"
+                    ));
                 }
                 let ptr = format!("{op_ptr}/requestBody/content/application~1json/schema");
-                let _ = rb;
-                problems.extend(self.check(&ptr, body).into_iter().map(|e| format!("body: {e}")));
+                problems.extend(
+                    self.check(&ptr, body)
+                        .into_iter()
+                        .map(|e| format!("body: {e}")),
+                );
             }
             (Some(rb), None) if rb["required"] == json!(true) => {
                 problems.push("the request body is required".into())
@@ -197,7 +222,10 @@ impl OpenApi {
     pub fn response_pointer(&self, op_id: &str, status: u16) -> String {
         let op = self.ops.iter().find(|o| o.id == op_id).expect("operation");
         let ptr = format!("{}/responses/{status}", self.op_pointer(op));
-        let node = self.doc.pointer(&ptr).unwrap_or_else(|| panic!("{op_id} documents {status}"));
+        let node = self
+            .doc
+            .pointer(&ptr)
+            .unwrap_or_else(|| panic!("{op_id} documents {status}"));
         let base = match node.get("$ref").and_then(Value::as_str) {
             Some(r) => r.trim_start_matches('#').to_owned(),
             None => ptr,
@@ -231,8 +259,14 @@ fn nullable_to_json_schema(node: &mut Value) {
 
 fn coerce(text: &str, schema: &Value) -> Value {
     match schema["type"].as_str() {
-        Some("integer") => text.parse::<i64>().map(Value::from).unwrap_or(Value::from(text)),
-        Some("boolean") => text.parse::<bool>().map(Value::from).unwrap_or(Value::from(text)),
+        Some("integer") => text
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or(Value::from(text)),
+        Some("boolean") => text
+            .parse::<bool>()
+            .map(Value::from)
+            .unwrap_or(Value::from(text)),
         _ => Value::from(text),
     }
 }
@@ -289,7 +323,10 @@ impl Fault {
                 ("x-ratelimit-limit".into(), "5000".into()),
                 ("x-ratelimit-remaining".into(), "0".into()),
                 ("x-ratelimit-used".into(), "5000".into()),
-                ("x-ratelimit-reset".into(), (now + reset_in_secs).to_string()),
+                (
+                    "x-ratelimit-reset".into(),
+                    (now + reset_in_secs).to_string(),
+                ),
             ],
             body: json!({
                 "message": "API rate limit exceeded for user ID 1.",
@@ -405,7 +442,9 @@ impl GitHubDouble {
         });
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let ctx = ctx.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
@@ -428,7 +467,11 @@ impl GitHubDouble {
 
     /// Answers the next call of `op` with `fault` (queued after earlier ones).
     pub fn inject(&self, op: &str, fault: Fault) {
-        self.state().faults.entry(op.into()).or_default().push_back(fault);
+        self.state()
+            .faults
+            .entry(op.into())
+            .or_default()
+            .push_back(fault);
     }
 
     /// Adds an open pull request, as if opened earlier.
@@ -452,7 +495,11 @@ impl GitHubDouble {
     /// Panics if any request or answer did not match GitHub's description.
     pub fn assert_conforming(&self) {
         let v = &self.state().violations;
-        assert!(v.is_empty(), "requests not conforming to GitHub's OpenAPI description:\n{}", v.join("\n"));
+        assert!(
+            v.is_empty(),
+            "requests not conforming to GitHub's OpenAPI description:\n{}",
+            v.join("\n")
+        );
     }
 
     /// The API description the double checks against.
@@ -474,12 +521,20 @@ type Answer = (u16, Vec<(String, String)>, Value, Option<String>);
 impl Ctx {
     async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let (parts, body) = req.into_parts();
-        let bytes = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+        let bytes = body
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
         let path = parts.uri.path().to_owned();
         let query: Vec<(String, String)> = parts
             .uri
             .query()
-            .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .map(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect()
+            })
             .unwrap_or_default();
         let headers: Vec<(String, String)> = parts
             .headers
@@ -500,16 +555,28 @@ impl Ctx {
             }
         };
         if header("user-agent").is_none() {
-            violations.push(format!("{} {path}: no User-Agent (GitHub refuses such requests)", parts.method));
+            violations.push(format!(
+                "{} {path}: no User-Agent (GitHub refuses such requests)",
+                parts.method
+            ));
         }
         let found = self.api.find(&parts.method, &path);
         let (op_id, answer) = match found {
             None => {
-                violations.push(format!("{} {path}: no such operation in GitHub's description", parts.method));
+                violations.push(format!(
+                    "{} {path}: no such operation in GitHub's description",
+                    parts.method
+                ));
                 ("?".to_owned(), not_found())
             }
             Some((op, params)) => {
-                for p in self.api.check_request(op, &params, &query, header("content-type"), body.as_ref()) {
+                for p in self.api.check_request(
+                    op,
+                    &params,
+                    &query,
+                    header("content-type"),
+                    body.as_ref(),
+                ) {
                     violations.push(format!("{} {} ({}): {p}", parts.method, parts.uri, op.id));
                 }
                 let answer = if header("authorization") != Some(&format!("Bearer {}", self.token)) {
@@ -519,7 +586,9 @@ impl Ctx {
                         json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest", "status": "401"}),
                         Some("/components/schemas/basic-error".to_owned()),
                     )
-                } else if params.get("owner") != Some(&self.owner) || params.get("repo") != Some(&self.repo) {
+                } else if params.get("owner") != Some(&self.owner)
+                    || params.get("repo") != Some(&self.repo)
+                {
                     not_found()
                 } else if let Some(f) = self.take_fault(&op.id) {
                     let schema = match f.status {
@@ -537,7 +606,9 @@ impl Ctx {
         let (status, extra_headers, answer_body, schema) = answer;
         if let Some(ptr) = schema {
             for e in self.api.check(&ptr, &answer_body) {
-                violations.push(format!("answer {status} to {path} does not match {ptr}: {e}"));
+                violations.push(format!(
+                    "answer {status} to {path} does not match {ptr}: {e}"
+                ));
             }
         }
         {
@@ -558,7 +629,8 @@ impl Ctx {
         for (k, v) in extra_headers {
             resp = resp.header(k, v);
         }
-        resp.body(Full::new(Bytes::from(answer_body.to_string()))).unwrap()
+        resp.body(Full::new(Bytes::from(answer_body.to_string())))
+            .unwrap()
     }
 
     fn take_fault(&self, op: &str) -> Option<Fault> {
@@ -573,7 +645,12 @@ impl Ctx {
         body: Option<&Value>,
     ) -> Answer {
         let mut st = self.state.lock().unwrap();
-        let q = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let q = |name: &str| {
+            query
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
         let number: Option<u64> = params
             .get("pull_number")
             .or(params.get("issue_number"))
@@ -586,19 +663,32 @@ impl Ctx {
                 let items: Vec<Value> = st
                     .prs
                     .iter()
-                    .filter(|pr| head.as_ref().is_none_or(|h| *h == format!("{}:{}", self.owner, pr.head)))
+                    .filter(|pr| {
+                        head.as_ref()
+                            .is_none_or(|h| *h == format!("{}:{}", self.owner, pr.head))
+                    })
                     .filter(|pr| base.as_ref().is_none_or(|b| *b == pr.base))
                     .map(|pr| self.pr_json("pull-request-simple-items", pr))
                     .collect();
-                ok(200, Value::Array(items), &self.api.response_pointer(op, 200))
+                ok(
+                    200,
+                    Value::Array(items),
+                    &self.api.response_pointer(op, 200),
+                )
             }
             "pulls/create" => {
-                let (head, base) = (text("head").unwrap_or_default(), text("base").unwrap_or_default());
+                let (head, base) = (
+                    text("head").unwrap_or_default(),
+                    text("base").unwrap_or_default(),
+                );
                 if st.no_commits {
                     return validation_failed(format!("No commits between {base} and {head}"));
                 }
                 if st.prs.iter().any(|p| p.head == head && p.base == base) {
-                    return validation_failed(format!("A pull request already exists for {}:{head}.", self.owner));
+                    return validation_failed(format!(
+                        "A pull request already exists for {}:{head}.",
+                        self.owner
+                    ));
                 }
                 let number = st.prs.iter().map(|p| p.number).max().unwrap_or(0) + 1;
                 let pr = Pr {
@@ -631,7 +721,11 @@ impl Ctx {
                 let Some(pr) = st.prs.iter_mut().find(|p| Some(p.number) == number) else {
                     return not_found();
                 };
-                for l in body.and_then(|b| b["labels"].as_array()).into_iter().flatten() {
+                for l in body
+                    .and_then(|b| b["labels"].as_array())
+                    .into_iter()
+                    .flatten()
+                {
                     let name = l.as_str().unwrap_or_default().to_owned();
                     if !pr.labels.contains(&name) {
                         pr.labels.push(name);
@@ -647,13 +741,21 @@ impl Ctx {
                         l
                     })
                     .collect();
-                ok(200, Value::Array(items), &self.api.response_pointer(op, 200))
+                ok(
+                    200,
+                    Value::Array(items),
+                    &self.api.response_pointer(op, 200),
+                )
             }
             "pulls/request-reviewers" => {
                 let Some(pr) = st.prs.iter_mut().find(|p| Some(p.number) == number) else {
                     return not_found();
                 };
-                for r in body.and_then(|b| b["reviewers"].as_array()).into_iter().flatten() {
+                for r in body
+                    .and_then(|b| b["reviewers"].as_array())
+                    .into_iter()
+                    .flatten()
+                {
                     pr.reviewers.push(r.as_str().unwrap_or_default().to_owned());
                 }
                 let json = self.pr_json("pull-request-review-request", pr);
@@ -661,7 +763,8 @@ impl Ctx {
             }
             "repos/create-commit-status" => {
                 let sha = params.get("sha").cloned().unwrap_or_default();
-                st.statuses.push((sha, body.cloned().unwrap_or(Value::Null)));
+                st.statuses
+                    .push((sha, body.cloned().unwrap_or(Value::Null)));
                 let mut json = self.api.example("status");
                 if let Some(b) = body {
                     json["state"] = b["state"].clone();
@@ -681,7 +784,10 @@ impl Ctx {
         if let Value::Array(items) = v {
             v = items.into_iter().next().unwrap();
         }
-        let html = format!("https://github.com/{}/{}/pull/{}", self.owner, self.repo, pr.number);
+        let html = format!(
+            "https://github.com/{}/{}/pull/{}",
+            self.owner, self.repo, pr.number
+        );
         v["number"] = json!(pr.number);
         v["html_url"] = json!(html);
         v["title"] = json!(pr.title);
