@@ -5,6 +5,9 @@
 
 mod cmd;
 mod exit;
+mod experiment;
+mod promote;
+mod source;
 
 use std::process::ExitCode;
 

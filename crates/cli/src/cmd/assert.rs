@@ -1,14 +1,137 @@
-//! `slogate assert`.
+//! `slogate assert`: gate a pipeline on an experiment's result.
+//!
+//! Each condition is true, false, or not yet known while the experiment runs. The command
+//! waits (up to `--timeout`) only while some condition is unknown, and stops as soon as the
+//! experiment is done: a finished experiment's answer cannot change.
 
-use crate::exit::{CmdResult, Failure};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::anyhow;
+use slogate_core::result::{ExperimentResult, Stage};
+use tokio::time::Instant;
+
+use crate::exit::{CONDITION_FALSE, CmdResult, Failure};
+use crate::source::{SourceArgs, load_result};
 
 /// Flags of `slogate assert`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// A condition that must hold; repeat for several.
+    #[arg(short = 'c', long = "condition", value_enum, required = true)]
+    pub conditions: Vec<Condition>,
+    /// Wait up to this long for a running experiment to decide (e.g. 5m); default: check once.
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Time between two reads while waiting.
+    #[arg(long, default_value = "1s", value_parser = parse_duration, hide = true)]
+    pub interval: Duration,
+}
 
-/// Runs `slogate assert`.
-pub async fn run(_args: Args) -> CmdResult {
-    Err(Failure::Runtime(anyhow::anyhow!(
-        "`slogate assert` is not built yet"
-    )))
+/// A condition `assert` checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Condition {
+    /// The experiment completed (it ran to its end).
+    Completed,
+    /// The experiment did not fail.
+    #[value(name = "nofailure")]
+    NoFailure,
+    /// Every SLO holds: the overall verdict is pass.
+    Slos,
+}
+
+/// What a condition says about the current document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Truth {
+    True,
+    False,
+    /// The experiment is running: the answer can still change.
+    Pending,
+}
+
+impl Condition {
+    fn name(self) -> &'static str {
+        match self {
+            Condition::Completed => "completed",
+            Condition::NoFailure => "nofailure",
+            Condition::Slos => "slos",
+        }
+    }
+
+    fn check(self, r: &ExperimentResult) -> (Truth, String) {
+        let failure = r.failure.as_deref().unwrap_or("no reason given");
+        match (self, r.stage) {
+            (_, Stage::Running) => (Truth::Pending, "the experiment is still running".to_owned()),
+            (Condition::Completed, Stage::Completed) | (Condition::NoFailure, Stage::Completed) => {
+                (Truth::True, "the experiment completed".to_owned())
+            }
+            (_, Stage::Failed) => (Truth::False, format!("the experiment failed: {failure}")),
+            (Condition::Slos, Stage::Completed) => match &r.verdict {
+                Some(v) if v.pass => (Truth::True, v.reason.clone()),
+                Some(v) => (Truth::False, v.reason.clone()),
+                None => (Truth::False, "the result has no verdict".to_owned()),
+            },
+        }
+    }
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|err| format!("{err} (e.g. 30s, 5m)"))
+}
+
+/// Runs `slogate assert`: 0 all hold, 1 one is false for good, 2 error or timeout.
+pub async fn run(args: Args) -> CmdResult {
+    let source = args.source.source();
+    let deadline = Instant::now() + args.timeout.unwrap_or(Duration::ZERO);
+    loop {
+        let result = match load_result(&source).await {
+            Ok(result) => result,
+            // A file not written yet may appear before the deadline.
+            Err(err) if Instant::now() < deadline => {
+                tracing::debug!("waiting for {source}: {err:#}");
+                tokio::time::sleep(args.interval).await;
+                continue;
+            }
+            Err(err) => return Err(Failure::Runtime(err)),
+        };
+        let checks: Vec<(Condition, Truth, String)> = args
+            .conditions
+            .iter()
+            .map(|&c| {
+                let (truth, why) = c.check(&result);
+                (c, truth, why)
+            })
+            .collect();
+        let any_false = checks.iter().any(|c| c.1 == Truth::False);
+        let all_true = checks.iter().all(|c| c.1 == Truth::True);
+        if any_false || all_true {
+            for (condition, truth, why) in &checks {
+                let mark = if *truth == Truth::True { "✔" } else { "✘" };
+                println!("{mark} {}: {why}", condition.name());
+            }
+            return if all_true {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Ok(ExitCode::from(CONDITION_FALSE))
+            };
+        }
+        if Instant::now() >= deadline {
+            let waiting = match args.timeout {
+                Some(t) => format!("after {}", humantime::format_duration(t)),
+                None => "(use --timeout to wait for it)".to_owned(),
+            };
+            return Err(Failure::Runtime(anyhow!(
+                "experiment {source} is still running {waiting}: {} not decided yet",
+                checks
+                    .iter()
+                    .filter(|c| c.1 == Truth::Pending)
+                    .map(|c| c.0.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        tokio::time::sleep(args.interval).await;
+    }
 }

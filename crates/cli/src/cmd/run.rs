@@ -1,14 +1,70 @@
-//! `slogate run`.
+//! `slogate run`: one experiment from a spec file, run here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::anyhow;
+use slogate_core::result::Stage;
+use slogate_core::spec::ExperimentSpec;
 
 use crate::exit::{CmdResult, Failure};
+use crate::experiment::{self, FileSink, Interrupt, Settings};
 
 /// Flags of `slogate run`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The experiment spec (YAML or JSON).
+    #[arg(long, value_name = "FILE")]
+    pub spec: PathBuf,
+    /// Write the result document here (updated while running); default: the spec's
+    /// `result.file`, else stdout at the end.
+    #[arg(long, value_name = "FILE")]
+    pub result_file: Option<PathBuf>,
+    /// File holding the GitHub token for promotion; overrides `promotion.tokenFile`.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Render the promotion pull request without sending anything to GitHub.
+    #[arg(long)]
+    pub dry_run: bool,
+}
 
-/// Runs `slogate run`.
-pub async fn run(_args: Args) -> CmdResult {
-    Err(Failure::Runtime(anyhow::anyhow!(
-        "`slogate run` is not built yet"
-    )))
+/// Reads and validates a spec file; any problem is invalid input naming the field.
+pub fn read_spec(path: &std::path::Path) -> Result<ExperimentSpec, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| Failure::Invalid(anyhow!("--spec {}: {err}", path.display())))?;
+    let spec = ExperimentSpec::from_yaml(&text)
+        .map_err(|err| Failure::Invalid(anyhow!("{}: {err}", path.display())))?;
+    crate::promote::check_templates(&spec)
+        .map_err(|err| Failure::Invalid(anyhow!("{}: {err}", path.display())))?;
+    Ok(spec)
+}
+
+/// Runs `slogate run`: exit 0 when the run completed, whatever the verdict; 2 when it failed.
+pub async fn run(args: Args) -> CmdResult {
+    let spec = read_spec(&args.spec)?;
+    let result_file = args
+        .result_file
+        .clone()
+        .or_else(|| spec.result.as_ref().and_then(|r| r.file.clone()));
+    let mut settings = Settings {
+        token_file: args.token_file.clone(),
+        dry_run: args.dry_run,
+        ..Settings::default()
+    };
+    if let Some(path) = &result_file {
+        settings.sinks.push(Box::new(FileSink::new(path)));
+    }
+    let interrupt = Interrupt::on_signals();
+    let result = experiment::run(&spec, &settings, &interrupt).await?;
+    if result_file.is_none() {
+        println!("{}", result.to_json());
+    }
+    match result.stage {
+        Stage::Completed => Ok(ExitCode::SUCCESS),
+        _ => Err(Failure::Runtime(anyhow!(
+            "experiment {} failed: {}",
+            spec.name,
+            result.failure.as_deref().unwrap_or("no reason given")
+        ))),
+    }
 }
