@@ -74,6 +74,11 @@ pub fn tools_bin() -> PathBuf {
     root.join("bin")
 }
 
+/// The slo-pr chart in this source tree.
+pub fn chart_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../charts/slo-pr")
+}
+
 /// The path of an installed tool, or [`HarnessError::MissingTool`].
 pub fn tool(name: &'static str) -> Result<PathBuf, HarnessError> {
     let path = tools_bin().join(name);
@@ -364,6 +369,54 @@ impl ControlPlane {
         namespace: &str,
     ) -> std::io::Result<()> {
         write_kubeconfig(path, &self.url, &self.ca_pem, token, namespace)
+    }
+
+    /// Runs the real `helm` against this API server as the cluster admin: Ok(stdout) or
+    /// Err(stderr). Panics (failing the test) if helm is not installed.
+    pub fn helm(&self, args: &[&str]) -> Result<String, String> {
+        let helm = tool("helm").unwrap_or_else(|e| panic!("{e}"));
+        let out = Command::new(helm)
+            .args(args)
+            .env("KUBECONFIG", &self.admin_kubeconfig)
+            .env("HELM_CACHE_HOME", self.dir.path().join("helm/cache"))
+            .env("HELM_CONFIG_HOME", self.dir.path().join("helm/config"))
+            .env("HELM_DATA_HOME", self.dir.path().join("helm/data"))
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run helm: {e}"));
+        let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+        if out.status.success() {
+            Ok(text(out.stdout))
+        } else {
+            Err(text(out.stderr))
+        }
+    }
+
+    /// A short-lived token for service account `name` in `namespace`, from the TokenRequest
+    /// API: what the kubelet would mount into the pod.
+    pub async fn service_account_token(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<String, kube::Error> {
+        use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+        use k8s_openapi::api::core::v1::ServiceAccount;
+        let client = self
+            .client()
+            .await
+            .map_err(|e| kube::Error::Service(e.into()))?;
+        let api: kube::Api<ServiceAccount> = kube::Api::namespaced(client, namespace);
+        let request = TokenRequest {
+            spec: TokenRequestSpec {
+                audiences: Vec::new(),
+                expiration_seconds: Some(3600),
+                bound_object_ref: None,
+            },
+            ..TokenRequest::default()
+        };
+        let answer = api
+            .create_token_request(name, &Default::default(), &request)
+            .await?;
+        Ok(answer.status.map(|s| s.token).unwrap_or_default())
     }
 
     /// The last lines of the API server's log, for a failing test's message.

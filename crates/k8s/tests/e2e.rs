@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
@@ -112,21 +111,7 @@ async fn service_account_client(
         .create(&PostParams::default(), &binding)
         .await
         .unwrap();
-    let request = TokenRequest {
-        spec: TokenRequestSpec {
-            audiences: Vec::new(),
-            expiration_seconds: Some(600),
-            bound_object_ref: None,
-        },
-        ..TokenRequest::default()
-    };
-    let token = sas
-        .create_token_request(name, &PostParams::default(), &request)
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .token;
+    let token = plane.service_account_token(ns, name).await.unwrap();
     let path = plane.dir().join(format!("{ns}-{name}.kubeconfig"));
     plane.write_kubeconfig(&path, &token, ns).unwrap();
     Connection::infer(Some(&path)).await.unwrap().client
@@ -346,5 +331,219 @@ async fn apply_of_a_new_configmap_needs_create(plane: &ControlPlane, admin: &Cli
     assert!(
         matches!(&plain_create, Err(kube::Error::Api(s)) if s.is_forbidden()),
         "a plain POST cannot be limited by name, so it is refused: {plain_create:?}"
+    );
+}
+
+/// The tutorial's `helm upgrade --install` on a real API server, in a namespace that enforces
+/// the `restricted` Pod Security Standard, with the Job controller creating the Pod.
+#[tokio::test]
+#[ignore = "needs kube-apiserver, kube-controller-manager and helm; run by make test"]
+async fn chart_installs_into_a_restricted_namespace() {
+    use k8s_openapi::api::core::v1::{Pod, Secret};
+    use kube::api::{ListParams, Patch, PatchParams};
+
+    let mut plane = ControlPlane::start()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    plane
+        .start_controller_manager()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let admin = plane.client().await.unwrap();
+    let namespaces: Api<Namespace> = Api::all(admin.clone());
+    let mut staging = Namespace {
+        metadata: meta("staging", None),
+        ..Namespace::default()
+    };
+    staging.metadata.labels = Some(BTreeMap::from([(
+        "pod-security.kubernetes.io/enforce".to_owned(),
+        "restricted".to_owned(),
+    )]));
+    namespaces
+        .create(&PostParams::default(), &staging)
+        .await
+        .unwrap();
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), "staging");
+    for (name, value) in [("ghtoken", "ghp_example"), ("other", "not yours")] {
+        let secret = Secret {
+            metadata: meta(name, Some("staging")),
+            string_data: Some(BTreeMap::from([("token".to_owned(), value.to_owned())])),
+            ..Secret::default()
+        };
+        secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .unwrap();
+    }
+
+    let chart = slogate_k8s::testing::chart_dir();
+    let install = |url: &str| {
+        plane.helm(&[
+            "upgrade",
+            "--install",
+            "-n",
+            "staging",
+            "my-exp",
+            chart.to_str().unwrap(),
+            "--set",
+            &format!("URL={url}"),
+            "--set",
+            "limitMeanLatency=50.0",
+            "--set",
+            "limitErrorRate=0.0",
+            "--set",
+            "limit95thPercentileLatency=100.0",
+            "--set",
+            "owner=me",
+            "--set",
+            "repo=app",
+            "--set",
+            "base=master",
+            "--set",
+            "head=staging",
+            "--set",
+            "numQueries=200",
+        ])
+    };
+    let notes =
+        install("http://127.0.0.1:8080").unwrap_or_else(|e| panic!("helm install failed: {e}"));
+    assert!(
+        notes.contains("slogate describe -n staging my-exp"),
+        "NOTES tell how to describe:\n{notes}"
+    );
+    assert!(
+        notes.contains("kubectl get job -n staging my-exp-1"),
+        "{notes}"
+    );
+
+    // The Job as the API server stored it.
+    let jobs: Api<Job> = Api::namespaced(admin.clone(), "staging");
+    let job = jobs.get("my-exp-1").await.unwrap();
+    let job_spec = job.spec.as_ref().unwrap();
+    assert_eq!(job_spec.backoff_limit, Some(0));
+    let template = job_spec.template.clone();
+
+    // The Job controller made its Pod, and Pod Security admission let it in.
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), "staging");
+    let selector = ListParams::default().labels("batch.kubernetes.io/job-name=my-exp-1");
+    let mut pod = None;
+    for _ in 0..100 {
+        if let Some(p) = pods.list(&selector).await.unwrap().items.into_iter().next() {
+            pod = Some(p);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let pod = pod.unwrap_or_else(|| panic!("the Job controller made no Pod within 20 s"));
+    let pod_spec = pod.spec.as_ref().unwrap();
+    assert_eq!(pod_spec.service_account_name.as_deref(), Some("my-exp"));
+    let labels = pod.metadata.labels.clone().unwrap();
+    assert_eq!(
+        labels.get("batch.kubernetes.io/controller-uid"),
+        job.metadata.uid.as_ref(),
+        "the downward API label the runner reads its owner from"
+    );
+
+    // Pod Security is enforced: the chart's template passes, a weakened one does not.
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let as_pod = |spec| Pod {
+        metadata: ObjectMeta {
+            generate_name: Some("admission-check-".to_owned()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(spec),
+        ..Pod::default()
+    };
+    pods.create(&dry_run, &as_pod(template.spec.clone().unwrap()))
+        .await
+        .unwrap();
+    let mut weakened = template.spec.clone().unwrap();
+    let sc = weakened.containers[0].security_context.as_mut().unwrap();
+    sc.allow_privilege_escalation = Some(true);
+    sc.read_only_root_filesystem = None;
+    let refused = pods.create(&dry_run, &as_pod(weakened)).await.unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("violates PodSecurity \"restricted:latest\""),
+        "{refused}"
+    );
+
+    // The Job's service account reads its token Secret and nothing else.
+    let token = plane
+        .service_account_token("staging", "my-exp")
+        .await
+        .unwrap();
+    let path = plane.dir().join("job.kubeconfig");
+    plane.write_kubeconfig(&path, &token, "staging").unwrap();
+    let job_client = Connection::infer(Some(&path)).await.unwrap().client;
+    let job_secrets: Api<Secret> = Api::namespaced(job_client.clone(), "staging");
+    job_secrets.get("ghtoken").await.unwrap();
+    for denied in [
+        job_secrets.get("other").await.map(drop),
+        job_secrets.list(&ListParams::default()).await.map(drop),
+    ] {
+        let err = denied.unwrap_err();
+        assert!(
+            matches!(&err, kube::Error::Api(s) if s.code == 403),
+            "{err}"
+        );
+    }
+    let job_configmaps: Api<ConfigMap> = Api::namespaced(job_client, "staging");
+    let err = job_configmaps.get("my-exp-spec").await.unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 403),
+        "only the result ConfigMap: {err}"
+    );
+
+    // Play the kubelet: report the Pod finished, and the Job controller completes the Job.
+    let name = pod.metadata.name.clone().unwrap();
+    let status = serde_json::json!({"status": {"phase": "Succeeded", "containerStatuses": [{
+        "name": "slogate", "image": "slogate", "imageID": "", "ready": false, "restartCount": 0,
+        "state": {"terminated": {"exitCode": 0, "reason": "Completed",
+            "startedAt": "2026-01-01T00:00:00Z", "finishedAt": "2026-01-01T00:00:05Z"}}}]}});
+    pods.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .unwrap();
+    let mut complete = false;
+    for _ in 0..100 {
+        let job = jobs.get("my-exp-1").await.unwrap();
+        let conditions = job.status.and_then(|s| s.conditions).unwrap_or_default();
+        if conditions
+            .iter()
+            .any(|c| c.type_ == "Complete" && c.status == "True")
+        {
+            complete = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(complete, "the Job controller marked the Job Complete");
+
+    // A second upgrade starts a fresh Job; Helm removes the old one.
+    install("http://127.0.0.1:8081").unwrap_or_else(|e| panic!("helm upgrade failed: {e}"));
+    let second = jobs.get("my-exp-2").await.unwrap();
+    assert!(second.metadata.uid != job.metadata.uid);
+    let names: Vec<String> = jobs
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|j| j.metadata.name)
+        .filter(|n| n == "my-exp-1")
+        .collect();
+    assert!(
+        names.is_empty()
+            || jobs
+                .get("my-exp-1")
+                .await
+                .unwrap()
+                .metadata
+                .deletion_timestamp
+                .is_some()
     );
 }
