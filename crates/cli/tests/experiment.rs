@@ -319,3 +319,29 @@ async fn sigterm_publishes_an_interrupted_result() {
     assert!(doc.get("verdict").is_none());
     server.shutdown().await;
 }
+
+#[test]
+fn describe_watch_reprints_until_the_experiment_is_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.json");
+    std::fs::write(&file, document("Running")).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_slogate"))
+        .args(["describe", "-f", file.to_str().unwrap(), "-o", "json"])
+        .args(["--watch", "--interval", "300ms"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    std::fs::write(&file, document("Completed")).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 0);
+    let printed = text(&out.stdout);
+    let prints: Vec<&str> = printed.split("\n---\n").collect();
+    assert!(
+        prints.len() >= 3,
+        "printed {} times:\n{printed}",
+        prints.len()
+    );
+    assert!(prints[0].contains("\"stage\": \"Running\""));
+    assert!(prints.last().unwrap().contains("\"stage\": \"Completed\""));
+}

@@ -6,8 +6,9 @@
 //! - **satisfied** when the whole interval is within the limits,
 //! - **violated** when the whole interval is beyond a limit,
 //! - **inconclusive** when the interval straddles a limit. The interval's half-width shrinks
-//!   like `1/√n`, so about `n · (half-width / distance to limit)²` requests would decide it;
-//!   that figure is reported as `requestsNeeded`.
+//!   like `1/√n`, so about `n · (half-width / distance to limit)²` requests would decide it
+//!   (for the error rate: the smallest sample whose Wilson interval around the same rate
+//!   clears the limit); that figure is reported as `requestsNeeded`.
 //!
 //! Some metrics have no interval: request and error counts are exact, and the latency
 //! minimum and maximum are what was seen; they are judged on the observed value.
@@ -192,12 +193,9 @@ pub fn judge_slo(slo: &SloSpec, version: &str, m: &Measurement, confidence: f64)
     } else {
         result.verdict = SloVerdict::Inconclusive;
         result.requests_needed = requests_needed(metric, m, observed, bounds, limits, confidence);
-        let more = match result.requests_needed {
-            Some(n) => format!("; about {n} requests would decide it"),
-            None => String::new(),
-        };
+        // The figure itself is in `requestsNeeded`, which reports show next to the reason.
         result.reason = format!(
-            "{subject} is {shown}; its {level} interval {interval} straddles the limit {cond}{more}."
+            "{subject} is {shown}; its {level} interval {interval} straddles the limit {cond}, so more requests are needed."
         );
     }
     result
@@ -239,6 +237,9 @@ fn requests_needed(
     limits: Limits,
     confidence: f64,
 ) -> Option<u64> {
+    if metric == Metric::ErrorRate {
+        return error_rate_requests_needed(m, observed, limits, confidence);
+    }
     let n = m.requests.max(1) as f64;
     let mut needed: f64 = 0.0;
     let straddled = [
@@ -274,6 +275,41 @@ fn requests_needed(
         return None;
     }
     Some((needed.ceil() as u64).max(m.requests + 1))
+}
+
+/// For the error rate the Wilson interval can be computed for any sample size, so instead of
+/// the `1/√n` rule (which overshoots near a rate of 0, where the width shrinks like `1/n`)
+/// this finds the smallest `n'` at which the interval around the same observed rate clears
+/// every limit.
+fn error_rate_requests_needed(
+    m: &Measurement,
+    rate: f64,
+    limits: Limits,
+    confidence: f64,
+) -> Option<u64> {
+    if limits.upper == Some(rate) || limits.lower == Some(rate) {
+        return None;
+    }
+    let decided = |n: u64| {
+        let events = (rate * n as f64).round() as u64;
+        stats::wilson(events, n, confidence).is_some_and(|b| {
+            let clear_of = |limit: f64| b.upper < limit || b.lower > limit;
+            limits.upper.is_none_or(clear_of) && limits.lower.is_none_or(clear_of)
+        })
+    };
+    let mut high = m.requests.max(1).saturating_mul(2);
+    while !decided(high) {
+        if high > u64::MAX / 4 {
+            return None;
+        }
+        high *= 2;
+    }
+    let mut low = m.requests;
+    while high - low > 1 {
+        let mid = low + (high - low) / 2;
+        if decided(mid) { high = mid } else { low = mid }
+    }
+    Some(high.max(m.requests + 1))
 }
 
 /// The overall verdict from every SLO result, under the inconclusive `policy`.
@@ -452,7 +488,11 @@ mod tests {
         let r = judge_slo(&slo("http/error-rate", Some(0.01), None), "v1", &m, 0.95);
         assert_eq!(r.verdict, SloVerdict::Inconclusive, "{}", r.reason);
         let needed = r.requests_needed.unwrap();
-        assert!(needed > 100, "{needed}");
+        // Wilson's upper end for 0 errors is about z²/n: 3.84 / 0.01 ≈ 380 requests.
+        assert!((370..=390).contains(&needed), "{needed}");
+        let m = measured(needed - 1, 0, 5.0, 1.0);
+        let r = judge_slo(&slo("http/error-rate", Some(0.01), None), "v1", &m, 0.95);
+        assert_eq!(r.verdict, SloVerdict::Inconclusive, "{}", r.reason);
         // With that many clean requests the interval is inside the limit.
         let m = measured(needed, 0, 5.0, 1.0);
         let r = judge_slo(&slo("http/error-rate", Some(0.01), None), "v1", &m, 0.95);
@@ -492,6 +532,11 @@ mod tests {
         );
         assert_eq!(r.requests_needed, Some(3688));
         assert!(r.reason.contains("unbounded"), "{}", r.reason);
+        assert!(
+            r.reason.ends_with("so more requests are needed."),
+            "{}",
+            r.reason
+        );
     }
 
     #[test]
