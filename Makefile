@@ -22,8 +22,10 @@ test: setup
 unit:
 	$(CARGO) test --workspace --all-targets
 
+# The chart with the real helm, and the slo-pr Job on a real kube-apiserver.
 e2e: setup
 	$(CARGO) test -p slogate-k8s --all-targets -- --include-ignored
+	$(CARGO) test -p slogate --test cluster_e2e -- --include-ignored
 
 bench: setup
 	scripts/bench.sh

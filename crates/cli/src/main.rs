@@ -3,6 +3,7 @@
 //! Exit codes: 0 done / condition true, 1 an `assert` condition false, 2 runtime failure,
 //! 64 invalid input (bad flag, spec or value).
 
+mod cluster;
 mod cmd;
 mod exit;
 mod experiment;

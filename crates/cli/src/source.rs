@@ -79,8 +79,8 @@ pub async fn load_result(source: &Source) -> anyhow::Result<ExperimentResult> {
             serde_json::from_str(&text)
                 .with_context(|| format!("{} is not a slogate result document", path.display()))
         }
-        Source::Cluster { .. } => anyhow::bail!(
-            "cannot read experiment {source} from a cluster: this build reads result files only (-f FILE)"
-        ),
+        Source::Cluster { namespace, name } => {
+            crate::cluster::read_result(namespace.as_deref(), name).await
+        }
     }
 }

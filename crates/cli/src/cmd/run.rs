@@ -21,8 +21,12 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub result_file: Option<PathBuf>,
     /// File holding the GitHub token for promotion; overrides `promotion.tokenFile`.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "SLOGATE_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
+    /// Also write the result to this ConfigMap (kubeconfig or in-cluster credentials);
+    /// default: the spec's `result.configMap`, or the experiment's name when run in a pod.
+    #[arg(long, value_name = "NAME")]
+    pub configmap: Option<String>,
     /// Render the promotion pull request without sending anything to GitHub.
     #[arg(long)]
     pub dry_run: bool,
@@ -53,6 +57,11 @@ pub async fn run(args: Args) -> CmdResult {
     };
     if let Some(path) = &result_file {
         settings.sinks.push(Box::new(FileSink::new(path)));
+    }
+    let env = |key: &str| std::env::var(key).ok();
+    if let Some(target) = crate::cluster::target(&spec, args.configmap.as_deref(), env) {
+        let sink = crate::cluster::ConfigMapSink::connect(target, &spec).await?;
+        settings.sinks.push(Box::new(sink));
     }
     let interrupt = Interrupt::on_signals();
     let result = experiment::run(&spec, &settings, &interrupt).await?;

@@ -1,0 +1,469 @@
+//! The slo-pr Job end to end on a real control plane (etcd + kube-apiserver, RBAC and Pod
+//! Security enforced): the tutorial's `helm upgrade --install` with the real helm, then the
+//! Job's container command run the way its pod would run it, as the Job's service account,
+//! against the hello service on loopback and the GitHub double. Then `slogate describe` and
+//! `slogate assert` read the result ConfigMap back from the cluster.
+//!
+//! There is no kubelet, so this test plays its part: it materialises the Pod's volumes (the
+//! spec ConfigMap, the token Secret) as files under a scratch root, resolves the downward-API
+//! environment, and gives the process a token for the Job's service account from the
+//! TokenRequest API.
+
+#[path = "../../github/tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Namespace, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, PostParams};
+use slogate_hello::{Behavior, HelloServer};
+use slogate_k8s::testing::{ControlPlane, chart_dir};
+use support::GitHubDouble;
+
+const TOKEN: &str = "ghp_ClusterLeakCanary0a1b2c3d4e5f6a7b8c9d0e1";
+
+/// What the kubelet would have prepared for one Job's pod, with paths under `root`.
+struct PodSandbox {
+    root: PathBuf,
+    args: Vec<String>,
+    env: BTreeMap<String, String>,
+}
+
+impl PodSandbox {
+    /// Materialises the volumes of `job`'s pod and resolves its environment.
+    async fn prepare(plane: &ControlPlane, admin: &kube::Client, job: &Job, root: &Path) -> Self {
+        let ns = job.metadata.namespace.clone().unwrap();
+        let pod = job.spec.as_ref().unwrap().template.spec.clone().unwrap();
+        let container: &Container = &pod.containers[0];
+        let volumes = pod.volumes.clone().unwrap_or_default();
+        let configmaps: Api<ConfigMap> = Api::namespaced(admin.clone(), &ns);
+        let secrets: Api<Secret> = Api::namespaced(admin.clone(), &ns);
+        for mount in container.volume_mounts.clone().unwrap_or_default() {
+            let dir = under(root, &mount.mount_path);
+            std::fs::create_dir_all(&dir).unwrap();
+            let volume = volumes.iter().find(|v| v.name == mount.name).unwrap();
+            if let Some(source) = &volume.config_map {
+                let data = configmaps
+                    .get(&source.name)
+                    .await
+                    .unwrap()
+                    .data
+                    .unwrap_or_default();
+                for item in source.items.clone().unwrap_or_default() {
+                    std::fs::write(dir.join(&item.path), &data[&item.key]).unwrap();
+                }
+            }
+            if let Some(source) = &volume.secret {
+                let name = source.secret_name.clone().unwrap();
+                // An optional Secret that does not exist mounts as an empty directory.
+                if let Some(secret) = secrets.get_opt(&name).await.unwrap() {
+                    let data = secret.data.unwrap_or_default();
+                    for item in source.items.clone().unwrap_or_default() {
+                        std::fs::write(dir.join(&item.path), &data[&item.key].0).unwrap();
+                    }
+                }
+            }
+        }
+
+        // Downward API: the labels the Job controller puts on its pods.
+        let labels = BTreeMap::from([
+            (
+                "batch.kubernetes.io/job-name".to_owned(),
+                job.metadata.name.clone().unwrap(),
+            ),
+            (
+                "batch.kubernetes.io/controller-uid".to_owned(),
+                job.metadata.uid.clone().unwrap(),
+            ),
+        ]);
+        let mut env = BTreeMap::new();
+        for var in container.env.clone().unwrap_or_default() {
+            let value = match (
+                &var.value,
+                var.value_from.as_ref().and_then(|v| v.field_ref.as_ref()),
+            ) {
+                (Some(value), _) => value.clone(),
+                (None, Some(field)) if field.field_path == "metadata.namespace" => ns.clone(),
+                (None, Some(field)) => {
+                    let key = field
+                        .field_path
+                        .trim_start_matches("metadata.labels['")
+                        .trim_end_matches("']");
+                    labels
+                        .get(key)
+                        .cloned()
+                        .unwrap_or_else(|| panic!("unexpected field {}", field.field_path))
+                }
+                _ => panic!("unexpected env source for {}", var.name),
+            };
+            env.insert(var.name, value);
+        }
+        // In-cluster credentials: the API server's address and the service account's token.
+        let sa = pod.service_account_name.clone().unwrap();
+        let token = plane.service_account_token(&ns, &sa).await.unwrap();
+        let kubeconfig = root.join("service-account.kubeconfig");
+        plane.write_kubeconfig(&kubeconfig, &token, &ns).unwrap();
+        env.insert("KUBERNETES_SERVICE_HOST".into(), "127.0.0.1".into());
+        env.insert("KUBERNETES_SERVICE_PORT".into(), plane.port().to_string());
+        env.insert("KUBECONFIG".into(), kubeconfig.to_str().unwrap().into());
+        // The spec names the token file at its mount path; point the runner at the copy.
+        let token_file = under(root, "/var/run/secrets/slogate/github/token");
+        env.insert(
+            "SLOGATE_TOKEN_FILE".into(),
+            token_file.to_str().unwrap().into(),
+        );
+        env.insert("HOME".into(), root.to_str().unwrap().into());
+
+        // The arguments, with the mounted spec's path moved under the scratch root.
+        let mounts: Vec<String> = container
+            .volume_mounts
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| m.mount_path)
+            .collect();
+        let args = container
+            .args
+            .clone()
+            .unwrap()
+            .into_iter()
+            .map(|a| {
+                if mounts.iter().any(|m| a.starts_with(m.as_str())) {
+                    under(root, &a).to_str().unwrap().to_owned()
+                } else {
+                    a
+                }
+            })
+            .collect();
+        Self {
+            root: root.to_owned(),
+            args,
+            env,
+        }
+    }
+
+    /// The container's command, started as the pod would start it.
+    fn command(&self, extra: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_slogate"));
+        cmd.args(&self.args)
+            .args(extra)
+            .env_clear()
+            .envs(&self.env)
+            .current_dir(&self.root);
+        cmd
+    }
+}
+
+fn under(root: &Path, absolute: &str) -> PathBuf {
+    root.join(absolute.trim_start_matches('/'))
+}
+
+/// The CLI run on the developer's side, as the cluster admin.
+async fn slogate(plane: &ControlPlane, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_slogate"));
+    cmd.args(args)
+        .env_clear()
+        .env("KUBECONFIG", plane.admin_kubeconfig());
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn meta(name: &str, namespace: Option<&str>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.into()),
+        namespace: namespace.map(Into::into),
+        ..ObjectMeta::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs kube-apiserver, etcd and helm; run by make test"]
+async fn slo_pr_job_writes_its_result_configmap_and_opens_the_pr() {
+    let plane = ControlPlane::start()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let admin = plane.client().await.unwrap();
+    let hello = HelloServer::start(Behavior::stable()).await.unwrap();
+    let github = GitHubDouble::start("me", "app", TOKEN).await;
+
+    let namespaces: Api<Namespace> = Api::all(admin.clone());
+    let mut staging = Namespace {
+        metadata: meta("staging", None),
+        ..Namespace::default()
+    };
+    staging.metadata.labels = Some(BTreeMap::from([(
+        "pod-security.kubernetes.io/enforce".into(),
+        "restricted".into(),
+    )]));
+    namespaces
+        .create(&PostParams::default(), &staging)
+        .await
+        .unwrap();
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), "staging");
+    let ghtoken = Secret {
+        metadata: meta("ghtoken", Some("staging")),
+        string_data: Some(BTreeMap::from([("token".into(), TOKEN.into())])),
+        ..Secret::default()
+    };
+    secrets
+        .create(&PostParams::default(), &ghtoken)
+        .await
+        .unwrap();
+
+    // The tutorial's command, pointed at loopback servers.
+    let chart = chart_dir();
+    let install = |extra: &[&str]| {
+        let url = format!("URL={}", hello.url());
+        let host = format!("host={}", github.url);
+        let mut args = vec![
+            "upgrade",
+            "--install",
+            "-n",
+            "staging",
+            "my-exp",
+            chart.to_str().unwrap(),
+            "--set",
+            &url,
+            "--set",
+            "limitMeanLatency=50.0",
+            "--set",
+            "limitErrorRate=0.0",
+            "--set",
+            "limit95thPercentileLatency=100.0",
+            "--set",
+            "owner=me",
+            "--set",
+            "repo=app",
+            "--set",
+            "base=master",
+            "--set",
+            "head=staging",
+            "--set",
+            "numQueries=200",
+            "--set",
+            &host,
+        ];
+        args.extend_from_slice(extra);
+        plane
+            .helm(&args)
+            .unwrap_or_else(|e| panic!("helm upgrade --install failed: {e}"))
+    };
+    install(&[]);
+    let jobs: Api<Job> = Api::namespaced(admin.clone(), "staging");
+    let job = jobs.get("my-exp-1").await.unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let pod = PodSandbox::prepare(&plane, &admin, &job, &scratch.path().join("pod-1")).await;
+    assert_eq!(pod.args[..2], ["run", "--spec"]);
+
+    let served_before = hello.requests_served();
+    let mut cmd = pod.command(&[]);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the Job's container failed:\n{stderr}"
+    );
+    assert!(
+        hello.requests_served() - served_before >= 200,
+        "the load reached the service"
+    );
+
+    // The result ConfigMap, as the cluster holds it.
+    let configmaps: Api<ConfigMap> = Api::namespaced(admin.clone(), "staging");
+    let cm = configmaps.get("my-exp").await.unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_str(&cm.data.as_ref().unwrap()["result.json"]).unwrap();
+    assert_eq!(doc["stage"], "Completed", "{doc:#}");
+    assert_eq!(doc["progress"]["requestsDone"], 200);
+    assert_eq!(doc["verdict"]["pass"], true, "{doc:#}");
+    assert_eq!(doc["slos"].as_array().unwrap().len(), 3);
+    assert_eq!(doc["promotion"]["outcome"], "opened", "{doc:#}");
+    let owner = &cm.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("Job", "my-exp-1")
+    );
+    assert_eq!(
+        Some(&owner.uid),
+        job.metadata.uid.as_ref(),
+        "owned by the Job"
+    );
+    let labels = cm.metadata.labels.clone().unwrap();
+    assert_eq!(labels["app.kubernetes.io/managed-by"], "slogate");
+    assert_eq!(labels["slogate.dev/stage"], "Completed");
+    assert_eq!(labels["slogate.dev/verdict"], "pass");
+    let size = cm.data.as_ref().unwrap()["result.json"].len();
+    assert!(
+        size < 64 * 1024,
+        "the document stays far below the 1 MiB limit: {size} bytes"
+    );
+    assert!(!cm.data.as_ref().unwrap()["result.json"].contains(TOKEN));
+    assert!(
+        !stderr.contains(TOKEN) && !text(&out.stdout).contains(TOKEN),
+        "the token never shows"
+    );
+    {
+        let state = github.state();
+        assert_eq!(
+            state.prs.len(),
+            1,
+            "one pull request, from the mounted token"
+        );
+        assert_eq!(
+            (state.prs[0].head.as_str(), state.prs[0].base.as_str()),
+            ("staging", "master")
+        );
+    }
+    github.assert_conforming();
+
+    // The developer's side: describe and assert read the ConfigMap from the cluster.
+    let described = slogate(&plane, &["describe", "-n", "staging", "my-exp"]).await;
+    let report = text(&described.stdout);
+    assert_eq!(
+        described.status.code(),
+        Some(0),
+        "{}",
+        text(&described.stderr)
+    );
+    for expected in [
+        "my-exp",
+        "http/latency-mean",
+        "http/latency-p95",
+        "http/error-rate",
+    ] {
+        assert!(
+            report.contains(expected),
+            "describe shows {expected}:\n{report}"
+        );
+    }
+    println!("slogate describe -n staging my-exp:\n{report}");
+    let asserted = slogate(
+        &plane,
+        &[
+            "assert",
+            "-n",
+            "staging",
+            "my-exp",
+            "-c",
+            "completed",
+            "-c",
+            "nofailure",
+            "-c",
+            "slos",
+        ],
+    )
+    .await;
+    assert_eq!(
+        asserted.status.code(),
+        Some(0),
+        "{}",
+        text(&asserted.stderr)
+    );
+    let missing = slogate(&plane, &["describe", "-n", "staging", "nothing-here"]).await;
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        text(&missing.stderr).contains("ConfigMap nothing-here does not exist"),
+        "{}",
+        text(&missing.stderr)
+    );
+
+    // The Job's service account may write only its own result: another name is refused
+    // before any load is sent, naming the verb and the namespace.
+    let served_before = hello.requests_served();
+    let mut cmd = pod.command(&["--configmap", "someone-elses"]);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("forbidden: may not patch ConfigMap someone-elses in namespace staging"),
+        "{stderr}"
+    );
+    assert_eq!(
+        hello.requests_served(),
+        served_before,
+        "no load without a place for the result"
+    );
+
+    // A second upgrade starts a fresh Job; SIGTERM, Kubernetes' way to stop its pod, ends the
+    // run with a final Failed document owned by that new Job.
+    install(&[
+        "--set",
+        "numQueries=null",
+        "--set",
+        "duration=60s",
+        "--set",
+        "QPS=50",
+    ]);
+    let job2 = jobs.get("my-exp-2").await.unwrap();
+    assert_ne!(job2.metadata.uid, job.metadata.uid);
+    let pod2 = PodSandbox::prepare(&plane, &admin, &job2, &scratch.path().join("pod-2")).await;
+    let mut child = pod2
+        .command(&[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut running = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let cm = configmaps.get("my-exp").await.unwrap();
+        let owner_uid = cm
+            .metadata
+            .owner_references
+            .as_ref()
+            .map(|o| o[0].uid.clone());
+        if owner_uid == job2.metadata.uid
+            && cm.metadata.labels.as_ref().unwrap()["slogate.dev/stage"] == "Running"
+        {
+            running = true;
+            break;
+        }
+    }
+    assert!(running, "the new run published Running within 10 s");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = tokio::task::spawn_blocking(move || {
+        let status = child.wait().unwrap();
+        let mut err = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        (status, err)
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.0.code(), Some(2), "{}", out.1);
+    let doc: serde_json::Value =
+        serde_json::from_str(&configmaps.get("my-exp").await.unwrap().data.unwrap()["result.json"])
+            .unwrap();
+    assert_eq!(doc["stage"], "Failed", "{doc:#}");
+    assert_eq!(doc["failure"], "Interrupted: SIGTERM", "{doc:#}");
+    let asserted = slogate(
+        &plane,
+        &["assert", "-n", "staging", "my-exp", "-c", "completed"],
+    )
+    .await;
+    assert_eq!(
+        asserted.status.code(),
+        Some(1),
+        "{}",
+        text(&asserted.stderr)
+    );
+}
