@@ -435,7 +435,19 @@ async fn slo_pr_job_writes_its_result_configmap_and_opens_the_pr() {
         }
     }
     assert!(running, "the new run published Running within 10 s");
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // While load is sent, the document is republished with progress at least every 10 s.
+    let mut progressed = None;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let data = configmaps.get("my-exp").await.unwrap().data.unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&data["result.json"]).unwrap();
+        if doc["progress"]["requestsDone"].as_u64().unwrap_or(0) > 0 {
+            progressed = Some(doc);
+            break;
+        }
+    }
+    let progressed = progressed.expect("progress reached the ConfigMap within 15 s");
+    assert_eq!(progressed["stage"], "Running", "{progressed:#}");
     let kill = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
