@@ -45,9 +45,9 @@ pub async fn promote(
             "slogate: dry run: the pull request {}:{} → {} that would be opened:\n\n# {title}\n\n{body}",
             settings.owner, settings.head, settings.base
         ),
-        PromotionOutcome::Failed { reason } => eprintln!(
-            "slogate: promotion failed (the SLO verdict stands): {reason}"
-        ),
+        PromotionOutcome::Failed { reason } => {
+            eprintln!("slogate: promotion failed (the SLO verdict stands): {reason}")
+        }
     }
     promotion.outcome
 }

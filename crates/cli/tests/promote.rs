@@ -1,0 +1,252 @@
+//! `slogate run` with promotion, as a user runs it: the built binary loads the hello service
+//! on loopback and promotes through the GitHub double of `slogate-github`'s tests, whose every
+//! request is checked against GitHub's OpenAPI description.
+
+#[path = "../../github/tests/support/mod.rs"]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use slogate_hello::{Behavior, HelloServer};
+use support::GitHubDouble;
+
+const TOKEN: &str = "ghp_CliLeakCanary0a1b2c3d4e5f6a7b8c9d0e1f2";
+
+async fn slogate(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_slogate"))
+            .args(&args)
+            .env("RUST_LOG", "trace")
+            .output()
+            .expect("the slogate binary runs")
+    })
+    .await
+    .unwrap()
+}
+
+fn write_spec(dir: &Path, service: &str, api_url: &str, latency_limit: f64) -> PathBuf {
+    let spec = format!(
+        r#"name: hello-slo
+namespace: staging
+versions:
+  - name: candidate
+    url: {service}
+load: {{ connections: 2, numRequests: 400 }}
+slos:
+  - {{ metric: http/error-rate, upperLimit: 0.0 }}
+  - {{ metric: http/latency-mean, upperLimit: {latency_limit} }}
+promotion:
+  owner: octo
+  repo: hello
+  base: master
+  head: staging
+  apiUrl: {api_url}
+  labels: [slo-validated]
+  reviewers: [alice]
+"#
+    );
+    let path = dir.join("spec.yaml");
+    std::fs::write(&path, spec).unwrap();
+    path
+}
+
+/// The result document with its promotion outcome is valid under the committed schema.
+fn assert_valid(doc: &serde_json::Value) {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../../schemas/result.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+fn s(p: &Path) -> String {
+    p.to_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_opens_the_pr_then_updates_it_and_never_shows_the_token() {
+    let server = HelloServer::start(Behavior::new().latency(Duration::from_millis(1)))
+        .await
+        .unwrap();
+    let double = GitHubDouble::start("octo", "hello", TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let spec = write_spec(dir.path(), &server.url(), &double.url, 50.0);
+    let result = dir.path().join("result.json");
+    let args = vec![
+        "run".to_owned(),
+        "--spec".into(),
+        s(&spec),
+        "--result-file".into(),
+        s(&result),
+        "--token-file".into(),
+        s(&token_file),
+    ];
+
+    let mut seen = String::new();
+    for (round, expected) in [(1, "opened"), (2, "updated")] {
+        let out = slogate(args.clone()).await;
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "round {round}: {stderr}");
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).unwrap();
+        assert_eq!(doc["verdict"]["pass"], true, "{doc:#}");
+        assert_eq!(doc["promotion"]["outcome"], expected, "{doc:#}");
+        assert_valid(&doc);
+        assert_eq!(doc["promotion"]["number"], 1);
+        assert_eq!(
+            doc["promotion"]["url"],
+            "https://github.com/octo/hello/pull/1"
+        );
+        assert!(
+            stderr.contains("pull request #1: https://github.com/octo/hello/pull/1"),
+            "{stderr}"
+        );
+        seen.push_str(&stderr);
+        seen.push_str(&String::from_utf8_lossy(&out.stdout));
+        seen.push_str(&std::fs::read_to_string(&result).unwrap());
+    }
+    double.assert_conforming();
+    {
+        let st = double.state();
+        assert_eq!(st.prs.len(), 1, "re-running made no second PR");
+        assert!(st.prs[0].body.contains("hello-slo"), "{}", st.prs[0].body);
+        assert_eq!(st.prs[0].labels, ["slo-validated"]);
+        assert_eq!(st.statuses.len(), 2);
+        assert!(
+            st.statuses
+                .iter()
+                .all(|(_, b)| b["state"] == "success" && b["context"] == "slogate/slo")
+        );
+        for pr in &st.prs {
+            seen.push_str(&pr.title);
+            seen.push_str(&pr.body);
+        }
+    }
+    assert!(seen.contains("slogate_github"), "TRACE logs were captured");
+    assert!(
+        !seen.contains(TOKEN) && !seen.contains("CliLeakCanary"),
+        "the token leaked:\n{seen}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_promotion_keeps_the_verdict_and_exit_code() {
+    let server = HelloServer::start(Behavior::new().latency(Duration::from_millis(1)))
+        .await
+        .unwrap();
+    let double = GitHubDouble::start("octo", "hello", TOKEN).await;
+    double.state().no_commits = true;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, TOKEN).unwrap();
+    let spec = write_spec(dir.path(), &server.url(), &double.url, 50.0);
+    let result = dir.path().join("result.json");
+    let out = slogate(vec![
+        "run".into(),
+        "--spec".into(),
+        s(&spec),
+        "--result-file".into(),
+        s(&result),
+        "--token-file".into(),
+        s(&token_file),
+    ])
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).unwrap();
+    assert_eq!(doc["verdict"]["pass"], true);
+    assert_eq!(doc["promotion"]["outcome"], "failed");
+    assert!(
+        doc["promotion"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("No commits between master and staging"),
+        "{doc:#}"
+    );
+    assert!(
+        stderr.contains("promotion failed (the SLO verdict stands)"),
+        "{stderr}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_verdict_and_dry_run_send_nothing() {
+    let server = HelloServer::start(Behavior::new().latency(Duration::from_millis(1)))
+        .await
+        .unwrap();
+    let double = GitHubDouble::start("octo", "hello", TOKEN).await;
+    let dir = tempfile::tempdir().unwrap();
+    let result = dir.path().join("result.json");
+
+    // A mean latency limit no service meets: the verdict fails, promotion is skipped.
+    let spec = write_spec(dir.path(), &server.url(), &double.url, 0.0001);
+    let out = slogate(vec![
+        "run".into(),
+        "--spec".into(),
+        s(&spec),
+        "--result-file".into(),
+        s(&result),
+    ])
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).unwrap();
+    assert_eq!(doc["verdict"]["pass"], false);
+    assert_eq!(doc["promotion"]["outcome"], "skipped", "{doc:#}");
+
+    // A passing run with --dry-run prints the PR and needs no token.
+    let spec = write_spec(dir.path(), &server.url(), &double.url, 50.0);
+    let out = slogate(vec![
+        "run".into(),
+        "--spec".into(),
+        s(&spec),
+        "--result-file".into(),
+        s(&result),
+        "--dry-run".into(),
+    ])
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("# Promote staging to master: hello-slo satisfies its SLOs"),
+        "{stderr}"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).unwrap();
+    assert_eq!(doc["promotion"]["outcome"], "dryRun");
+    assert!(
+        double.state().received.is_empty(),
+        "no request reached GitHub"
+    );
+    server.shutdown().await;
+}
+
+#[test]
+fn template_typo_is_invalid_input_before_any_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("spec.yaml");
+    std::fs::write(
+        &spec,
+        "name: t\nversions: [{name: v, url: 'http://127.0.0.1:9/'}]\npromotion: {owner: o, repo: r, base: master, head: staging, title: '{{#if pass}}x'}\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_slogate"))
+        .args(["run", "--spec", spec.to_str().unwrap(), "--dry-run"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("promotion.title"), "{stderr}");
+}
