@@ -47,6 +47,7 @@ fi
 # modules (k8s.io/api, k8s.io/apiserver, ...) at v0.0.0 and points them at ./staging with replace
 # lines that only apply inside its own repository; a consumer has to pin each of them to the
 # published v0.<minor>.<patch> that matches.
+# v1.35.4 is the newest 1.35 release the Go module proxy serves (later ones answer 403).
 KUBE_VERSION=${KUBE_VERSION:-v1.35.4}
 build_kube_binary() { # $1 = command name under k8s.io/kubernetes/cmd
   local name=$1 src="$SLOGATE_TOOLS/src/kubernetes-$KUBE_VERSION"
