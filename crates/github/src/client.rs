@@ -254,7 +254,7 @@ impl Client {
 }
 
 /// An error and its causes on one line.
-fn describe(err: &dyn std::error::Error) -> String {
+pub(crate) fn describe(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut cause = err.source();
     while let Some(c) = cause {

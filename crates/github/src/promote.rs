@@ -13,7 +13,7 @@ use slogate_core::result::{ExperimentResult, OverallVerdict, PromotionOutcome};
 use slogate_core::spec::PromotionSpec;
 
 use crate::STATUS_CONTEXT;
-use crate::client::{Client, GitHubError, segment};
+use crate::client::{Client, GitHubError, describe, segment};
 use crate::decide::{Decision, should_promote};
 use crate::render::{PrContent, pr_content};
 use crate::retry::RetryPolicy;
@@ -123,7 +123,8 @@ pub async fn promote(
 ) -> Promotion {
     let client = match Client::new(&spec.api_url, token, policy.clone()) {
         Ok(c) => c,
-        Err(err) => return Promotion::failed(err.to_string()),
+        // With its cause: "cannot set up the GitHub client" alone does not say what to fix.
+        Err(err) => return Promotion::failed(describe(&err)),
     };
     let repo = format!("/repos/{}/{}", segment(&spec.owner), segment(&spec.repo));
     let mut promotion = match open_or_update(&client, &repo, spec, content).await {

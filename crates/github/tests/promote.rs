@@ -496,3 +496,34 @@ async fn github_enterprise_api_path_prefix_is_kept() {
             .starts_with("/api/v3/repos/octo/hello/pulls?")
     );
 }
+
+#[tokio::test]
+async fn a_server_that_never_answers_is_retried_within_the_timeouts() {
+    // Accepts connections and reads requests, but never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let f = fixture().await;
+    let mut opts = options();
+    opts.retry.max_attempts = 2;
+    opts.retry.read_timeout = Duration::from_millis(300);
+    let started = Instant::now();
+    let p = promote_result(&spec(&url), &result(true), Some(&f.token_file), &opts).await;
+    let reason = failed_reason(&p);
+    assert!(reason.contains("failed 2 times"), "{reason}");
+    assert!(
+        reason.contains("timed out") || reason.contains("timeout") || reason.contains("within"),
+        "{reason}"
+    );
+    assert_eq!(p.requests, 2);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
