@@ -10,7 +10,7 @@
 //!   `Debug` output.
 //! - [`retry`] classifies GitHub's answers (transient, rate limited, final) and computes the
 //!   backoff; pure.
-//! - [`client`] sends requests with octocrab and applies the retry policy; [`promote`] is the
+//! - [`client`] sends requests with octocrab and applies the retry policy; [`mod@promote`] is the
 //!   flow: find an open pull request head → base, update it or open one, add labels and
 //!   reviewers, set the commit status.
 //!

@@ -102,7 +102,8 @@ pub async fn promote_result(
     };
     let token = match Token::from_file(path) {
         Ok(t) => t,
-        Err(err) => return Promotion::failed(err.to_string()),
+        // The cause (missing, no permission) helps; no variant holds the file's content.
+        Err(err) => return Promotion::failed(describe(&err)),
     };
     // should_promote only says Promote for a completed run, which has a verdict.
     let verdict = result.verdict.clone().unwrap_or(OverallVerdict {

@@ -444,7 +444,10 @@ async fn missing_token_file_fails_naming_the_path() {
     .await;
     assert_eq!(
         failed_reason(&p),
-        format!("cannot read the GitHub token file {}", missing.display())
+        format!(
+            "cannot read the GitHub token file {}: No such file or directory (os error 2)",
+            missing.display()
+        )
     );
     let p = promote_result(&spec(&f.double.url), &result(true), None, &options()).await;
     assert!(failed_reason(&p).contains("--token-file"));
