@@ -5,6 +5,7 @@
 //! It keeps the state a promotion changes (pull requests, labels, reviewers, commit statuses),
 //! answers 401 to a wrong token and 404 to another repository, and can be told to fail the
 //! next calls of an operation (5xx, rate limits) or to have no commits between the branches.
+// Each test binary that includes the double uses a different part of it.
 #![allow(dead_code)]
 
 use std::collections::{HashMap, VecDeque};
