@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::anyhow;
-use slogate_core::result::{PromotionOutcome, Stage};
+use slogate_core::result::Stage;
 use slogate_core::spec::{ExperimentSpec, LoadSpec, PromotionSpec, SloSpec, VersionSpec};
 use slogate_hello::{Behavior, HelloServer};
 use slogate_report::Format;
@@ -129,12 +129,8 @@ pub async fn run(args: Args) -> CmdResult {
 
     let report = slogate_report::render(&result, Format::Text)
         .map_err(|err| Failure::Runtime(anyhow!("cannot render the report: {err}")))?;
+    // The pull request it would open was printed on stderr by the promotion step.
     println!("{report}");
-    if let Some(PromotionOutcome::DryRun { title, body }) = &result.promotion {
-        println!("****** Pull request (dry run: nothing was sent) ******");
-        println!("example/hello: staging → master\n");
-        println!("# {title}\n\n{body}");
-    }
     match result.stage {
         Stage::Completed => Ok(ExitCode::SUCCESS),
         _ => Err(Failure::Runtime(anyhow!(

@@ -1,0 +1,85 @@
+//! `slogate demo`: the embedded default runs a real experiment over loopback and says why
+//! each candidate passes or fails.
+
+use std::process::{Command, Output};
+
+fn demo(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_slogate"))
+        .arg("demo")
+        .args(args)
+        .output()
+        .expect("slogate runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The line of the SLO table for `metric`.
+fn slo_row<'a>(report: &'a str, metric: &str) -> &'a str {
+    let slos = report
+        .split("****** SLOs ******")
+        .nth(1)
+        .expect("an SLO section");
+    slos.lines()
+        .find(|line| line.starts_with(metric))
+        .unwrap_or_else(|| panic!("no SLO row for {metric} in:\n{report}"))
+}
+
+#[test]
+fn stable_candidate_passes_and_shows_the_pull_request() {
+    let out = demo(&["-n", "1500", "-q", "500"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("Requests:              1,500 of 1,500"),
+        "{stdout}"
+    );
+    for metric in ["http/error-rate", "http/latency-mean", "http/latency-p95"] {
+        assert!(slo_row(&stdout, metric).contains("✔ satisfied"), "{stdout}");
+    }
+    assert!(stdout.contains("✔ PASS"), "{stdout}");
+    assert!(
+        stderr.contains("dry run: the pull request example:staging → master"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("# Promote staging to master"), "{stderr}");
+}
+
+#[test]
+fn slow_candidate_fails_on_its_tail_latency() {
+    let out = demo(&["--candidate", "slow", "-n", "1000", "-q", "200"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        slo_row(&stdout, "http/latency-p95").contains("✘ violated"),
+        "{stdout}"
+    );
+    assert!(
+        slo_row(&stdout, "http/error-rate").contains("✔ satisfied"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("✘ FAIL"), "{stdout}");
+    assert!(stderr.contains("promotion skipped"), "{stderr}");
+}
+
+#[test]
+fn flaky_candidate_fails_on_its_errors() {
+    let out = demo(&["--candidate", "flaky", "-n", "1000", "-q", "500"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        slo_row(&stdout, "http/error-rate").contains("✘ violated"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("status 503"), "{stdout}");
+    assert!(stdout.contains("✘ FAIL"), "{stdout}");
+}
+
+#[test]
+fn bad_rate_is_invalid_input_naming_the_flag() {
+    let out = demo(&["-q", "0"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("--qps"), "{stderr}");
+}
