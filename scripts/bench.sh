@@ -17,7 +17,7 @@ log() { printf 'bench: %s\n' "$*" >&2; }
 scripts/setup-bench.sh
 log "building slogate (release)"
 cargo build --release -q -p slogate
-SLOGATE=$PWD/target/release/slogate
+SLOGATE=${CARGO_TARGET_DIR:-$PWD/target}/release/slogate
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 WORK=$(mktemp -d)

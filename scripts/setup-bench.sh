@@ -28,6 +28,7 @@ fi
 if [ ! -x "$BIN/fortio" ]; then
   log "building Fortio from the Go module proxy"
   command -v go >/dev/null || { log "Go is needed to build Fortio"; exit 1; }
-  GOBIN="$BIN" go install fortio.org/fortio@latest
+  # Newer Fortio releases need grol.io modules that the Go module proxy does not serve.
+  GOBIN="$BIN" go install fortio.org/fortio@v1.66.5
 fi
 log "bench tools in $BIN"
