@@ -30,14 +30,14 @@ pub async fn promote(
         ..slogate_github::Options::default()
     };
     let promotion = slogate_github::promote_result(settings, result, token_file, &options).await;
-    for warning in &promotion.warnings {
+    for warning in promotion.warnings() {
         eprintln!("slogate: warning: promotion: {warning}");
     }
     match &promotion.outcome {
-        PromotionOutcome::Opened { number, url } => {
+        PromotionOutcome::Opened { number, url, .. } => {
             eprintln!("slogate: opened pull request #{number}: {url}")
         }
-        PromotionOutcome::Updated { number, url } => {
+        PromotionOutcome::Updated { number, url, .. } => {
             eprintln!("slogate: updated pull request #{number}: {url}")
         }
         PromotionOutcome::Skipped { reason } => eprintln!("slogate: promotion skipped: {reason}"),
@@ -47,6 +47,19 @@ pub async fn promote(
         ),
         PromotionOutcome::Failed { reason } => {
             eprintln!("slogate: promotion failed (the SLO verdict stands): {reason}")
+        }
+    }
+    if let Some(status) = promotion.commit_status() {
+        match &status.error {
+            None => eprintln!(
+                "slogate: commit status {}: {} on {}",
+                status.context, status.state, status.sha
+            ),
+            // The reason is already printed as a warning above.
+            Some(_) => eprintln!(
+                "slogate: commit status {}: {} on {} was not set",
+                status.context, status.state, status.sha
+            ),
         }
     }
     promotion.outcome

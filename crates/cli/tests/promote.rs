@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use slogate_hello::{Behavior, HelloServer};
-use support::GitHubDouble;
+use support::{GitHubDouble, HEAD_SHA};
 
 const TOKEN: &str = "ghp_CliLeakCanary0a1b2c3d4e5f6a7b8c9d0e1f2";
 
@@ -103,6 +103,14 @@ async fn run_opens_the_pr_then_updates_it_and_never_shows_the_token() {
         );
         assert!(
             stderr.contains("pull request #1: https://github.com/octo/hello/pull/1"),
+            "{stderr}"
+        );
+        let status = &doc["promotion"]["commitStatus"];
+        assert_eq!(status["state"], "success", "{doc:#}");
+        assert_eq!(status["sha"], HEAD_SHA);
+        assert_eq!(status["context"], "slogate/slo");
+        assert!(
+            stderr.contains(&format!("commit status slogate/slo: success on {HEAD_SHA}")),
             "{stderr}"
         );
         seen.push_str(&stderr);

@@ -184,7 +184,11 @@ pub struct OverallVerdict {
 
 /// What promotion did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "outcome")]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "outcome"
+)]
 pub enum PromotionOutcome {
     /// A new pull request was opened.
     Opened {
@@ -192,6 +196,13 @@ pub enum PromotionOutcome {
         number: u64,
         /// PR web URL.
         url: String,
+        /// The commit status set on the PR's head commit; absent when the spec asks for none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        commit_status: Option<CommitStatus>,
+        /// Steps after the pull request that failed without undoing it (labels, reviewers,
+        /// commit status), in words.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        warnings: Vec<String>,
     },
     /// An open pull request head→base already existed; its body was updated.
     Updated {
@@ -199,6 +210,13 @@ pub enum PromotionOutcome {
         number: u64,
         /// PR web URL.
         url: String,
+        /// The commit status set on the PR's head commit; absent when the spec asks for none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        commit_status: Option<CommitStatus>,
+        /// Steps after the pull request that failed without undoing it (labels, reviewers,
+        /// commit status), in words.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        warnings: Vec<String>,
     },
     /// No request was made to GitHub, and why (e.g. the verdict failed).
     Skipped {
@@ -217,6 +235,42 @@ pub enum PromotionOutcome {
         /// Why (never contains the token).
         reason: String,
     },
+}
+
+impl PromotionOutcome {
+    /// The commit status of an opened or updated pull request, if one was attempted.
+    pub fn commit_status(&self) -> Option<&CommitStatus> {
+        match self {
+            Self::Opened { commit_status, .. } | Self::Updated { commit_status, .. } => {
+                commit_status.as_ref()
+            }
+            _ => None,
+        }
+    }
+
+    /// The warnings of an opened or updated pull request; empty for every other outcome.
+    pub fn warnings(&self) -> &[String] {
+        match self {
+            Self::Opened { warnings, .. } | Self::Updated { warnings, .. } => warnings,
+            _ => &[],
+        }
+    }
+}
+
+/// A commit status promotion set (or tried to set) on the pull request's head commit, so
+/// the verdict shows in GitHub's checks list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommitStatus {
+    /// The state sent: `success` when the verdict passed, else `failure`.
+    pub state: String,
+    /// The head commit's SHA.
+    pub sha: String,
+    /// The status context, `slogate/slo`.
+    pub context: String,
+    /// Why GitHub did not accept it; absent when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Building the document as a run goes: [`ExperimentResult::running`] at the start,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use slogate_core::measure::{ErrorKind, Measurement};
-use slogate_core::result::{ExperimentResult, PromotionOutcome, SloVerdict, Stage};
+use slogate_core::result::{CommitStatus, ExperimentResult, PromotionOutcome, SloVerdict, Stage};
 use slogate_core::spec::ExperimentSpec;
 
 fn schema() -> jsonschema::Validator {
@@ -89,6 +89,8 @@ fn completed_result_with_three_versions_is_valid_and_small() {
     result.promotion = Some(PromotionOutcome::Opened {
         number: 42,
         url: "https://github.com/o/r/pull/42".into(),
+        commit_status: None,
+        warnings: Vec::new(),
     });
     assert_valid(&result);
 
@@ -150,6 +152,51 @@ fn failed_and_empty_results_are_valid() {
                 || s.metric == "http/latency-max"
                 || s.metric == "http/request-count")
     );
+}
+
+#[test]
+fn promotion_with_commit_status_and_warnings_is_valid() {
+    let spec = ExperimentSpec::from_yaml(SPEC).unwrap();
+    let mut result = ExperimentResult::running(&spec, at("2026-11-23T10:00:00Z"));
+    result.complete(
+        &spec,
+        &[
+            measurement(5000, 5.0, 0),
+            measurement(5000, 6.0, 0),
+            measurement(5000, 7.0, 0),
+        ],
+        at("2026-11-23T10:00:30Z"),
+    );
+    result.promotion = Some(PromotionOutcome::Updated {
+        number: 7,
+        url: "https://github.com/o/r/pull/7".into(),
+        commit_status: Some(CommitStatus {
+            state: "failure".into(),
+            sha: "abc1234def5678".into(),
+            context: "slogate/slo".into(),
+            error: Some("setting the commit status failed: GitHub answered 403".into()),
+        }),
+        warnings: vec!["setting the commit status failed: GitHub answered 403".into()],
+    });
+    assert_valid(&result);
+
+    let doc: serde_json::Value = serde_json::from_str(&result.to_json()).unwrap();
+    let promotion = &doc["promotion"];
+    assert_eq!(promotion["outcome"], "updated");
+    assert_eq!(promotion["commitStatus"]["state"], "failure");
+    assert_eq!(promotion["commitStatus"]["sha"], "abc1234def5678");
+    assert_eq!(promotion["commitStatus"]["context"], "slogate/slo");
+    assert_eq!(promotion["warnings"].as_array().map(Vec::len), Some(1));
+    let back: ExperimentResult = serde_json::from_str(&result.to_json()).unwrap();
+    assert_eq!(back, result);
+
+    // The schema still closes the commit status: an unknown state or field is rejected.
+    let mut bad = doc.clone();
+    bad["promotion"]["commitStatus"]["state"] = "green".into();
+    assert!(!schema().is_valid(&bad));
+    let mut bad = doc;
+    bad["promotion"]["commitStatus"]["colour"] = "red".into();
+    assert!(!schema().is_valid(&bad));
 }
 
 #[test]

@@ -26,9 +26,11 @@ pub mod token;
 
 pub use client::GitHubError;
 pub use decide::{Decision, should_promote};
-pub use promote::{CommitStatus, Options, Promotion, promote, promote_result};
+pub use promote::{Options, Promotion, promote, promote_result};
 pub use render::{PrContent, RenderError, check_templates, pr_body, pr_content, pr_title};
 pub use retry::RetryPolicy;
+/// The commit status a promotion records, re-exported from the result document.
+pub use slogate_core::result::CommitStatus;
 pub use token::{Token, TokenError};
 
 /// The commit-status context slogate sets on the head commit.

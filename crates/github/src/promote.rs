@@ -9,7 +9,7 @@ use std::path::Path;
 
 use http::Method;
 use serde_json::json;
-use slogate_core::result::{ExperimentResult, OverallVerdict, PromotionOutcome};
+use slogate_core::result::{CommitStatus, ExperimentResult, OverallVerdict, PromotionOutcome};
 use slogate_core::spec::PromotionSpec;
 
 use crate::STATUS_CONTEXT;
@@ -31,27 +31,31 @@ pub struct Options {
     pub retry: RetryPolicy,
 }
 
-/// Everything a promotion did: the outcome the result document records, and the details
-/// around it.
+/// Everything a promotion did: the outcome the result document records (commit status and
+/// warnings included), and the details around it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Promotion {
     /// What the result document records.
     pub outcome: PromotionOutcome,
-    /// The commit status, when one was attempted.
-    pub commit_status: Option<CommitStatus>,
-    /// Steps after the pull request that failed without undoing it (labels, reviewers,
-    /// commit status), in words.
-    pub warnings: Vec<String>,
     /// Requests sent to GitHub, retries included.
     pub requests: u32,
 }
 
 impl Promotion {
+    /// The commit status, when one was attempted (see [`PromotionOutcome::commit_status`]).
+    pub fn commit_status(&self) -> Option<&CommitStatus> {
+        self.outcome.commit_status()
+    }
+
+    /// Steps after the pull request that failed without undoing it (labels, reviewers,
+    /// commit status), in words (see [`PromotionOutcome::warnings`]).
+    pub fn warnings(&self) -> &[String] {
+        self.outcome.warnings()
+    }
+
     fn only(outcome: PromotionOutcome) -> Promotion {
         Promotion {
             outcome,
-            commit_status: None,
-            warnings: Vec::new(),
             requests: 0,
         }
     }
@@ -59,17 +63,6 @@ impl Promotion {
     fn failed(reason: String) -> Promotion {
         Promotion::only(PromotionOutcome::Failed { reason })
     }
-}
-
-/// The commit status set on the head commit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommitStatus {
-    /// The head commit's SHA.
-    pub sha: String,
-    /// `success` or `failure`.
-    pub state: String,
-    /// `None` when GitHub accepted it, else why not.
-    pub error: Option<String>,
 }
 
 /// Promotes an experiment result as its spec says: decides, renders, reads the token file
@@ -132,14 +125,22 @@ pub async fn promote(
         Ok((pr, opened)) => {
             let (number, url) = (pr.number, pr.html_url.clone());
             tracing::info!(number, %url, opened, "pull request {}", if opened { "opened" } else { "updated" });
-            let outcome = if opened {
-                PromotionOutcome::Opened { number, url }
+            let (commit_status, warnings) = after_pr(&client, &repo, spec, verdict, &pr).await;
+            Promotion::only(if opened {
+                PromotionOutcome::Opened {
+                    number,
+                    url,
+                    commit_status,
+                    warnings,
+                }
             } else {
-                PromotionOutcome::Updated { number, url }
-            };
-            let mut p = Promotion::only(outcome);
-            after_pr(&client, &repo, spec, verdict, &pr, &mut p).await;
-            p
+                PromotionOutcome::Updated {
+                    number,
+                    url,
+                    commit_status,
+                    warnings,
+                }
+            })
         }
         Err(err) => {
             tracing::warn!(error = %err, "promotion failed");
@@ -239,16 +240,17 @@ async fn update(
 }
 
 /// Labels, reviewers and the commit status: a failure here is a warning, the pull request
-/// stands.
+/// stands. Returns the commit status (when the spec asks for one) and the warnings.
 async fn after_pr(
     client: &Client,
     repo: &str,
     spec: &PromotionSpec,
     verdict: &OverallVerdict,
     pr: &PullRequest,
-    p: &mut Promotion,
-) {
+) -> (Option<CommitStatus>, Vec<String>) {
     let number = pr.number;
+    let mut warnings = Vec::new();
+    let mut commit_status = None;
     if !spec.labels.is_empty() {
         let body = json!({ "labels": spec.labels });
         if let Err(err) = client
@@ -260,7 +262,7 @@ async fn after_pr(
             )
             .await
         {
-            p.warnings.push(format!("adding labels failed: {err}"));
+            warnings.push(format!("adding labels failed: {err}"));
         }
     }
     if !spec.reviewers.is_empty() {
@@ -274,8 +276,7 @@ async fn after_pr(
             )
             .await
         {
-            p.warnings
-                .push(format!("requesting reviewers failed: {err}"));
+            warnings.push(format!("requesting reviewers failed: {err}"));
         }
     }
     if spec.commit_status {
@@ -297,17 +298,19 @@ async fn after_pr(
             .err()
             .map(|err| format!("setting the commit status failed: {err}"));
         if let Some(e) = &error {
-            p.warnings.push(e.clone());
+            warnings.push(e.clone());
         }
-        p.commit_status = Some(CommitStatus {
-            sha: pr.head.sha.clone(),
+        commit_status = Some(CommitStatus {
             state: state.to_owned(),
+            sha: pr.head.sha.clone(),
+            context: STATUS_CONTEXT.to_owned(),
             error,
         });
     }
-    for w in &p.warnings {
+    for w in &warnings {
         tracing::warn!(warning = %w, "promotion step failed");
     }
+    (commit_status, warnings)
 }
 
 /// One line for GitHub's checks list: the verdict and its reason, cut to GitHub's limit.

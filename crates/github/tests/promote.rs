@@ -6,7 +6,9 @@ mod support;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use slogate_core::result::{ExperimentResult, OverallVerdict, PromotionOutcome, Stage};
+use slogate_core::result::{
+    CommitStatus, ExperimentResult, OverallVerdict, PromotionOutcome, Stage,
+};
 use slogate_core::spec::{ExperimentSpec, PromoteWhen, PromotionSpec};
 use slogate_github::{Options, Promotion, RetryPolicy, promote_result};
 use support::{Fault, GitHubDouble, HEAD_SHA};
@@ -111,10 +113,24 @@ async fn create_opens_the_pr_with_labels_reviewers_and_commit_status() {
         p.outcome,
         PromotionOutcome::Opened {
             number: 1,
-            url: "https://github.com/octo/hello/pull/1".into()
+            url: "https://github.com/octo/hello/pull/1".into(),
+            commit_status: Some(CommitStatus {
+                state: "success".into(),
+                sha: HEAD_SHA.into(),
+                context: "slogate/slo".into(),
+                error: None,
+            }),
+            warnings: Vec::new(),
         }
     );
-    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    // The result document carries the commit status the PR's checks list shows.
+    let mut recorded = r.clone();
+    recorded.promotion = Some(p.outcome.clone());
+    let doc: serde_json::Value = serde_json::from_str(&recorded.to_json()).unwrap();
+    assert_eq!(doc["promotion"]["commitStatus"]["state"], "success");
+    assert_eq!(doc["promotion"]["commitStatus"]["sha"], HEAD_SHA);
+    assert_eq!(doc["promotion"]["commitStatus"]["context"], "slogate/slo");
+    assert!(doc["promotion"].get("warnings").is_none(), "{doc}");
     f.double.assert_conforming();
     assert_eq!(
         f.double.ops(),
@@ -156,7 +172,7 @@ async fn create_opens_the_pr_with_labels_reviewers_and_commit_status() {
         "SLOs satisfied: every SLO is satisfied at 95 % confidence."
     );
     assert_eq!(status["target_url"], "https://github.com/octo/hello/pull/1");
-    let cs = p.commit_status.as_ref().unwrap();
+    let cs = p.commit_status().unwrap();
     assert_eq!((cs.state.as_str(), cs.error.as_deref()), ("success", None));
 }
 
@@ -172,7 +188,14 @@ async fn existing_pr_is_updated_not_duplicated() {
             p.outcome,
             PromotionOutcome::Updated {
                 number: 7,
-                url: "https://github.com/octo/hello/pull/7".into()
+                url: "https://github.com/octo/hello/pull/7".into(),
+                commit_status: Some(CommitStatus {
+                    state: "success".into(),
+                    sha: HEAD_SHA.into(),
+                    context: "slogate/slo".into(),
+                    error: None,
+                }),
+                warnings: Vec::new(),
             }
         );
     }
@@ -393,7 +416,7 @@ async fn no_commits_between_branches_fails_with_githubs_message() {
         "opening the pull request failed: GitHub answered 422 Unprocessable Entity to POST /repos/octo/hello/pulls: Validation Failed: No commits between master and staging"
     );
     assert_eq!(f.double.ops(), ["pulls/list", "pulls/create"]);
-    assert!(p.commit_status.is_none());
+    assert!(p.commit_status().is_none());
     f.double.assert_conforming();
 }
 
@@ -472,11 +495,11 @@ async fn failing_labels_leave_the_pr_and_status_in_place() {
         matches!(p.outcome, PromotionOutcome::Opened { .. }),
         "{p:?}"
     );
-    assert_eq!(p.warnings.len(), 1);
+    assert_eq!(p.warnings().len(), 1);
     assert!(
-        p.warnings[0].starts_with("adding labels failed: GitHub answered 422"),
+        p.warnings()[0].starts_with("adding labels failed: GitHub answered 422"),
         "{:?}",
-        p.warnings
+        p.warnings()
     );
     assert_eq!(f.double.state().statuses.len(), 1);
 }

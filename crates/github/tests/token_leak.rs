@@ -90,7 +90,7 @@ async fn token_appears_nowhere_the_run_produces() {
         r.promotion = Some(p.outcome.clone());
         produced.push(format!("{p:?}"));
         produced.push(r.to_json());
-        produced.extend(p.warnings.iter().cloned());
+        produced.extend(p.warnings().iter().cloned());
     };
     let mut r = result();
 

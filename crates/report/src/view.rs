@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 use slogate_core::result::{
-    ExperimentResult, PromotionOutcome, SloResult, SloVerdict, Stage, VersionResult,
+    CommitStatus, ExperimentResult, PromotionOutcome, SloResult, SloVerdict, Stage, VersionResult,
 };
 
 use crate::chart::{self, Chart};
@@ -106,6 +106,9 @@ pub(crate) struct PromotionView {
     /// A dry run's rendered pull request body.
     pub dry_run_body: Option<String>,
     pub failed: bool,
+    /// The commit status on the pull request's head, e.g.
+    /// `commit status slogate/slo: success on abc1234`.
+    pub commit_status: Option<String>,
 }
 
 /// The text histogram of one version.
@@ -427,6 +430,11 @@ fn promotion(result: &ExperimentResult) -> PromotionView {
         url: None,
         dry_run_body: None,
         failed: false,
+        commit_status: result
+            .promotion
+            .as_ref()
+            .and_then(PromotionOutcome::commit_status)
+            .map(commit_status_sentence),
     };
     // Only a web address becomes a link; anything else (say `javascript:`) stays text.
     let mut link = |number: u64, url: &str| {
@@ -438,10 +446,10 @@ fn promotion(result: &ExperimentResult) -> PromotionView {
         }
     };
     view.sentence = match &result.promotion {
-        Some(PromotionOutcome::Opened { number, url }) => {
+        Some(PromotionOutcome::Opened { number, url, .. }) => {
             format!("opened pull request {}", link(*number, url))
         }
-        Some(PromotionOutcome::Updated { number, url }) => {
+        Some(PromotionOutcome::Updated { number, url, .. }) => {
             format!("updated pull request {}", link(*number, url))
         }
         Some(PromotionOutcome::Skipped { reason }) => format!("skipped: {reason}"),
@@ -460,6 +468,19 @@ fn promotion(result: &ExperimentResult) -> PromotionView {
         },
     };
     view
+}
+
+/// The commit status in words, with the SHA shortened the way GitHub shows it.
+fn commit_status_sentence(status: &CommitStatus) -> String {
+    let sha: String = status.sha.chars().take(7).collect();
+    let mut sentence = format!(
+        "commit status {}: {} on {sha}",
+        status.context, status.state
+    );
+    if let Some(error) = &status.error {
+        sentence.push_str(&format!(" (not set: {error})"));
+    }
+    sentence
 }
 
 #[cfg(test)]
@@ -505,13 +526,27 @@ mod tests {
         let opened = promotion_of(Some(PromotionOutcome::Opened {
             number: 3,
             url: "https://github.com/o/r/pull/3".to_owned(),
+            commit_status: None,
+            warnings: Vec::new(),
         }));
         assert_eq!(opened.sentence, "opened pull request #3");
+        assert_eq!(opened.commit_status, None);
         assert_eq!(opened.url.as_deref(), Some("https://github.com/o/r/pull/3"));
         let updated = promotion_of(Some(PromotionOutcome::Updated {
             number: 4,
             url: "javascript:alert(1)".to_owned(),
+            commit_status: Some(CommitStatus {
+                state: "failure".to_owned(),
+                sha: "abc1234def5678".to_owned(),
+                context: "slogate/slo".to_owned(),
+                error: Some("GitHub answered 403".to_owned()),
+            }),
+            warnings: Vec::new(),
         }));
+        assert_eq!(
+            updated.commit_status.as_deref(),
+            Some("commit status slogate/slo: failure on abc1234 (not set: GitHub answered 403)")
+        );
         assert_eq!(
             updated.sentence,
             "updated pull request #4 (javascript:alert(1))"

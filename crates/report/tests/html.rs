@@ -48,6 +48,8 @@ fn hostile() -> slogate_core::result::ExperimentResult {
     r.promotion = Some(PromotionOutcome::Opened {
         number: 7,
         url: "javascript:alert(6)".to_owned(),
+        commit_status: None,
+        warnings: Vec::new(),
     });
     r
 }
