@@ -1,5 +1,7 @@
 //! The run itself: one task per connection, each recording into its own histograms and
-//! counters (nothing shared on the hot path but one slot counter), merged at the end.
+//! counters (nothing shared on the hot path but one slot counter), merged at the end. The
+//! connections are shared out among single-threaded runtimes, one per worker thread of the
+//! caller's runtime, so each connection lives on one thread's event loop.
 //!
 //! Closed model: each connection sends its next request as soon as the previous one ends.
 //! Open model: request `i` is due at `origin + i / qps`; a free connection takes the next
@@ -15,6 +17,7 @@ use hdrhistogram::Histogram;
 use http_body_util::BodyExt;
 use slogate_core::measure::{ErrorKind, Measurement, new_latency_histogram};
 use slogate_core::spec::StatusRange;
+use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
@@ -300,19 +303,41 @@ pub(crate) async fn run(plan: LoadPlan, options: RunOptions) -> Result<Measureme
     let open = plan.qps.is_some();
     let stop = options.stop.clone();
 
-    // Open every connection before the clock starts, as wrk does: connection setup is not
-    // part of any request's latency, and all connections start sending together.
-    let mut opening = JoinSet::new();
-    for _ in 0..connections {
+    // One event loop per thread, each owning a share of the connections (as wrk does): a
+    // connection's wake-ups never cross threads and no task is ever stolen.
+    let threads = tokio::runtime::Handle::current()
+        .metrics()
+        .num_workers()
+        .clamp(1, connections.max(1));
+    let mut workers = Vec::with_capacity(threads);
+    let mut opened = Vec::with_capacity(threads);
+    let mut starts = Vec::with_capacity(threads);
+    for thread in 0..threads {
+        let indices: Vec<usize> = (thread..connections).step_by(threads).collect();
+        let (opened_tx, opened_rx) = oneshot::channel();
+        let (start_tx, start_rx) = oneshot::channel();
         let connector = plan.connector.clone();
-        opening.spawn(async move { connector.connect().await.ok() });
+        let stop = stop.clone();
+        workers.push(tokio::task::spawn_blocking(move || {
+            worker(indices, &connector, &stop, open, opened_tx, start_rx)
+        }));
+        opened.push(opened_rx);
+        starts.push(start_tx);
     }
-    let mut initial = Vec::with_capacity(connections);
-    tokio::select! {
-        () = stop.cancelled() => return Ok(empty_measurement(&plan)),
-        () = async { while let Some(done) = opening.join_next().await {
-            initial.push(done.ok().flatten());
-        } } => {}
+
+    // Every connection is open before the clock starts: connection setup is not part of any
+    // request's latency, and all connections start sending together.
+    let stopped = tokio::select! {
+        () = stop.cancelled() => true,
+        () = async { for rx in opened { let _ = rx.await; } } => false,
+    };
+    if stopped {
+        // Dropping the start senders ends every worker that is still waiting for them.
+        drop(starts);
+        for joined in workers {
+            joined.await.map_err(LoadError::Task)??;
+        }
+        return Ok(empty_measurement(&plan));
     }
 
     let shared = Arc::new(Shared {
@@ -323,20 +348,9 @@ pub(crate) async fn run(plan: LoadPlan, options: RunOptions) -> Result<Measureme
         error_ranges: plan.error_ranges.clone(),
         published: (0..connections).map(|_| Published::default()).collect(),
     });
-
-    let mut tasks = JoinSet::new();
-    for (index, connection) in initial.into_iter().enumerate() {
-        let shared = shared.clone();
-        let stop = stop.child_token();
-        tasks.spawn(async move {
-            let mut recorder = Recorder::new(open);
-            tokio::select! {
-                biased;
-                () = stop.cancelled() => {}
-                () = drive(&shared, index, connection, &mut recorder) => {}
-            }
-            recorder
-        });
+    for start in starts {
+        // A worker that is gone has failed; its error is collected below.
+        let _ = start.send(shared.clone());
     }
 
     let ticker_done = CancellationToken::new();
@@ -356,15 +370,25 @@ pub(crate) async fn run(plan: LoadPlan, options: RunOptions) -> Result<Measureme
 
     let mut measurement = empty_measurement(&plan);
     let mut last_done: Option<Instant> = None;
-    while let Some(joined) = tasks.join_next().await {
-        // A connection task only ends by returning its recorder; a panic would be a bug.
-        let recorder = joined.map_err(LoadError::Task)?;
-        last_done = last_done.max(recorder.last_done);
-        recorder.merge_into(&mut measurement);
+    let mut failure = None;
+    for joined in workers {
+        // A worker only ends by returning its recorders; a panic would be a bug.
+        match joined.await.map_err(LoadError::Task).and_then(|r| r) {
+            Ok(recorders) => {
+                for recorder in recorders {
+                    last_done = last_done.max(recorder.last_done);
+                    recorder.merge_into(&mut measurement);
+                }
+            }
+            Err(err) => failure = failure.or(Some(err)),
+        }
     }
     ticker_done.cancel();
     if let Some(ticker) = ticker {
         let _ = ticker.await;
+    }
+    if let Some(err) = failure {
+        return Err(err);
     }
     let start = shared.schedule.measure_start();
     let end = last_done.unwrap_or_else(Instant::now);
@@ -375,6 +399,65 @@ pub(crate) async fn run(plan: LoadPlan, options: RunOptions) -> Result<Measureme
         progress.send_replace(last);
     }
     Ok(measurement)
+}
+
+/// One engine thread: opens `indices`' connections on its own single-threaded runtime,
+/// reports them open, then drives them once the run's shared state arrives on `start`.
+fn worker(
+    indices: Vec<usize>,
+    connector: &Connector,
+    stop: &CancellationToken,
+    open: bool,
+    opened: oneshot::Sender<()>,
+    start: oneshot::Receiver<Arc<Shared>>,
+) -> Result<Vec<Recorder>, LoadError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(LoadError::Runtime)?;
+    runtime.block_on(async {
+        // Opened concurrently; awaited in order so each connection keeps its index.
+        let opening: Vec<_> = indices
+            .into_iter()
+            .map(|index| {
+                let connector = connector.clone();
+                (
+                    index,
+                    tokio::spawn(async move { connector.connect().await.ok() }),
+                )
+            })
+            .collect();
+        let mut initial = Vec::with_capacity(opening.len());
+        tokio::select! {
+            () = stop.cancelled() => return Ok(Vec::new()),
+            () = async { for (index, handle) in opening {
+                initial.push((index, handle.await.ok().flatten()));
+            } } => {}
+        }
+        let _ = opened.send(());
+        let Ok(shared) = start.await else {
+            return Ok(Vec::new());
+        };
+        let mut tasks = JoinSet::new();
+        for (index, connection) in initial {
+            let shared = shared.clone();
+            let stop = stop.child_token();
+            tasks.spawn(async move {
+                let mut recorder = Recorder::new(open);
+                tokio::select! {
+                    biased;
+                    () = stop.cancelled() => {}
+                    () = drive(&shared, index, connection, &mut recorder) => {}
+                }
+                recorder
+            });
+        }
+        let mut recorders = Vec::with_capacity(tasks.len());
+        while let Some(joined) = tasks.join_next().await {
+            recorders.push(joined.map_err(LoadError::Task)?);
+        }
+        Ok(recorders)
+    })
 }
 
 fn empty_measurement(plan: &LoadPlan) -> Measurement {
@@ -421,7 +504,9 @@ async fn drive(
     let mut backoff = BACKOFF_MIN;
     // One timer per connection, re-armed only when it fires early: see `exchange`.
     let mut timer = Box::pin(tokio::time::sleep(shared.timeout));
-    while let Next::Send { measured, due_ns } = schedule.next(Instant::now()) {
+    // The clock is read once per exchange: its end is also when the next one is scheduled.
+    let mut now = Instant::now();
+    while let Next::Send { measured, due_ns } = schedule.next(now) {
         let due = due_ns.map(|ns| schedule.origin + Duration::from_nanos(ns));
         if let Some(due) = due {
             let wake = due.checked_sub(TIMER_SLACK).unwrap_or(due);
@@ -429,6 +514,7 @@ async fn drive(
                 tokio::time::sleep_until(wake).await;
             }
         }
+        let reused = connection.is_some();
         let conn = match &mut connection {
             Some(conn) => conn,
             None => match shared.connector.connect().await {
@@ -446,12 +532,18 @@ async fn drive(
                     // A dead target must not make every connection spin.
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(BACKOFF_MAX);
+                    now = Instant::now();
                     continue;
                 }
             },
         };
         let request = shared.template.request(&conn.sender);
-        let sent = Instant::now();
+        // Only a wait or a new connection since `now` makes it stale.
+        let sent = if due.is_none() && reused {
+            now
+        } else {
+            Instant::now()
+        };
         let outcome = exchange(conn, request, sent + shared.timeout, &mut timer).await;
         let done = Instant::now();
         let keep = match outcome {
@@ -484,6 +576,7 @@ async fn drive(
             rec.last_done = Some(done);
             publish(published, rec);
         }
+        now = done;
         if !keep {
             connection = None;
         }

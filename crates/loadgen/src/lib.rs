@@ -53,6 +53,9 @@ pub enum LoadError {
     /// The TLS client configuration could not be built.
     #[error("cannot configure TLS")]
     Tls(#[source] rustls::Error),
+    /// A load thread's runtime could not be started.
+    #[error("cannot start a load thread's runtime")]
+    Runtime(#[source] std::io::Error),
     /// A connection task ended abnormally (a bug: it panicked).
     #[error("a load connection task failed")]
     Task(#[source] tokio::task::JoinError),
@@ -94,7 +97,9 @@ pub struct RunOptions {
 ///
 /// Every connection is opened first; failures to connect, resets, timeouts and error statuses
 /// are counted as errors and the connection is re-established, so the run itself only fails
-/// on a bug. Cancelling `options.stop` drops the requests in flight and returns what was
+/// on a bug or when its threads cannot start. The connections are shared out among as many
+/// single-threaded event loops as the calling runtime has worker threads (each on a blocking
+/// thread of that runtime). Cancelling `options.stop` drops the requests in flight and returns what was
 /// measured until then.
 pub async fn run(plan: LoadPlan, options: RunOptions) -> Result<Measurement, LoadError> {
     engine::run(plan, options).await
