@@ -22,7 +22,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Container, Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
 use slogate_hello::{Behavior, HelloServer};
-use slogate_k8s::testing::{ControlPlane, chart_dir};
+use slogate_k8s::testing::{ControlPlane, TUTORIAL_SETS, chart_dir};
 use support::GitHubDouble;
 
 const TOKEN: &str = "ghp_ClusterLeakCanary0a1b2c3d4e5f6a7b8c9d0e1";
@@ -235,24 +235,11 @@ async fn slo_pr_job_writes_its_result_configmap_and_opens_the_pr() {
             "--set",
             &url,
             "--set",
-            "limitMeanLatency=50.0",
-            "--set",
-            "limitErrorRate=0.0",
-            "--set",
-            "limit95thPercentileLatency=100.0",
-            "--set",
-            "owner=me",
-            "--set",
-            "repo=app",
-            "--set",
-            "base=master",
-            "--set",
-            "head=staging",
-            "--set",
             "numQueries=200",
             "--set",
             &host,
         ];
+        args.extend_from_slice(TUTORIAL_SETS);
         args.extend_from_slice(extra);
         plane
             .helm(&args)

@@ -79,6 +79,25 @@ pub fn chart_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../charts/slo-pr")
 }
 
+/// The `--set` flags of the slo-pr tutorial's `helm upgrade` command after `URL`: its three
+/// limits and its promotion settings. Tests add `URL` (and anything else) themselves.
+pub const TUTORIAL_SETS: &[&str] = &[
+    "--set",
+    "limitMeanLatency=50.0",
+    "--set",
+    "limitErrorRate=0.0",
+    "--set",
+    "limit95thPercentileLatency=100.0",
+    "--set",
+    "owner=me",
+    "--set",
+    "repo=app",
+    "--set",
+    "base=master",
+    "--set",
+    "head=staging",
+];
+
 /// The path of an installed tool, or [`HarnessError::MissingTool`].
 pub fn tool(name: &'static str) -> Result<PathBuf, HarnessError> {
     let path = tools_bin().join(name);

@@ -8,7 +8,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use slogate_core::spec::ExperimentSpec;
-use slogate_k8s::testing::tool;
+use slogate_k8s::testing::{TUTORIAL_SETS, tool};
 
 fn chart() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../charts/slo-pr")
@@ -30,24 +30,11 @@ fn helm(args: &[&str]) -> Result<String, String> {
 }
 
 /// The tutorial's command, as `helm template`.
-const SEED: &[&str] = &[
-    "--set",
-    "URL=http://hello.staging.svc.cluster.local:8080",
-    "--set",
-    "limitMeanLatency=50.0",
-    "--set",
-    "limitErrorRate=0.0",
-    "--set",
-    "limit95thPercentileLatency=100.0",
-    "--set",
-    "owner=me",
-    "--set",
-    "repo=app",
-    "--set",
-    "base=master",
-    "--set",
-    "head=staging",
-];
+fn seed() -> Vec<&'static str> {
+    let mut args = vec!["--set", "URL=http://hello.staging.svc.cluster.local:8080"];
+    args.extend_from_slice(TUTORIAL_SETS);
+    args
+}
 
 fn template(extra: &[&str]) -> Result<String, String> {
     let chart = chart();
@@ -111,7 +98,7 @@ fn spec_of(r: &Rendered) -> ExperimentSpec {
 #[test]
 #[ignore = "needs helm; run by make test"]
 fn seed_command_renders_a_job_that_runs_the_experiment() {
-    let r = parse(&template(SEED).unwrap());
+    let r = parse(&template(&seed()).unwrap());
     assert_eq!(
         (
             r.service_accounts.len(),
@@ -266,7 +253,7 @@ fn seed_command_renders_a_job_that_runs_the_experiment() {
 #[test]
 #[ignore = "needs helm; run by make test"]
 fn role_reaches_only_the_token_secret_and_the_result_configmap() {
-    let r = parse(&template(SEED).unwrap());
+    let r = parse(&template(&seed()).unwrap());
     let rules = r.roles[0].rules.as_ref().unwrap();
     let mut seen = Vec::new();
     for rule in rules {

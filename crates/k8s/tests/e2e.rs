@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
 use kube::api::{Api, PostParams};
 use slogate_core::result::{API_VERSION, ExperimentResult, KIND, OverallVerdict, Progress, Stage};
-use slogate_k8s::testing::ControlPlane;
+use slogate_k8s::testing::{ControlPlane, TUTORIAL_SETS};
 use slogate_k8s::{Connection, Error, ResultWriter, job_owner, read_result};
 
 fn result(stage: Stage) -> ExperimentResult {
@@ -378,7 +378,8 @@ async fn chart_installs_into_a_restricted_namespace() {
 
     let chart = slogate_k8s::testing::chart_dir();
     let install = |url: &str| {
-        plane.helm(&[
+        let url = format!("URL={url}");
+        let mut args = vec![
             "upgrade",
             "--install",
             "-n",
@@ -386,24 +387,12 @@ async fn chart_installs_into_a_restricted_namespace() {
             "my-exp",
             chart.to_str().unwrap(),
             "--set",
-            &format!("URL={url}"),
-            "--set",
-            "limitMeanLatency=50.0",
-            "--set",
-            "limitErrorRate=0.0",
-            "--set",
-            "limit95thPercentileLatency=100.0",
-            "--set",
-            "owner=me",
-            "--set",
-            "repo=app",
-            "--set",
-            "base=master",
-            "--set",
-            "head=staging",
+            &url,
             "--set",
             "numQueries=200",
-        ])
+        ];
+        args.extend_from_slice(TUTORIAL_SETS);
+        plane.helm(&args)
     };
     let notes =
         install("http://127.0.0.1:8080").unwrap_or_else(|e| panic!("helm install failed: {e}"));
