@@ -1,18 +1,14 @@
 //! `slogate demo`: the embedded default runs a real experiment over loopback and says why
 //! each candidate passes or fails.
 
-use std::process::{Command, Output};
+mod common;
+
+use std::process::Output;
+
+use common::{slogate, text};
 
 fn demo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_slogate"))
-        .arg("demo")
-        .args(args)
-        .output()
-        .expect("slogate runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    slogate(&[&["demo"], args].concat())
 }
 
 /// The line of the SLO table for `metric`.

@@ -1,32 +1,14 @@
 //! `slogate run`, `describe` and `assert` as a user runs them: the built binary against the
 //! hello service on loopback, the result file checked against the committed schema.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{slogate, slogate_async, text};
 use slogate_hello::{Behavior, HelloServer};
-
-fn slogate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_slogate"))
-        .args(args)
-        .output()
-        .expect("the slogate binary runs")
-}
-
-/// Runs `slogate` off the async runtime so the in-process server keeps answering.
-async fn slogate_async(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        slogate(&args)
-    })
-    .await
-    .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn code(out: &Output) -> i32 {
     out.status.code().expect("exited, not killed")

@@ -1,26 +1,12 @@
 //! `slogate load` as a user runs it: the built binary against the hello service on loopback.
 
-use std::process::{Command, Output};
+mod common;
+
+use std::process::Command;
 use std::time::Duration;
 
+use common::{slogate, slogate_async};
 use slogate_hello::{Behavior, HelloServer};
-
-fn slogate(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_slogate"))
-        .args(args)
-        .output()
-        .expect("the slogate binary runs")
-}
-
-/// Runs `slogate` off the async runtime so the in-process server keeps answering.
-async fn slogate_async(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        slogate(&args)
-    })
-    .await
-    .unwrap()
-}
 
 fn schema() -> serde_json::Value {
     let path = concat!(
