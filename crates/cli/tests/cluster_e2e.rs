@@ -19,10 +19,9 @@ use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Namespace, Secret};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, PostParams};
 use slogate_hello::{Behavior, HelloServer};
-use slogate_k8s::testing::{ControlPlane, TUTORIAL_SETS, chart_dir};
+use slogate_k8s::testing::{ControlPlane, TUTORIAL_SETS, chart_dir, meta, restricted_namespace};
 use support::GitHubDouble;
 
 const TOKEN: &str = "ghp_ClusterLeakCanary0a1b2c3d4e5f6a7b8c9d0e1";
@@ -178,14 +177,6 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn meta(name: &str, namespace: Option<&str>) -> ObjectMeta {
-    ObjectMeta {
-        name: Some(name.into()),
-        namespace: namespace.map(Into::into),
-        ..ObjectMeta::default()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs kube-apiserver, etcd and helm; run by make test"]
 async fn slo_pr_job_writes_its_result_configmap_and_opens_the_pr() {
@@ -197,16 +188,8 @@ async fn slo_pr_job_writes_its_result_configmap_and_opens_the_pr() {
     let github = GitHubDouble::start("me", "app", TOKEN).await;
 
     let namespaces: Api<Namespace> = Api::all(admin.clone());
-    let mut staging = Namespace {
-        metadata: meta("staging", None),
-        ..Namespace::default()
-    };
-    staging.metadata.labels = Some(BTreeMap::from([(
-        "pod-security.kubernetes.io/enforce".into(),
-        "restricted".into(),
-    )]));
     namespaces
-        .create(&PostParams::default(), &staging)
+        .create(&PostParams::default(), &restricted_namespace("staging"))
         .await
         .unwrap();
     let secrets: Api<Secret> = Api::namespaced(admin.clone(), "staging");

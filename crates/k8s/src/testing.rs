@@ -7,6 +7,7 @@
 //! runs the API server's default plugins, Pod Security among them. There is no kubelet: pods
 //! are stored and admitted, never run.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
 use std::net::TcpListener;
@@ -15,6 +16,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
 
 use crate::Connection;
@@ -97,6 +100,29 @@ pub const TUTORIAL_SETS: &[&str] = &[
     "--set",
     "head=staging",
 ];
+
+/// Object metadata with a name and, for namespaced objects, a namespace.
+pub fn meta(name: &str, namespace: Option<&str>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_owned()),
+        namespace: namespace.map(str::to_owned),
+        ..ObjectMeta::default()
+    }
+}
+
+/// A namespace that enforces the `restricted` Pod Security Standard, as `staging` does in
+/// the tutorial.
+pub fn restricted_namespace(name: &str) -> Namespace {
+    let mut namespace = Namespace {
+        metadata: meta(name, None),
+        ..Namespace::default()
+    };
+    namespace.metadata.labels = Some(BTreeMap::from([(
+        "pod-security.kubernetes.io/enforce".to_owned(),
+        "restricted".to_owned(),
+    )]));
+    namespace
+}
 
 /// The path of an installed tool, or [`HarnessError::MissingTool`].
 pub fn tool(name: &'static str) -> Result<PathBuf, HarnessError> {

@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
 use kube::api::{Api, PostParams};
 use slogate_core::result::{API_VERSION, ExperimentResult, KIND, OverallVerdict, Progress, Stage};
-use slogate_k8s::testing::{ControlPlane, TUTORIAL_SETS};
+use slogate_k8s::testing::{ControlPlane, TUTORIAL_SETS, meta, restricted_namespace};
 use slogate_k8s::{Connection, Error, ResultWriter, job_owner, read_result};
 
 fn result(stage: Stage) -> ExperimentResult {
@@ -39,14 +39,6 @@ fn result(stage: Stage) -> ExperimentResult {
             reason: "every SLO is satisfied".to_owned(),
         }),
         promotion: None,
-    }
-}
-
-fn meta(name: &str, namespace: Option<&str>) -> ObjectMeta {
-    ObjectMeta {
-        name: Some(name.to_owned()),
-        namespace: namespace.map(str::to_owned),
-        ..ObjectMeta::default()
     }
 }
 
@@ -351,16 +343,8 @@ async fn chart_installs_into_a_restricted_namespace() {
         .unwrap_or_else(|e| panic!("{e}"));
     let admin = plane.client().await.unwrap();
     let namespaces: Api<Namespace> = Api::all(admin.clone());
-    let mut staging = Namespace {
-        metadata: meta("staging", None),
-        ..Namespace::default()
-    };
-    staging.metadata.labels = Some(BTreeMap::from([(
-        "pod-security.kubernetes.io/enforce".to_owned(),
-        "restricted".to_owned(),
-    )]));
     namespaces
-        .create(&PostParams::default(), &staging)
+        .create(&PostParams::default(), &restricted_namespace("staging"))
         .await
         .unwrap();
     let secrets: Api<Secret> = Api::namespaced(admin.clone(), "staging");
