@@ -272,6 +272,32 @@ pub struct PromotionSpec {
     pub commit_status: bool,
 }
 
+impl PromotionSpec {
+    /// Promotion of `head` into `base` in `owner/repo` with every other setting at the
+    /// default a spec file gets when it leaves the field out.
+    pub fn new(
+        owner: impl Into<String>,
+        repo: impl Into<String>,
+        base: impl Into<String>,
+        head: impl Into<String>,
+    ) -> Self {
+        Self {
+            owner: owner.into(),
+            repo: repo.into(),
+            base: base.into(),
+            head: head.into(),
+            token_file: None,
+            api_url: default_api_url(),
+            when: PromoteWhen::default(),
+            labels: Vec::new(),
+            reviewers: Vec::new(),
+            title: None,
+            body: None,
+            commit_status: default_true(),
+        }
+    }
+}
+
 /// The default GitHub API URL.
 pub fn default_api_url() -> String {
     "https://api.github.com".to_owned()

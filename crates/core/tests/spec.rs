@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use slogate_core::spec::{ExperimentSpec, InconclusivePolicy, SpecError};
+use slogate_core::spec::{ExperimentSpec, InconclusivePolicy, PromotionSpec, SpecError};
 
 fn sample() -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/experiment.yaml");
@@ -155,5 +155,18 @@ fn error_message_lists_every_problem() {
     assert!(
         text.contains("\n  - confidence: must be between 0 and 1"),
         "{text}"
+    );
+}
+
+#[test]
+fn promotion_constructor_has_the_defaults_of_a_spec_file() {
+    let spec = ExperimentSpec::from_yaml(
+        "name: e\nversions: [{name: v, url: 'http://127.0.0.1:1/'}]\n\
+         promotion: {owner: me, repo: app, base: master, head: staging}\n",
+    )
+    .unwrap();
+    assert_eq!(
+        spec.promotion,
+        Some(PromotionSpec::new("me", "app", "master", "staging"))
     );
 }

@@ -54,20 +54,10 @@ mod tests {
     use super::*;
     use slogate_core::result::OverallVerdict;
 
-    pub(crate) fn spec(when: PromoteWhen) -> PromotionSpec {
+    fn spec(when: PromoteWhen) -> PromotionSpec {
         PromotionSpec {
-            owner: "octo".into(),
-            repo: "hello".into(),
-            base: "master".into(),
-            head: "staging".into(),
-            token_file: None,
-            api_url: slogate_core::spec::default_api_url(),
             when,
-            labels: vec![],
-            reviewers: vec![],
-            title: None,
-            body: None,
-            commit_status: true,
+            ..PromotionSpec::new("octo", "hello", "master", "staging")
         }
     }
 

@@ -215,23 +215,10 @@ fn truncate(text: &str, max: usize, marker: &str) -> String {
 mod tests {
     use super::*;
     use slogate_core::result::{OverallVerdict, Stage};
-    use slogate_core::spec::{ExperimentSpec, PromoteWhen};
+    use slogate_core::spec::ExperimentSpec;
 
     fn spec() -> PromotionSpec {
-        PromotionSpec {
-            owner: "octo".into(),
-            repo: "hello".into(),
-            base: "master".into(),
-            head: "staging".into(),
-            token_file: None,
-            api_url: slogate_core::spec::default_api_url(),
-            when: PromoteWhen::Pass,
-            labels: vec![],
-            reviewers: vec![],
-            title: None,
-            body: None,
-            commit_status: true,
-        }
+        PromotionSpec::new("octo", "hello", "master", "staging")
     }
 
     fn result(pass: bool) -> ExperimentResult {

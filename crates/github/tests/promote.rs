@@ -40,18 +40,8 @@ async fn fixture_with_token(accepted: &str, in_file: &str) -> Fixture {
 
 fn spec(api_url: &str) -> PromotionSpec {
     PromotionSpec {
-        owner: "octo".into(),
-        repo: "hello".into(),
-        base: "master".into(),
-        head: "staging".into(),
-        token_file: None,
         api_url: api_url.into(),
-        when: PromoteWhen::Pass,
-        labels: vec![],
-        reviewers: vec![],
-        title: None,
-        body: None,
-        commit_status: true,
+        ..PromotionSpec::new("octo", "hello", "master", "staging")
     }
 }
 

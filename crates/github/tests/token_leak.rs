@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use slogate_core::result::{ExperimentResult, OverallVerdict, Stage};
-use slogate_core::spec::{ExperimentSpec, PromoteWhen, PromotionSpec};
+use slogate_core::spec::{ExperimentSpec, PromotionSpec};
 use slogate_github::{Options, RetryPolicy, promote_result};
 use support::{Fault, GitHubDouble};
 
@@ -62,18 +62,12 @@ async fn token_appears_nowhere_the_run_produces() {
     std::fs::write(&wrong_file, "ghp_wrong000000000000000000000000000000\n").unwrap();
 
     let spec = PromotionSpec {
-        owner: "octo".into(),
-        repo: "hello".into(),
-        base: "master".into(),
-        head: "staging".into(),
         token_file: Some(token_file.clone()),
         api_url: double.url.clone(),
-        when: PromoteWhen::Pass,
         labels: vec!["slo".into()],
         reviewers: vec!["alice".into()],
         title: Some("{{name}} {{verdict}}".into()),
-        body: None,
-        commit_status: true,
+        ..PromotionSpec::new("octo", "hello", "master", "staging")
     };
     let options = Options {
         dry_run: false,

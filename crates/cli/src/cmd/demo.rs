@@ -79,20 +79,7 @@ fn demo_spec(url: String, args: &Args) -> ExperimentSpec {
         confidence: slogate_core::spec::default_confidence(),
         inconclusive: Default::default(),
         result: None,
-        promotion: Some(PromotionSpec {
-            owner: "example".to_owned(),
-            repo: "hello".to_owned(),
-            base: "master".to_owned(),
-            head: "staging".to_owned(),
-            token_file: None,
-            api_url: slogate_core::spec::default_api_url(),
-            when: Default::default(),
-            labels: Vec::new(),
-            reviewers: Vec::new(),
-            title: None,
-            body: None,
-            commit_status: true,
-        }),
+        promotion: Some(PromotionSpec::new("example", "hello", "master", "staging")),
     }
 }
 
