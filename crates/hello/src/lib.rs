@@ -79,6 +79,7 @@ pub struct Behavior {
     close_mid_response_every: Option<u64>,
     stall: Option<(u64, Duration)>,
     body: Bytes,
+    chunked: bool,
 }
 
 impl Default for Behavior {
@@ -98,6 +99,7 @@ impl Behavior {
             close_mid_response_every: None,
             stall: None,
             body: Bytes::from_static(DEFAULT_BODY.as_bytes()),
+            chunked: false,
         }
     }
 
@@ -163,6 +165,13 @@ impl Behavior {
     /// The body of every response.
     pub fn body(mut self, body: impl Into<Bytes>) -> Self {
         self.body = body.into();
+        self
+    }
+
+    /// Responses carry no `Content-Length`: over HTTP/1.1 the body goes out in chunked
+    /// encoding, a few bytes per chunk.
+    pub fn chunked(mut self) -> Self {
+        self.chunked = true;
         self
     }
 
@@ -438,6 +447,8 @@ async fn handle(
     };
     let body = if every(n, behavior.close_mid_response_every) {
         HelloBody::truncated(behavior.body.clone())
+    } else if behavior.chunked {
+        HelloBody::chunked(behavior.body.clone())
     } else {
         HelloBody::full(behavior.body.clone())
     };
@@ -448,7 +459,9 @@ async fn handle(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
-    headers.insert(header::CONTENT_LENGTH, behavior.body.len().into());
+    if !behavior.chunked {
+        headers.insert(header::CONTENT_LENGTH, behavior.body.len().into());
+    }
     Ok(response)
 }
 
@@ -459,11 +472,16 @@ async fn sleep_unless_stopped(sleep: Sleep, stop: &CancellationToken) {
     }
 }
 
-/// A response body: whole, or cut off halfway by closing the connection.
+/// A response body: whole, in small chunks of unknown total length, or cut off halfway by
+/// closing the connection.
 #[derive(Debug)]
 pub struct HelloBody {
-    first: Option<Bytes>,
-    total: u64,
+    /// What is still to be sent.
+    rest: Bytes,
+    /// Largest frame sent at once.
+    piece: usize,
+    /// The length announced up front; `None` for a chunked body.
+    total: Option<u64>,
     /// Set when the body is cut off: the pause lets the first half reach the client before
     /// the failure closes the connection.
     cut_after: Option<Pin<Box<Sleep>>>,
@@ -472,17 +490,29 @@ pub struct HelloBody {
 impl HelloBody {
     fn full(body: Bytes) -> Self {
         Self {
-            total: body.len() as u64,
-            first: Some(body),
+            total: Some(body.len() as u64),
+            piece: body.len(),
+            rest: body,
+            cut_after: None,
+        }
+    }
+
+    fn chunked(body: Bytes) -> Self {
+        Self {
+            total: None,
+            piece: 7,
+            rest: body,
             cut_after: None,
         }
     }
 
     fn truncated(body: Bytes) -> Self {
         let total = body.len() as u64;
+        let half = body.slice(..body.len() / 2);
         Self {
-            first: Some(body.slice(..body.len() / 2)),
-            total,
+            total: Some(total),
+            piece: half.len(),
+            rest: half,
             cut_after: Some(Box::pin(tokio::time::sleep(Duration::from_millis(5)))),
         }
     }
@@ -496,10 +526,10 @@ impl Body for HelloBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        if let Some(first) = self.first.take()
-            && !first.is_empty()
-        {
-            return Poll::Ready(Some(Ok(Frame::data(first))));
+        if !self.rest.is_empty() {
+            let piece = self.piece.min(self.rest.len());
+            let frame = self.rest.split_to(piece);
+            return Poll::Ready(Some(Ok(Frame::data(frame))));
         }
         match self.cut_after.as_mut() {
             None => Poll::Ready(None),
@@ -514,11 +544,14 @@ impl Body for HelloBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.first.is_none() && self.cut_after.is_none()
+        self.rest.is_empty() && self.cut_after.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.total)
+        match self.total {
+            Some(total) => SizeHint::with_exact(total),
+            None => SizeHint::default(),
+        }
     }
 }
 

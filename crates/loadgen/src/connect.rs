@@ -10,17 +10,19 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::{CertificateDer, ServerName};
 use slogate_core::measure::ErrorKind;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use crate::h1::{Http1, Io};
+
 /// The request body type every connection sends.
 pub(crate) type ReqBody = Full<Bytes>;
 
-/// A connection's I/O driver; it must be polled for requests on it to make progress.
+/// An HTTP/2 connection's I/O driver; it must be polled for requests on it to make progress.
 pub(crate) type Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
 
 /// A failed request or connection attempt, classified.
@@ -77,7 +79,7 @@ fn classify_hyper(err: &hyper::Error) -> ErrorKind {
     ErrorKind::Protocol
 }
 
-fn classify_io(err: &io::Error) -> ErrorKind {
+pub(crate) fn classify_io(err: &io::Error) -> ErrorKind {
     match err.kind() {
         io::ErrorKind::ConnectionRefused => ErrorKind::ConnectRefused,
         io::ErrorKind::ConnectionReset
@@ -111,24 +113,15 @@ impl std::fmt::Debug for Connector {
     }
 }
 
-/// An open connection: the request sender and its I/O driver.
-pub(crate) struct Connection {
-    pub(crate) sender: Sender,
-    pub(crate) driver: Driver,
-}
-
-/// The request side of an HTTP/1.1 or HTTP/2 connection.
-pub(crate) enum Sender {
-    /// HTTP/1.1: one request at a time, origin-form targets.
-    H1(http1::SendRequest<ReqBody>),
-    /// HTTP/2: absolute URIs (scheme and authority become pseudo-headers).
-    H2(http2::SendRequest<ReqBody>),
-}
-
-impl Sender {
-    pub(crate) fn is_h2(&self) -> bool {
-        matches!(self, Sender::H2(_))
-    }
+/// An open connection, ready for its first request.
+pub(crate) enum Connection {
+    /// HTTP/1.1: one request at a time, written and read by the engine itself.
+    H1(Http1),
+    /// HTTP/2 on hyper: absolute URIs (scheme and authority become pseudo-headers).
+    H2 {
+        sender: http2::SendRequest<ReqBody>,
+        driver: Driver,
+    },
 }
 
 /// Builds the TLS client configuration: ring provider, native roots plus `extra_roots`,
@@ -171,15 +164,33 @@ impl Connector {
         }
     }
 
-    /// Opens one connection and completes the HTTP handshake.
+    /// Opens one connection for the engine and completes the HTTP/2 handshake if it speaks
+    /// HTTP/2 (h2c asked for, or `h2` chosen by ALPN).
     pub(crate) async fn connect(&self) -> Result<Connection, RequestError> {
-        match tokio::time::timeout(self.connect_timeout, self.connect_inner()).await {
+        let (stream, h2) = self.open_stream().await?;
+        if !h2 {
+            return Ok(Connection::H1(Http1::new(stream)));
+        }
+        let (sender, driver) = http2::Builder::new(TokioExecutor::new())
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|err| RequestError::new(ErrorKind::Protocol, err))?;
+        Ok(Connection::H2 {
+            sender,
+            driver: Box::pin(driver),
+        })
+    }
+
+    /// Opens the byte stream (TCP, then TLS for https) within the connect timeout; says
+    /// whether it is to speak HTTP/2.
+    pub(crate) async fn open_stream(&self) -> Result<(Box<dyn Io>, bool), RequestError> {
+        match tokio::time::timeout(self.connect_timeout, self.open_stream_inner()).await {
             Ok(result) => result,
             Err(elapsed) => Err(RequestError::new(ErrorKind::Timeout, elapsed)),
         }
     }
 
-    async fn connect_inner(&self) -> Result<Connection, RequestError> {
+    async fn open_stream_inner(&self) -> Result<(Box<dyn Io>, bool), RequestError> {
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
             .map_err(|err| {
@@ -192,57 +203,17 @@ impl Connector {
         // Small requests must leave at once, not wait for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
         match &self.tls {
-            None => {
-                let io = TokioIo::new(tcp);
-                if self.h2c {
-                    handshake_h2(io).await
-                } else {
-                    handshake_h1(io).await
-                }
-            }
+            None => Ok((Box::new(tcp), self.h2c)),
             Some((connector, name)) => {
                 let tls = connector
                     .connect(name.clone(), tcp)
                     .await
                     .map_err(|err| RequestError::new(ErrorKind::Tls, err))?;
                 let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                let io = TokioIo::new(tls);
-                if h2 {
-                    handshake_h2(io).await
-                } else {
-                    handshake_h1(io).await
-                }
+                Ok((Box::new(tls), h2))
             }
         }
     }
-}
-
-async fn handshake_h1<T>(io: T) -> Result<Connection, RequestError>
-where
-    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (sender, driver) = http1::Builder::new()
-        .handshake(io)
-        .await
-        .map_err(|err| RequestError::new(ErrorKind::Protocol, err))?;
-    Ok(Connection {
-        sender: Sender::H1(sender),
-        driver: Box::pin(driver),
-    })
-}
-
-async fn handshake_h2<T>(io: T) -> Result<Connection, RequestError>
-where
-    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (sender, driver) = http2::Builder::new(TokioExecutor::new())
-        .handshake(io)
-        .await
-        .map_err(|err| RequestError::new(ErrorKind::Protocol, err))?;
-    Ok(Connection {
-        sender: Sender::H2(sender),
-        driver: Box::pin(driver),
-    })
 }
 
 #[cfg(test)]

@@ -9,12 +9,14 @@
 //! that stalls is charged for every request it kept waiting (coordinated omission corrected),
 //! and from the actual send too (service time).
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use http_body_util::BodyExt;
+use hyper::client::conn::http2;
 use slogate_core::measure::{ErrorKind, Measurement, new_latency_histogram};
 use slogate_core::spec::StatusRange;
 use tokio::sync::oneshot;
@@ -22,7 +24,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
-use crate::connect::{Connection, Connector, RequestError, Sender};
+use crate::connect::{Connection, Connector, Driver, ReqBody, RequestError};
 use crate::plan::{LoadPlan, RequestTemplate, StopAfter, Warmup};
 use crate::{LoadError, LoadProgress, Phase, RunOptions};
 
@@ -537,14 +539,14 @@ async fn drive(
                 }
             },
         };
-        let request = shared.template.request(&conn.sender);
         // Only a wait or a new connection since `now` makes it stale.
         let sent = if due.is_none() && reused {
             now
         } else {
             Instant::now()
         };
-        let outcome = exchange(conn, request, sent + shared.timeout, &mut timer).await;
+        let deadline = sent + shared.timeout;
+        let outcome = exchange(conn, &shared.template, deadline, &mut timer).await;
         let done = Instant::now();
         let keep = match outcome {
             Ok(Exchange {
@@ -596,31 +598,69 @@ struct Exchange {
     reusable: bool,
 }
 
-/// Sends one request and reads the whole response, driving the connection in this task so
-/// that no wake-up crosses tasks.
+/// Sends one request and reads the whole response within `deadline`.
 ///
 /// `timer` is the connection's timeout timer. Arming a timer per request costs more than
 /// the request on loopback, so the timer keeps an earlier deadline and, when it fires before
 /// the current request's deadline, is simply re-armed to it.
 async fn exchange(
     conn: &mut Connection,
-    request: http::Request<crate::connect::ReqBody>,
+    template: &RequestTemplate,
     deadline: Instant,
-    timer: &mut std::pin::Pin<Box<Sleep>>,
+    timer: &mut Pin<Box<Sleep>>,
 ) -> Result<Exchange, RequestError> {
-    let Connection { sender, driver } = conn;
-    let work = async {
-        let response = match sender {
-            Sender::H1(sender) => {
-                sender.ready().await.map_err(RequestError::from_hyper)?;
-                sender.send_request(request).await
-            }
-            Sender::H2(sender) => {
-                sender.ready().await.map_err(RequestError::from_hyper)?;
-                sender.send_request(request).await
+    match conn {
+        Connection::H1(http1) => {
+            let work = http1.exchange(&template.h1, template.head);
+            tokio::pin!(work);
+            loop {
+                tokio::select! {
+                    biased;
+                    response = &mut work => {
+                        let response = response?;
+                        return Ok(Exchange {
+                            status: response.status,
+                            body_bytes: response.body_bytes,
+                            reusable: response.reusable,
+                        });
+                    }
+                    () = timer.as_mut() => timed_out(deadline, timer)?,
+                }
             }
         }
-        .map_err(RequestError::from_hyper)?;
+        Connection::H2 { sender, driver } => {
+            exchange_h2(sender, driver, template.h2_request(), deadline, timer).await
+        }
+    }
+}
+
+/// The timeout timer fired: an error once `deadline` has passed, else re-armed to it.
+fn timed_out(deadline: Instant, timer: &mut Pin<Box<Sleep>>) -> Result<(), RequestError> {
+    if Instant::now() >= deadline {
+        return Err(RequestError::new(
+            ErrorKind::Timeout,
+            "no full response within the request timeout",
+        ));
+    }
+    timer.as_mut().reset(deadline);
+    Ok(())
+}
+
+/// An HTTP/2 exchange on hyper, driving the connection in this task so that no wake-up
+/// crosses tasks.
+async fn exchange_h2(
+    sender: &mut http2::SendRequest<ReqBody>,
+    driver: &mut Driver,
+    request: http::Request<ReqBody>,
+    deadline: Instant,
+    timer: &mut Pin<Box<Sleep>>,
+) -> Result<Exchange, RequestError> {
+    let work = async {
+        sender.ready().await.map_err(RequestError::from_hyper)?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(RequestError::from_hyper)?;
         let status = response.status().as_u16();
         let mut body = response.into_body();
         let mut body_bytes = 0u64;
@@ -653,16 +693,7 @@ async fn exchange(
                 // The request either already has its response or fails next poll.
                 driver_ended = Some(ended);
             }
-            () = timer.as_mut() => {
-                let now = Instant::now();
-                if now >= deadline {
-                    return Err(RequestError::new(
-                        ErrorKind::Timeout,
-                        "no full response within the request timeout",
-                    ));
-                }
-                timer.as_mut().reset(deadline);
-            }
+            () = timer.as_mut() => timed_out(deadline, timer)?,
         }
     }
 }

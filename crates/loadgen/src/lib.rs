@@ -7,6 +7,7 @@
 
 mod connect;
 mod engine;
+mod h1;
 mod plan;
 pub mod summary;
 

@@ -5,14 +5,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HOST, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use http::header::{
+    CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderMap, HeaderName, HeaderValue, USER_AGENT,
+};
 use http::{Method, Uri};
 use http_body_util::{BodyExt, Full, Limited};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
 use rustls::pki_types::{CertificateDer, ServerName};
 use slogate_core::spec::{DEFAULT_NUM_REQUESTS, LoadSpec, StatusRange, VersionSpec};
 
 use crate::LoadError;
-use crate::connect::{Connector, Sender, tls_config};
+use crate::connect::{Connector, tls_config};
 
 /// Largest payload `payloadUrl` may deliver.
 const MAX_PAYLOAD_BYTES: usize = 64 << 20;
@@ -53,34 +57,29 @@ pub struct LoadPlan {
     pub(crate) connector: Connector,
 }
 
-/// The parts of every request, built once and cloned per request.
+/// The request every connection sends, built once.
 #[derive(Debug)]
 pub(crate) struct RequestTemplate {
-    pub(crate) method: Method,
-    /// Origin-form target for HTTP/1.1 (`/path?query`).
-    pub(crate) origin_uri: Uri,
+    /// The whole HTTP/1.1 request as written on the wire: request line, headers, body.
+    pub(crate) h1: Bytes,
+    /// Whether the method is `HEAD`, whose responses carry no body.
+    pub(crate) head: bool,
+    method: Method,
     /// Absolute URI for HTTP/2, whose scheme and authority become pseudo-headers.
-    pub(crate) absolute_uri: Uri,
-    /// Headers for HTTP/1.1, `Host` included.
-    pub(crate) h1_headers: HeaderMap,
+    absolute_uri: Uri,
     /// Headers for HTTP/2 (no `Host`; `:authority` carries it).
-    pub(crate) h2_headers: HeaderMap,
+    h2_headers: HeaderMap,
     pub(crate) body: Bytes,
 }
 
 impl RequestTemplate {
-    /// A fresh request for `sender`'s protocol.
-    pub(crate) fn request(&self, sender: &Sender) -> http::Request<Full<Bytes>> {
+    /// A fresh HTTP/2 request.
+    pub(crate) fn h2_request(&self) -> http::Request<Full<Bytes>> {
         let mut request = http::Request::new(Full::new(self.body.clone()));
         *request.method_mut() = self.method.clone();
-        if sender.is_h2() {
-            *request.uri_mut() = self.absolute_uri.clone();
-            *request.version_mut() = http::Version::HTTP_2;
-            *request.headers_mut() = self.h2_headers.clone();
-        } else {
-            *request.uri_mut() = self.origin_uri.clone();
-            *request.headers_mut() = self.h1_headers.clone();
-        }
+        *request.uri_mut() = self.absolute_uri.clone();
+        *request.version_mut() = http::Version::HTTP_2;
+        *request.headers_mut() = self.h2_headers.clone();
         request
     }
 }
@@ -329,11 +328,15 @@ async fn download(
         source,
     };
     let fetch = async {
-        let mut connection = connector
-            .connect()
+        // The connector offers HTTP/1.1 only (no h2c, no `h2` in ALPN).
+        let (stream, _) = connector
+            .open_stream()
             .await
             .map_err(|e| payload_error(e.into()))?;
-        let driver = tokio::spawn(connection.driver);
+        let (mut sender, connection) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| payload_error(e.into()))?;
+        let driver = tokio::spawn(connection);
         let mut request = http::Request::new(Full::new(Bytes::new()));
         *request.uri_mut() =
             Uri::try_from(origin_form(&target.url)).map_err(|e| payload_error(e.into()))?;
@@ -341,11 +344,10 @@ async fn download(
             HOST,
             HeaderValue::from_str(&authority(&target.url)).map_err(|e| payload_error(e.into()))?,
         );
-        let response = match &mut connection.sender {
-            Sender::H1(sender) => sender.send_request(request).await,
-            Sender::H2(sender) => sender.send_request(request).await,
-        }
-        .map_err(|e| payload_error(e.into()))?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| payload_error(e.into()))?;
         let status = response.status();
         if !status.is_success() {
             return Err(payload_error(format!("status {status}").into()));
@@ -422,6 +424,8 @@ fn build_template(
         given.push((name, value));
     }
     // A header given by the user replaces the default of the same name.
+    // The body's real length is sent; a Content-Length given by the user is not.
+    given.retain(|(name, _)| *name != CONTENT_LENGTH);
     for (name, _) in &given {
         headers.remove(name);
     }
@@ -437,14 +441,39 @@ fn build_template(
             .map_err(|err| invalid("url", format!("{url}: {err}")))?;
         headers.insert(HOST, host);
     }
+    let h1 = serialize_h1(&method, &origin_uri, &headers, &body);
     Ok(RequestTemplate {
+        h1,
+        head: method == Method::HEAD,
         method,
-        origin_uri,
         absolute_uri,
-        h1_headers: headers,
         h2_headers,
         body,
     })
+}
+
+/// Writes an HTTP/1.1 request: `Host` first, the other headers in order, then
+/// `Content-Length` when there is a body or the method expects one.
+fn serialize_h1(method: &Method, target: &Uri, headers: &HeaderMap, body: &Bytes) -> Bytes {
+    let mut out = Vec::with_capacity(256 + body.len());
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.to_string().as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let host = headers.get_all(HOST).iter().map(|value| (&HOST, value));
+    let rest = headers.iter().filter(|(name, _)| **name != HOST);
+    for (name, value) in host.chain(rest) {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if !body.is_empty() || [Method::POST, Method::PUT, Method::PATCH].contains(method) {
+        out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    Bytes::from(out)
 }
 
 #[cfg(test)]
@@ -537,12 +566,22 @@ mod tests {
             .await
             .unwrap();
         let t = &plan.template;
-        assert_eq!(t.method, Method::POST);
-        assert_eq!(t.origin_uri, "/a?b=1");
-        assert_eq!(t.h1_headers[HOST], "localhost:8080");
-        assert_eq!(t.h1_headers.get_all(USER_AGENT).iter().count(), 1);
-        assert_eq!(t.h1_headers[USER_AGENT], "me");
-        assert!(!t.h2_headers.contains_key(HOST));
+        assert_eq!(
+            std::str::from_utf8(&t.h1).unwrap(),
+            "POST /a?b=1 HTTP/1.1\r\n\
+             host: localhost:8080\r\n\
+             content-type: application/json\r\n\
+             user-agent: me\r\n\
+             content-length: 2\r\n\
+             \r\n\
+             {}"
+        );
+        assert!(!t.head);
+        let h2 = t.h2_request();
+        assert_eq!(h2.method(), Method::POST);
+        assert_eq!(h2.uri(), "http://localhost:8080/a?b=1");
+        assert!(!h2.headers().contains_key(HOST));
+        assert_eq!(h2.headers()[USER_AGENT], "me");
         assert_eq!(plan.stop_after(), StopAfter::Requests(DEFAULT_NUM_REQUESTS));
     }
 }

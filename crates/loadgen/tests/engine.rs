@@ -248,6 +248,59 @@ async fn h2c_with_prior_knowledge() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http1_sends_method_headers_and_body_on_kept_connections() {
+    let server = HelloServer::start(Behavior::new()).await.unwrap();
+    let spec = LoadSpec {
+        method: Some("put".into()),
+        body: Some("abcd".into()),
+        headers: vec![slogate_core::spec::Header {
+            name: "x-slogate".into(),
+            value: "yes".into(),
+        }],
+        ..requests(100, 2)
+    };
+    let m = load(&server.url(), spec).await;
+    assert_eq!((m.requests, m.errors, m.bytes_sent), (100, 0, 400));
+    let last = server.last_request().unwrap();
+    assert_eq!(
+        (last.version.as_str(), last.method.as_str()),
+        ("HTTP/1.1", "PUT")
+    );
+    assert!(last.headers.contains(&("x-slogate".into(), "yes".into())));
+    assert!(
+        last.headers
+            .contains(&("content-length".into(), "4".into()))
+    );
+    assert_eq!(server.request_body_bytes(), 400);
+    assert_eq!(server.connections_accepted(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_responses_are_counted_by_their_data() {
+    let body = "a body sent in chunks of seven bytes";
+    let server = HelloServer::start(Behavior::new().chunked().body(body))
+        .await
+        .unwrap();
+    let m = load(&server.url(), requests(200, 4)).await;
+    assert_eq!((m.requests, m.errors), (200, 0));
+    assert_eq!(m.bytes_received, 200 * body.len() as u64);
+    // Every response ended where its last chunk said, so every connection was kept.
+    assert_eq!(server.connections_accepted(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_responses_announce_a_length_but_carry_no_body() {
+    let server = HelloServer::start(Behavior::new()).await.unwrap();
+    let spec = LoadSpec {
+        method: Some("HEAD".into()),
+        ..requests(50, 1)
+    };
+    let m = load(&server.url(), spec).await;
+    assert_eq!((m.requests, m.errors, m.bytes_received), (50, 0, 0));
+    assert_eq!(server.connections_accepted(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn body_file_is_sent_with_its_content_type() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("body.json");
