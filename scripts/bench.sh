@@ -51,27 +51,62 @@ for _ in $(seq 50); do curl -fsS "$URL" >/dev/null 2>&1 && break; sleep 0.1; don
 log "nginx (1 worker) on $URL; $CONNS connections, ${SECS}s per tool"
 
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
-
-# Closed model, every tool with the same connections and duration, back to back.
-"$SLOGATE" load -c "$CONNS" -z 2s -o json "$URL" >/dev/null   # warms nginx and the page cache
-wrk_rps=$(wrk -t1 -c "$CONNS" -d "${SECS}s" "$URL" | awk '/^Requests\/sec:/ {print $2}')
-oha -z "${SECS}s" -c "$CONNS" --no-tui --output-format json "$URL" >"$WORK/oha.json"
-oha_rps=$(json "$WORK/oha.json" 'd["summary"]["requestsPerSec"]')
-fortio load -quiet -qps 0 -c "$CONNS" -t "${SECS}s" -json "$WORK/fortio.json" "$URL" >/dev/null 2>&1
-fortio_rps=$(json "$WORK/fortio.json" 'd["ActualQPS"]')
-"$SLOGATE" load -c "$CONNS" -z "${SECS}s" -o json "$URL" >"$WORK/slogate.json"
-slogate_rps=$(json "$WORK/slogate.json" 'd["achievedRate"]')
-TOKIO_WORKER_THREADS=1 "$SLOGATE" load -c "$CONNS" -z "${SECS}s" -o json "$URL" >"$WORK/slogate1.json"
-slogate1_rps=$(json "$WORK/slogate1.json" 'd["achievedRate"]')
-
 ratio() { python3 -c "print(f'{float(\"$1\")/float(\"$2\"):.2f}')"; }
-printf '\n== closed model: requests/s (%s connections, %ss, nginx 1 worker) ==\n' "$CONNS" "$SECS"
-printf '%-28s %12.0f\n' "wrk -t1" "$wrk_rps" "oha" "$oha_rps" "fortio" "$fortio_rps" \
-  "slogate (2 workers)" "$slogate_rps" "slogate (1 worker)" "$slogate1_rps"
-best=$(python3 -c "print(max($slogate_rps, $slogate1_rps))")
-printf 'slogate (best) / wrk    = %s   (target >= 0.85)\n' "$(ratio "$best" "$wrk_rps")"
-printf 'slogate (best) / oha    = %s   (target >= 1.2)\n' "$(ratio "$best" "$oha_rps")"
-printf 'slogate (best) / fortio = %s   (target >= 1.5)\n' "$(ratio "$best" "$fortio_rps")"
+NGINX_WORKER=$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -1)
+# CPU time (clock ticks) the nginx worker has used so far.
+nginx_ticks() { awk '{print $14 + $15}' "/proc/$NGINX_WORKER/stat"; }
+TICKS=$(getconf CLK_TCK)
+
+# closed NAME [VAR=value...] CMD...: runs one closed-model measurement under GNU time and prints a
+# row: requests/s, the tool's CPU time per request, and how busy nginx was meanwhile (a server
+# near 100% is the ceiling every tool hits). Each tool writes JSON (or text for wrk) to
+# $WORK/NAME.out; rps_of NAME reads its rate.
+closed() {
+  local name=$1; shift
+  local before after
+  before=$(nginx_ticks)
+  /usr/bin/time -f '%U %S' -o "$WORK/$name.time" env "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
+  after=$(nginx_ticks)
+  local rps cpu
+  rps=$(rps_of "$name")
+  cpu=$(awk 'END {print $1 + $2}' "$WORK/$name.time")
+  printf '%-34s %12.0f %14.2f %12.0f%%\n' "$name" "$rps" \
+    "$(python3 -c "print($cpu * 1e6 / ($rps * $SECS))")" \
+    "$(python3 -c "print(100 * ($after - $before) / $TICKS / $SECS)")"
+  eval "rps_${name//[^a-z0-9]/_}=$rps"
+}
+rps_of() {
+  case $1 in
+    wrk*) awk '/^Requests\/sec:/ {print $2}' "$WORK/$1.out" ;;
+    oha*) json "$WORK/$1.out" 'd["summary"]["requestsPerSec"]' ;;
+    fortio*) json "$WORK/$1.json" 'd["ActualQPS"]' ;;
+    slogate*) json "$WORK/$1.out" 'd["achievedRate"]' ;;
+  esac
+}
+
+# Closed model, every tool with the same connections and duration, back to back: first each
+# limited to one thread (wrk -t1, GOMAXPROCS=1, TOKIO_WORKER_THREADS=1), then each on its
+# defaults (wrk's 2 threads, Go's and tokio's one per core).
+"$SLOGATE" load -c "$CONNS" -z 2s -o json "$URL" >/dev/null   # warms nginx and the page cache
+printf '\n== closed model: %s connections, %ss per tool, nginx 1 worker ==\n' "$CONNS" "$SECS"
+printf '%-34s %12s %14s %13s\n' "tool" "requests/s" "CPU us/request" "nginx busy"
+for round in 1thread default; do
+  if [ "$round" = 1thread ]; then
+    wrk_threads=1; one=(GOMAXPROCS=1 TOKIO_WORKER_THREADS=1)
+  else
+    wrk_threads=2; one=()
+  fi
+  closed "wrk_$round" "${one[@]}" wrk -t"$wrk_threads" -c "$CONNS" -d "${SECS}s" "$URL"
+  closed "oha_$round" "${one[@]}" oha -z "${SECS}s" -c "$CONNS" --no-tui \
+    --output-format json "$URL"
+  closed "fortio_$round" "${one[@]}" fortio load -quiet -qps 0 -c "$CONNS" \
+    -t "${SECS}s" -json "$WORK/fortio_$round.json" "$URL"
+  closed "slogate_$round" "${one[@]}" "$SLOGATE" load -c "$CONNS" \
+    -z "${SECS}s" -o json "$URL"
+  eval "s=\$rps_slogate_$round w=\$rps_wrk_$round o=\$rps_oha_$round f=\$rps_fortio_$round"
+  printf '  %s: slogate / wrk = %s (target >= 0.85), / oha = %s (target >= 1.2), / fortio = %s (target >= 1.5)\n' \
+    "$round" "$(ratio "$s" "$w")" "$(ratio "$s" "$o")" "$(ratio "$s" "$f")"
+done
 
 printf '\n== open model: achieved / target rate (%ss) ==\n' "$SECS"
 for qps in 1000 20000; do

@@ -21,6 +21,8 @@
 //! # Ok(()) }
 //! ```
 //!
+//! [`HelloServer::start_tls`] serves the same over TLS, offering HTTP/2 and HTTP/1.1 by ALPN.
+//!
 //! Requests are numbered 1, 2, 3 … in the order they reach the service, across all connections.
 //! Every "fraction" setting picks requests evenly by that number (a fraction of 0.1 picks
 //! requests 10, 20, 30 …), so a run of N requests sees exactly `floor(N × fraction)` of them
@@ -48,6 +50,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 /// The body every successful response carries unless [`Behavior::body`] says otherwise.
@@ -234,6 +237,7 @@ struct Shared {
     stall_until: OnceLock<Instant>,
     last_request: Mutex<Option<RecordedRequest>>,
     stop: CancellationToken,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// A running hello service on `127.0.0.1`. Dropping it stops it too, less gracefully than
@@ -248,6 +252,25 @@ pub struct HelloServer {
 impl HelloServer {
     /// Listens on a free loopback port and serves `behavior` until shut down.
     pub async fn start(behavior: Behavior) -> Result<Self, HelloError> {
+        Self::start_with(behavior, None).await
+    }
+
+    /// Like [`HelloServer::start`], over TLS with `config` (its certificate and key); ALPN
+    /// offers `h2` and `http/1.1` unless `config` already lists protocols.
+    pub async fn start_tls(
+        behavior: Behavior,
+        mut config: rustls::ServerConfig,
+    ) -> Result<Self, HelloError> {
+        if config.alpn_protocols.is_empty() {
+            config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        }
+        Self::start_with(behavior, Some(Arc::new(config))).await
+    }
+
+    async fn start_with(
+        behavior: Behavior,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Result<Self, HelloError> {
         behavior.validate()?;
         let listener = TcpListener::bind(("127.0.0.1", 0))
             .await
@@ -261,6 +284,7 @@ impl HelloServer {
             stall_until: OnceLock::new(),
             last_request: Mutex::new(None),
             stop: CancellationToken::new(),
+            tls,
         });
         let accept_loop = tokio::spawn(accept_loop(listener, shared.clone()));
         Ok(Self {
@@ -275,9 +299,14 @@ impl HelloServer {
         self.addr
     }
 
-    /// The service's base URL, e.g. `http://127.0.0.1:40123/`.
+    /// The service's base URL, e.g. `http://127.0.0.1:40123/` (`https` when serving TLS).
     pub fn url(&self) -> String {
-        format!("http://{}/", self.addr)
+        let scheme = if self.shared.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}/", self.addr)
     }
 
     /// Requests that reached the service so far, whatever was done with them (answered,
@@ -357,14 +386,42 @@ async fn serve_connection(
     // SO_LINGER 0 on it and make its close send a TCP RST instead of a FIN.
     let socket: Option<OwnedFd> = stream.as_fd().try_clone_to_owned().ok();
     let reset = Arc::new(Notify::new());
+    let reset_now = match &shared.tls {
+        None => serve_http(TokioIo::new(stream), &shared, &builder, &reset).await,
+        Some(config) => match TlsAcceptor::from(config.clone()).accept(stream).await {
+            Ok(tls) => serve_http(TokioIo::new(tls), &shared, &builder, &reset).await,
+            Err(err) => {
+                tracing::debug!("hello: TLS handshake failed: {err}");
+                false
+            }
+        },
+    };
+    if reset_now && let Some(socket) = &socket {
+        let _ = socket2::SockRef::from(socket).set_linger(Some(Duration::ZERO));
+    }
+    // The connection has dropped before `socket`, so the last close of the socket is
+    // `socket`'s, with the linger setting above.
+}
+
+/// Serves HTTP/1.1 or HTTP/2 on `io` until the client leaves, the service stops or a
+/// request asks for a reset; returns whether one did.
+async fn serve_http<I>(
+    io: I,
+    shared: &Arc<Shared>,
+    builder: &auto::Builder<TokioExecutor>,
+    reset: &Arc<Notify>,
+) -> bool
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
     let service = {
         let shared = shared.clone();
         let reset = reset.clone();
         service_fn(move |request| handle(request, shared.clone(), reset.clone()))
     };
-    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);
-    let reset_now = tokio::select! {
+    tokio::select! {
         _ = connection.as_mut() => false,
         () = reset.notified() => true,
         () = shared.stop.cancelled() => {
@@ -374,12 +431,7 @@ async fn serve_connection(
                 () = reset.notified() => true,
             }
         }
-    };
-    if reset_now && let Some(socket) = &socket {
-        let _ = socket2::SockRef::from(socket).set_linger(Some(Duration::ZERO));
     }
-    // `connection` drops before `socket` (reverse declaration order), so the last close of
-    // the socket is `socket`'s, with the linger setting above.
 }
 
 async fn handle(
