@@ -56,6 +56,7 @@ NGINX_WORKER=$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -1)
 # CPU time (clock ticks) the nginx worker has used so far.
 nginx_ticks() { awk '{print $14 + $15}' "/proc/$NGINX_WORKER/stat"; }
 TICKS=$(getconf CLK_TCK)
+declare -A RPS
 
 # closed NAME [VAR=value...] CMD...: runs one closed-model measurement under GNU time and prints a
 # row: requests/s, the tool's CPU time per request, and how busy nginx was meanwhile (a server
@@ -73,7 +74,7 @@ closed() {
   printf '%-34s %12.0f %14.2f %12.0f%%\n' "$name" "$rps" \
     "$(python3 -c "print($cpu * 1e6 / ($rps * $SECS))")" \
     "$(python3 -c "print(100 * ($after - $before) / $TICKS / $SECS)")"
-  eval "rps_${name//[^a-z0-9]/_}=$rps"
+  RPS[$name]=$rps
 }
 rps_of() {
   case $1 in
@@ -103,9 +104,10 @@ for round in 1thread default; do
     -t "${SECS}s" -json "$WORK/fortio_$round.json" "$URL"
   closed "slogate_$round" "${one[@]}" "$SLOGATE" load -c "$CONNS" \
     -z "${SECS}s" -o json "$URL"
-  eval "s=\$rps_slogate_$round w=\$rps_wrk_$round o=\$rps_oha_$round f=\$rps_fortio_$round"
+  s=${RPS[slogate_$round]}
   printf '  %s: slogate / wrk = %s (target >= 0.85), / oha = %s (target >= 1.2), / fortio = %s (target >= 1.5)\n' \
-    "$round" "$(ratio "$s" "$w")" "$(ratio "$s" "$o")" "$(ratio "$s" "$f")"
+    "$round" "$(ratio "$s" "${RPS[wrk_$round]}")" "$(ratio "$s" "${RPS[oha_$round]}")" \
+    "$(ratio "$s" "${RPS[fortio_$round]}")"
 done
 
 printf '\n== open model: achieved / target rate (%ss) ==\n' "$SECS"
