@@ -17,7 +17,7 @@ use slogate_core::measure::ErrorKind;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::h1::{Http1, Io};
+use crate::h1::{Http1, Io, Unanswered};
 
 /// The request body type every connection sends.
 pub(crate) type ReqBody = Full<Bytes>;
@@ -42,6 +42,12 @@ impl RequestError {
             kind,
             source: source.into(),
         }
+    }
+
+    /// Whether the request went out on a connection the server had already closed, so it
+    /// was never answered (see [`Unanswered`]).
+    pub(crate) fn is_unanswered(&self) -> bool {
+        self.source.is::<Unanswered>()
     }
 
     /// Classifies a failure reported by hyper while sending or receiving.

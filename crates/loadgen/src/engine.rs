@@ -546,7 +546,20 @@ async fn drive(
             Instant::now()
         };
         let deadline = sent + shared.timeout;
-        let outcome = exchange(conn, &shared.template, deadline, &mut timer).await;
+        let mut outcome = exchange(conn, &shared.template, deadline, &mut timer).await;
+        if reused && outcome.as_ref().is_err_and(RequestError::is_unanswered) {
+            // The server had closed the kept connection while it sat idle (its keep-alive
+            // timeout), so the request never reached it: it goes again, once, on a new
+            // connection, and the time that takes counts towards its latency.
+            tracing::debug!("connection {index}: closed by the server while idle, reconnecting");
+            outcome = match shared.connector.connect().await {
+                Ok(fresh) => {
+                    let fresh = connection.insert(fresh);
+                    exchange(fresh, &shared.template, deadline, &mut timer).await
+                }
+                Err(err) => Err(err),
+            };
+        }
         let done = Instant::now();
         let keep = match outcome {
             Ok(Exchange {

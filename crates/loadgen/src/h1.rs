@@ -54,6 +54,13 @@ struct Head {
     keep_alive: bool,
 }
 
+/// The connection ended cleanly (FIN, not RST) before a byte of the response arrived. On a
+/// kept connection this is a server that closed it while idle (its keep-alive timeout), so
+/// the request never reached it.
+#[derive(Debug, thiserror::Error)]
+#[error("the server closed the connection before responding")]
+pub(crate) struct Unanswered;
+
 /// One HTTP/1.1 client connection.
 pub(crate) struct Http1 {
     io: Box<dyn Io>,
@@ -61,6 +68,8 @@ pub(crate) struct Http1 {
     /// Unconsumed bytes are `buf[start..end]`.
     start: usize,
     end: usize,
+    /// Whether any byte arrived since the current request was written.
+    received: bool,
 }
 
 impl Http1 {
@@ -70,16 +79,19 @@ impl Http1 {
             buf: vec![0; INITIAL_BUFFER],
             start: 0,
             end: 0,
+            received: false,
         }
     }
 
     /// Sends `request` (a complete serialized request) and reads the whole response.
-    /// `head_request` says the request was a `HEAD`, whose response has no body.
+    /// `head_request` says the request was a `HEAD`, whose response has no body. A connection
+    /// that ends before a byte of the response arrived fails with [`Unanswered`] as source.
     pub(crate) async fn exchange(
         &mut self,
         request: &[u8],
         head_request: bool,
     ) -> Result<Response, RequestError> {
+        self.received = false;
         self.io.write_all(request).await.map_err(io_error)?;
         self.io.flush().await.map_err(io_error)?;
         let head = loop {
@@ -135,11 +147,12 @@ impl Http1 {
                 }
             }
             if self.fill().await? == 0 {
-                return Err(closed(if self.start == self.end {
-                    "the server closed the connection before responding"
-                } else {
-                    "the server closed the connection within the response head"
-                }));
+                if !self.received {
+                    return Err(RequestError::new(ErrorKind::Reset, Unanswered));
+                }
+                return Err(closed(
+                    "the server closed the connection within the response head",
+                ));
             }
         }
     }
@@ -263,6 +276,7 @@ impl Http1 {
             .await
             .map_err(io_error)?;
         self.end += n;
+        self.received |= n > 0;
         Ok(n)
     }
 }
@@ -533,6 +547,22 @@ mod tests {
             assert_eq!(kind, ErrorKind::Reset, "{reply:?}");
             assert!(message.contains(why), "{reply:?}: {message}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_kept_connection_closed_while_idle_is_told_apart() {
+        // The server answers once and closes the connection (FIN) without announcing it.
+        let reply = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        let (mut conn, server) = serve(replies(&[reply]), false).await;
+        let first = conn.exchange(GET, false).await;
+        server.await.unwrap();
+        assert_eq!(first.unwrap(), ok(200, 0, true));
+        let err = conn.exchange(GET, false).await.unwrap_err();
+        assert!(err.is_unanswered(), "{err}");
+        assert_eq!(err.kind, ErrorKind::Reset);
+        // A connection cut within a response is a plain reset.
+        let (mut conn, _) = serve(replies(&["HTTP/1.1 200"]), false).await;
+        assert!(!conn.exchange(GET, false).await.unwrap_err().is_unanswered());
     }
 
     #[tokio::test]
