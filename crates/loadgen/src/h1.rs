@@ -270,11 +270,12 @@ impl Http1 {
                 self.buf.resize((self.buf.len() * 2).min(MAX_HEAD * 2), 0);
             }
         }
-        let n = self
-            .io
-            .read(&mut self.buf[self.end..])
-            .await
-            .map_err(io_error)?;
+        let n = match self.io.read(&mut self.buf[self.end..]).await {
+            Ok(n) => n,
+            // TLS without a close_notify: an end like any other for counting purposes.
+            Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => 0,
+            Err(err) => return Err(io_error(err)),
+        };
         self.end += n;
         self.received |= n > 0;
         Ok(n)
