@@ -86,23 +86,23 @@ rps_of() {
 }
 
 # Closed model, every tool with the same connections and duration, back to back: first each
-# limited to one thread (wrk -t1, GOMAXPROCS=1, TOKIO_WORKER_THREADS=1), then each on its
+# limited to one thread (wrk -t1, GOMAXPROCS=1, TOKIO_WORKER_THREADS=1, slogate -t 1), then each on its
 # defaults (wrk's 2 threads, Go's and tokio's one per core).
 "$SLOGATE" load -c "$CONNS" -z 2s -o json "$URL" >/dev/null   # warms nginx and the page cache
 printf '\n== closed model: %s connections, %ss per tool, nginx 1 worker ==\n' "$CONNS" "$SECS"
 printf '%-34s %12s %14s %13s\n' "tool" "requests/s" "CPU us/request" "nginx busy"
 for round in 1thread default; do
   if [ "$round" = 1thread ]; then
-    wrk_threads=1; one=(GOMAXPROCS=1 TOKIO_WORKER_THREADS=1)
+    wrk_threads=1; one=(GOMAXPROCS=1 TOKIO_WORKER_THREADS=1); slogate_threads=(-t 1)
   else
-    wrk_threads=2; one=()
+    wrk_threads=2; one=(); slogate_threads=()
   fi
   closed "wrk_$round" "${one[@]}" wrk -t"$wrk_threads" -c "$CONNS" -d "${SECS}s" "$URL"
   closed "oha_$round" "${one[@]}" oha -z "${SECS}s" -c "$CONNS" --no-tui \
     --output-format json "$URL"
   closed "fortio_$round" "${one[@]}" fortio load -quiet -qps 0 -c "$CONNS" \
     -t "${SECS}s" -json "$WORK/fortio_$round.json" "$URL"
-  closed "slogate_$round" "${one[@]}" "$SLOGATE" load -c "$CONNS" \
+  closed "slogate_$round" "$SLOGATE" load "${slogate_threads[@]}" -c "$CONNS" \
     -z "${SECS}s" -o json "$URL"
   s=${RPS[slogate_$round]}
   printf '  %s: slogate / wrk = %s (target >= 0.85), / oha = %s (target >= 1.2), / fortio = %s (target >= 1.5)\n' \

@@ -279,6 +279,7 @@ impl Run<'_> {
         let options = RunOptions {
             progress: Some(progress_tx),
             stop: stop.clone(),
+            ..RunOptions::default()
         };
         let load = slogate_loadgen::run(plan, options);
         tokio::pin!(load);

@@ -25,6 +25,8 @@ fn each_bad_flag_exits_64_naming_the_flag() {
         (&["-q", "fast", url], "--qps"),
         (&["-n", "10", "-z", "1s", url], "--duration"),
         (&["-c", "0", url], "--connections"),
+        (&["-t", "0", url], "--threads"),
+        (&["-t", "many", url], "--threads"),
         (&["-z", "soon", url], "--duration"),
         (&["--timeout", "0s", url], "--timeout"),
         (&["-p", "50,ninety", url], "--percentiles"),

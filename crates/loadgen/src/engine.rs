@@ -9,6 +9,7 @@
 //! that stalls is charged for every request it kept waiting (coordinated omission corrected),
 //! and from the actual send too (service time).
 
+use std::num::NonZeroUsize;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -307,9 +308,12 @@ pub(crate) async fn run(plan: LoadPlan, options: RunOptions) -> Result<Measureme
 
     // One event loop per thread, each owning a share of the connections (as wrk does): a
     // connection's wake-ups never cross threads and no task is ever stolen.
-    let threads = tokio::runtime::Handle::current()
-        .metrics()
-        .num_workers()
+    let threads = options
+        .threads
+        .map_or_else(
+            || tokio::runtime::Handle::current().metrics().num_workers(),
+            NonZeroUsize::get,
+        )
         .clamp(1, connections.max(1));
     let mut workers = Vec::with_capacity(threads);
     let mut opened = Vec::with_capacity(threads);

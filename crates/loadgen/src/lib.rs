@@ -11,6 +11,7 @@ mod h1;
 mod plan;
 pub mod summary;
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -92,16 +93,19 @@ pub struct RunOptions {
     pub progress: Option<tokio::sync::watch::Sender<LoadProgress>>,
     /// Cancel to stop sending; the run then returns what was measured.
     pub stop: CancellationToken,
+    /// Load threads, each an event loop over its share of the connections; `None` for one
+    /// per worker thread of the calling runtime. Never more than the connections.
+    pub threads: Option<NonZeroUsize>,
 }
 
 /// Runs the plan to its end (count or duration) or until stopped.
 ///
 /// Every connection is opened first; failures to connect, resets, timeouts and error statuses
 /// are counted as errors and the connection is re-established, so the run itself only fails
-/// on a bug or when its threads cannot start. The connections are shared out among as many
-/// single-threaded event loops as the calling runtime has worker threads (each on a blocking
-/// thread of that runtime). Cancelling `options.stop` drops the requests in flight and returns what was
-/// measured until then.
+/// on a bug or when its threads cannot start. The connections are shared out among
+/// `options.threads` single-threaded event loops (by default as many as the calling runtime
+/// has worker threads), each on a blocking thread of that runtime. Cancelling `options.stop`
+/// drops the requests in flight and returns what was measured until then.
 pub async fn run(plan: LoadPlan, options: RunOptions) -> Result<Measurement, LoadError> {
     engine::run(plan, options).await
 }

@@ -42,20 +42,29 @@ fn kind(m: &Measurement, kind: ErrorKind) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_model_sends_exactly_n_requests_over_exactly_c_connections() {
-    let server = HelloServer::start(Behavior::new()).await.unwrap();
-    let m = load(&server.url(), requests(1000, 8)).await;
-    assert_eq!(m.requests, 1000);
-    assert_eq!(m.errors, 0);
-    assert_eq!(m.latency.len(), 1000);
-    assert_eq!(m.status_counts.get(&200), Some(&1000));
-    assert_eq!(
-        m.bytes_received,
-        1000 * slogate_hello::DEFAULT_BODY.len() as u64
-    );
-    assert_eq!(server.requests_served(), 1000);
-    assert_eq!(server.connections_accepted(), 8);
-    assert!(m.elapsed > Duration::ZERO);
-    assert!(m.service_time.is_none());
+    // The runtime's two workers by default, then one, three, and more threads than connections.
+    for threads in [None, Some(1), Some(3), Some(16)] {
+        let server = HelloServer::start(Behavior::new()).await.unwrap();
+        let plan = LoadPlan::new(&version(&server.url()), &requests(1000, 8))
+            .await
+            .unwrap();
+        let options = RunOptions {
+            threads: threads.and_then(std::num::NonZeroUsize::new),
+            ..RunOptions::default()
+        };
+        let m = run(plan, options).await.unwrap();
+        assert_eq!((m.requests, m.errors), (1000, 0), "threads {threads:?}");
+        assert_eq!(m.latency.len(), 1000);
+        assert_eq!(m.status_counts.get(&200), Some(&1000));
+        assert_eq!(
+            m.bytes_received,
+            1000 * slogate_hello::DEFAULT_BODY.len() as u64
+        );
+        assert_eq!(server.requests_served(), 1000);
+        assert_eq!(server.connections_accepted(), 8, "threads {threads:?}");
+        assert!(m.elapsed > Duration::ZERO);
+        assert!(m.service_time.is_none());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -401,6 +410,7 @@ async fn cancelling_returns_what_was_measured_and_progress_is_published() {
     let options = RunOptions {
         progress: Some(progress),
         stop: stop.clone(),
+        ..RunOptions::default()
     };
     let handle = tokio::spawn(run(plan, options));
     tokio::time::sleep(Duration::from_millis(700)).await;

@@ -4,6 +4,7 @@
 //! turned into a [`LoadSpec`] that the load engine validates once more before any I/O.
 
 use std::io::Write as _;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -58,6 +59,10 @@ pub struct Args {
     /// Use HTTP/2: ALPN on https, prior-knowledge h2c on http.
     #[arg(long)]
     http2: bool,
+    /// Load threads, each an event loop over its share of the connections (default: one
+    /// per core). With the target on the same machine, fewer leave it more CPU.
+    #[arg(short = 't', long, value_name = "N")]
+    threads: Option<NonZeroUsize>,
     /// Send and discard this many requests before measuring.
     #[arg(long, value_name = "N", conflicts_with = "warmup")]
     warmup_requests: Option<u64>,
@@ -199,6 +204,7 @@ pub async fn run(args: Args) -> CmdResult {
     let options = RunOptions {
         progress: Some(progress),
         stop,
+        threads: args.threads,
     };
     let measured = slogate_loadgen::run(plan, options).await;
     signals.abort();
