@@ -86,8 +86,8 @@ rps_of() {
 }
 
 # Closed model, every tool with the same connections and duration, back to back: first each
-# limited to one thread (wrk -t1, GOMAXPROCS=1, TOKIO_WORKER_THREADS=1, slogate -t 1), then each on its
-# defaults (wrk's 2 threads, Go's and tokio's one per core).
+# on one thread (wrk -t1, Fortio GOMAXPROCS=1, oha TOKIO_WORKER_THREADS=1, slogate -t 1), then
+# each on its defaults (wrk's 2 threads, Go's and tokio's one per core).
 "$SLOGATE" load -c "$CONNS" -z 2s -o json "$URL" >/dev/null   # warms nginx and the page cache
 printf '\n== closed model: %s connections, %ss per tool, nginx 1 worker ==\n' "$CONNS" "$SECS"
 printf '%-34s %12s %14s %13s\n' "tool" "requests/s" "CPU us/request" "nginx busy"
