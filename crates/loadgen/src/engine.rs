@@ -26,6 +26,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 use crate::connect::{Connection, Connector, Driver, ReqBody, RequestError};
+use crate::h1::Response;
 use crate::plan::{LoadPlan, RequestTemplate, StopAfter, Warmup};
 use crate::{LoadError, LoadProgress, Phase, RunOptions};
 
@@ -566,7 +567,7 @@ async fn drive(
         }
         let done = Instant::now();
         let keep = match outcome {
-            Ok(Exchange {
+            Ok(Response {
                 status,
                 body_bytes,
                 reusable,
@@ -608,13 +609,6 @@ fn publish(published: &Published, rec: &Recorder) {
     published.errors.store(rec.errors, Ordering::Relaxed);
 }
 
-struct Exchange {
-    status: u16,
-    body_bytes: u64,
-    /// False when the connection ended with this exchange.
-    reusable: bool,
-}
-
 /// Sends one request and reads the whole response within `deadline`.
 ///
 /// `timer` is the connection's timeout timer. Arming a timer per request costs more than
@@ -625,7 +619,7 @@ async fn exchange(
     template: &RequestTemplate,
     deadline: Instant,
     timer: &mut Pin<Box<Sleep>>,
-) -> Result<Exchange, RequestError> {
+) -> Result<Response, RequestError> {
     match conn {
         Connection::H1(http1) => {
             let work = http1.exchange(&template.h1, template.head);
@@ -633,14 +627,7 @@ async fn exchange(
             loop {
                 tokio::select! {
                     biased;
-                    response = &mut work => {
-                        let response = response?;
-                        return Ok(Exchange {
-                            status: response.status,
-                            body_bytes: response.body_bytes,
-                            reusable: response.reusable,
-                        });
-                    }
+                    response = &mut work => return response,
                     () = timer.as_mut() => timed_out(deadline, timer)?,
                 }
             }
@@ -671,7 +658,7 @@ async fn exchange_h2(
     request: http::Request<ReqBody>,
     deadline: Instant,
     timer: &mut Pin<Box<Sleep>>,
-) -> Result<Exchange, RequestError> {
+) -> Result<Response, RequestError> {
     let work = async {
         sender.ready().await.map_err(RequestError::from_hyper)?;
         let response = sender
@@ -696,7 +683,7 @@ async fn exchange_h2(
             biased;
             result = &mut work => {
                 return match (result, driver_ended) {
-                    (Ok((status, body_bytes)), ended) => Ok(Exchange {
+                    (Ok((status, body_bytes)), ended) => Ok(Response {
                         status,
                         body_bytes,
                         reusable: ended.is_none(),
