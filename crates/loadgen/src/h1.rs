@@ -23,7 +23,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// Room for the start of a response; grown for a longer head, up to [`MAX_HEAD`].
 const INITIAL_BUFFER: usize = 8 * 1024;
-/// A longer response head is refused as a protocol error.
+/// A longer response head (or line of chunked framing) is refused as a protocol error.
 const MAX_HEAD: usize = 64 * 1024;
 /// A response with more header fields is refused as a protocol error.
 const MAX_HEADERS: usize = 100;
@@ -140,12 +140,6 @@ impl Http1 {
                     Ok(httparse::Status::Partial) => {}
                     Err(err) => return Err(protocol(format!("bad response head: {err}"))),
                 }
-                if self.end - self.start >= MAX_HEAD {
-                    return Err(protocol(format!(
-                        "response head longer than {} KiB",
-                        MAX_HEAD / 1024
-                    )));
-                }
             }
             if self.fill().await? == 0 {
                 if !self.received {
@@ -215,9 +209,6 @@ impl Http1 {
                     }
                 }
                 None => {
-                    if self.end - self.start >= MAX_HEAD {
-                        return Err(protocol("trailer line too long"));
-                    }
                     if self.fill().await? == 0 {
                         return Err(closed("the server closed the connection within trailers"));
                     }
@@ -266,9 +257,14 @@ impl Http1 {
                 self.buf.copy_within(self.start..self.end, 0);
                 self.end -= self.start;
                 self.start = 0;
+            } else if self.buf.len() < MAX_HEAD {
+                // Only a head or a line of chunked framing is kept whole.
+                self.buf.resize((self.buf.len() * 2).min(MAX_HEAD), 0);
             } else {
-                // Only a head or a trailer line is kept whole; both are capped at MAX_HEAD.
-                self.buf.resize((self.buf.len() * 2).min(MAX_HEAD * 2), 0);
+                return Err(protocol(format!(
+                    "a response head or chunk line longer than {} KiB",
+                    MAX_HEAD / 1024
+                )));
             }
         }
         let n = match self.io.read(&mut self.buf[self.end..]).await {
@@ -573,6 +569,9 @@ mod tests {
         while long_head.len() <= MAX_HEAD {
             long_head.extend_from_slice(format!("X-Padding: {}\r\n", "a".repeat(1000)).as_bytes());
         }
+        let mut long_chunk_line =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=".to_vec();
+        long_chunk_line.resize(long_chunk_line.len() + MAX_HEAD + 1, b'a');
         for (reply, why) in [
             (b"HELLO\r\n\r\n".to_vec(), "bad response head"),
             (
@@ -594,6 +593,7 @@ mod tests {
             ),
             (b"HTTP/1.1 101 Switching Protocols\r\n\r\n".to_vec(), "101"),
             (long_head, "longer than 64 KiB"),
+            (long_chunk_line, "longer than 64 KiB"),
         ] {
             let (kind, message) = kind_of(reply).await;
             assert_eq!(kind, ErrorKind::Protocol, "{message}");
