@@ -81,6 +81,7 @@ pub struct Behavior {
     reset_every: Option<u64>,
     close_mid_response_every: Option<u64>,
     stall: Option<(u64, Duration)>,
+    idle_timeout: Option<Duration>,
     body: Bytes,
     chunked: bool,
 }
@@ -101,6 +102,7 @@ impl Behavior {
             reset_every: None,
             close_mid_response_every: None,
             stall: None,
+            idle_timeout: None,
             body: Bytes::from_static(DEFAULT_BODY.as_bytes()),
             chunked: false,
         }
@@ -165,6 +167,13 @@ impl Behavior {
         self
     }
 
+    /// A connection that has carried no request for `idle` (at most twice that) is closed, as
+    /// servers with a keep-alive timeout do: HTTP/1.1 with a FIN, HTTP/2 with GOAWAY first.
+    pub fn close_idle_after(mut self, idle: Duration) -> Self {
+        self.idle_timeout = Some(idle);
+        self
+    }
+
     /// The body of every response.
     pub fn body(mut self, body: impl Into<Bytes>) -> Self {
         self.body = body.into();
@@ -198,6 +207,9 @@ impl Behavior {
         }
         if self.close_mid_response_every == Some(0) {
             return invalid("close_mid_response_every must be at least 1");
+        }
+        if self.idle_timeout.is_some_and(|idle| idle.is_zero()) {
+            return invalid("close_idle_after must be longer than zero");
         }
         Ok(())
     }
@@ -403,8 +415,16 @@ async fn serve_connection(
     // `socket`'s, with the linger setting above.
 }
 
-/// Serves HTTP/1.1 or HTTP/2 on `io` until the client leaves, the service stops or a
-/// request asks for a reset; returns whether one did.
+/// Requests a connection has begun and finished, for telling when it is idle.
+#[derive(Debug, Default)]
+struct Activity {
+    begun: AtomicU64,
+    finished: AtomicU64,
+}
+
+/// Serves HTTP/1.1 or HTTP/2 on `io` until the client leaves, the service stops, the
+/// connection sits idle past the behaviour's limit, or a request asks for a reset; returns
+/// whether one did.
 async fn serve_http<I>(
     io: I,
     shared: &Arc<Shared>,
@@ -414,23 +434,49 @@ async fn serve_http<I>(
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
+    let activity = Arc::new(Activity::default());
     let service = {
         let shared = shared.clone();
         let reset = reset.clone();
-        service_fn(move |request| handle(request, shared.clone(), reset.clone()))
+        let activity = activity.clone();
+        service_fn(move |request| {
+            let (shared, reset, activity) = (shared.clone(), reset.clone(), activity.clone());
+            async move {
+                activity.begun.fetch_add(1, Ordering::Relaxed);
+                let response = handle(request, shared, reset).await;
+                activity.finished.fetch_add(1, Ordering::Relaxed);
+                response
+            }
+        })
     };
     let connection = builder.serve_connection(io, service);
     tokio::pin!(connection);
     tokio::select! {
+        _ = connection.as_mut() => return false,
+        () = reset.notified() => return true,
+        () = shared.stop.cancelled() => {}
+        () = idle(&activity, shared.behavior.idle_timeout) => {}
+    }
+    connection.as_mut().graceful_shutdown();
+    tokio::select! {
         _ = connection.as_mut() => false,
         () = reset.notified() => true,
-        () = shared.stop.cancelled() => {
-            connection.as_mut().graceful_shutdown();
-            tokio::select! {
-                _ = connection.as_mut() => false,
-                () = reset.notified() => true,
-            }
+    }
+}
+
+/// Ends once the connection has carried no request for a whole `limit`; never without one.
+async fn idle(activity: &Activity, limit: Option<Duration>) {
+    let Some(limit) = limit else {
+        return std::future::pending().await;
+    };
+    let mut seen = u64::MAX;
+    loop {
+        tokio::time::sleep(limit).await;
+        let begun = activity.begun.load(Ordering::Relaxed);
+        if begun == seen && activity.finished.load(Ordering::Relaxed) == begun {
+            return;
         }
+        seen = begun;
     }
 }
 

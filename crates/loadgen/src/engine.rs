@@ -26,7 +26,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
 use crate::connect::{Connection, Connector, Driver, ReqBody, RequestError};
-use crate::h1::Response;
+use crate::h1::{Response, Unanswered};
 use crate::plan::{LoadPlan, RequestTemplate, StopAfter, Warmup};
 use crate::{LoadError, LoadProgress, Phase, RunOptions};
 
@@ -660,11 +660,14 @@ async fn exchange_h2(
     timer: &mut Pin<Box<Sleep>>,
 ) -> Result<Response, RequestError> {
     let work = async {
-        sender.ready().await.map_err(RequestError::from_hyper)?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(RequestError::from_hyper)?;
+        // A request the connection never took up was not sent: it failed unanswered.
+        let unanswered = || RequestError::new(ErrorKind::Reset, Unanswered);
+        sender.ready().await.map_err(|_| unanswered())?;
+        let response = match sender.try_send_request(request).await {
+            Ok(response) => response,
+            Err(err) if err.message().is_some() => return Err(unanswered()),
+            Err(err) => return Err(RequestError::from_hyper(err.into_error())),
+        };
         let status = response.status().as_u16();
         let mut body = response.into_body();
         let mut body_bytes = 0u64;
@@ -688,13 +691,16 @@ async fn exchange_h2(
                         body_bytes,
                         reusable: ended.is_none(),
                     }),
+                    (Err(err), _) if err.is_unanswered() => Err(err),
                     // The driver knows better why the connection failed than the request does.
                     (Err(_), Some(Err(driver_err))) => Err(RequestError::from_hyper(driver_err)),
                     (Err(err), _) => Err(err),
                 };
             }
             ended = driver.as_mut(), if driver_ended.is_none() => {
-                // The request either already has its response or fails next poll.
+                // Dropping the ended driver drops its queue too, so a request still waiting in
+                // it comes back as not sent instead of waiting for the timeout.
+                *driver = Box::pin(std::future::pending());
                 driver_ended = Some(ended);
             }
             () = timer.as_mut() => timed_out(deadline, timer)?,

@@ -55,9 +55,9 @@ struct Head {
     keep_alive: bool,
 }
 
-/// The connection ended cleanly (FIN, not RST) before a byte of the response arrived. On a
-/// kept connection this is a server that closed it while idle (its keep-alive timeout), so
-/// the request never reached it.
+/// A request the server never saw: the connection ended cleanly (FIN, not RST) before a byte
+/// of its response arrived (HTTP/1.1), or before the connection took the request up (HTTP/2).
+/// On a kept connection this is a server that closed it while idle (its keep-alive timeout).
 #[derive(Debug, thiserror::Error)]
 #[error("the server closed the connection before responding")]
 pub(crate) struct Unanswered;

@@ -2,8 +2,6 @@
 //! coordinated-omission correction, h2c, cancellation; and a server that closes idle
 //! keep-alive connections.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use slogate_core::measure::{ErrorKind, Measurement};
@@ -11,8 +9,6 @@ use slogate_core::spec::{LoadSpec, VersionSpec};
 use slogate_hello::{Behavior, HelloServer};
 use slogate_loadgen::summary::LatencyStats;
 use slogate_loadgen::{LoadPlan, LoadProgress, Phase, RunOptions, run};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 fn version(url: &str) -> VersionSpec {
@@ -131,46 +127,29 @@ async fn resets_are_counted_and_connections_re_established() {
     assert_eq!(server.connections_accepted(), 10);
 }
 
-/// A keep-alive server that closes a connection once it has sat idle for `idle`, as many
-/// servers do (gunicorn after 2 s, Node after 5 s). Returns its URL and a count of the
-/// connections it accepted.
-async fn idle_closing_server(idle: Duration) -> (String, Arc<AtomicU64>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    let accepted = Arc::new(AtomicU64::new(0));
-    let count = accepted.clone();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            count.fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                // Every request here is one GET head, arriving in one read.
-                while let Ok(Ok(n @ 1..)) = tokio::time::timeout(idle, socket.read(&mut buf)).await
-                {
-                    assert!(buf[..n].ends_with(b"\r\n\r\n"));
-                    let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-                    if socket.write_all(reply).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    (url, accepted)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_the_server_closed_while_idle_is_replaced_not_counted() {
-    let (url, accepted) = idle_closing_server(Duration::from_millis(10)).await;
-    // One connection, a request every 50 ms: the server has closed it before each next one.
-    let spec = LoadSpec {
-        qps: Some(20.0),
-        ..requests(10, 1)
-    };
-    let m = load(&url, spec).await;
-    assert_eq!((m.requests, m.errors), (10, 0));
-    assert_eq!(m.status_counts.get(&200), Some(&10));
-    assert!(accepted.load(Ordering::Relaxed) > 1);
+    for http2 in [false, true] {
+        // Connections idle for 10 ms are closed (FIN, or GOAWAY first for HTTP/2), as servers
+        // with a keep-alive timeout do. One connection sending every 50 ms finds it closed
+        // before each next request.
+        let behavior = Behavior::new().close_idle_after(Duration::from_millis(10));
+        let server = HelloServer::start(behavior).await.unwrap();
+        let spec = LoadSpec {
+            qps: Some(20.0),
+            http2,
+            ..requests(10, 1)
+        };
+        let m = load(&server.url(), spec).await;
+        assert_eq!(
+            (m.requests, m.errors),
+            (10, 0),
+            "http2 {http2}: {:?}",
+            m.error_kinds
+        );
+        assert_eq!(m.status_counts.get(&200), Some(&10));
+        assert!(server.connections_accepted() > 1, "http2 {http2}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
