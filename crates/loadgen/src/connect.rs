@@ -44,8 +44,8 @@ impl RequestError {
         }
     }
 
-    /// Whether the request went out on a connection the server had already closed, so it
-    /// was never answered (see [`Unanswered`]).
+    /// Whether the server never saw the request because it had already closed the
+    /// connection (see [`Unanswered`]).
     pub(crate) fn is_unanswered(&self) -> bool {
         self.source.is::<Unanswered>()
     }
