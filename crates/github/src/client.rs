@@ -44,16 +44,34 @@ pub enum GitHubError {
         hint: String,
     },
     /// A rate limit asked to wait longer than the policy allows.
-    #[error("{method} {path}: GitHub's rate limit asks to wait {}s, longer than the {}s slogate waits at most", wait.as_secs(), bound.as_secs())]
+    #[error("{method} {path}: GitHub's {limit} asks to wait {}s, longer than the {}s slogate waits at most", wait.as_secs(), bound.as_secs())]
     RateLimitTooLong {
         /// Request method.
         method: Method,
         /// Request path.
         path: String,
+        /// `rate limit` or `secondary rate limit`.
+        limit: &'static str,
         /// What GitHub asked for.
         wait: Duration,
         /// [`RetryPolicy::max_rate_limit_wait`].
         bound: Duration,
+    },
+    /// A rate limit asked to wait past the end of the promotion's time budget.
+    #[error("{method} {path}: GitHub's {limit} asks to wait {}s, but only {}s of the promotion's {}s budget are left", wait.as_secs(), left.as_secs(), budget.as_secs())]
+    OverBudget {
+        /// Request method.
+        method: Method,
+        /// Request path.
+        path: String,
+        /// `rate limit` or `secondary rate limit`.
+        limit: &'static str,
+        /// What GitHub asked for.
+        wait: Duration,
+        /// What was left of [`RetryPolicy::budget`].
+        left: Duration,
+        /// [`RetryPolicy::budget`].
+        budget: Duration,
     },
     /// Every attempt failed transiently (5xx, timeout, connection error).
     #[error("{method} {path} failed {attempts} times; the last time: {last}")]
@@ -112,6 +130,8 @@ pub struct Client {
     octo: Octocrab,
     policy: RetryPolicy,
     sent: AtomicU32,
+    /// When the client was made: the start of the promotion's time budget.
+    started: tokio::time::Instant,
 }
 
 impl std::fmt::Debug for Client {
@@ -141,7 +161,18 @@ impl Client {
             octo,
             policy,
             sent: AtomicU32::new(0),
+            started: tokio::time::Instant::now(),
         })
+    }
+
+    /// The retry policy the client applies.
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
+    /// What is left of the promotion's time budget.
+    pub fn budget_left(&self) -> Duration {
+        self.policy.budget.saturating_sub(self.started.elapsed())
     }
 
     /// Requests sent so far, retries included.
@@ -175,40 +206,65 @@ impl Client {
     ) -> Result<Answer, GitHubError> {
         let uri = with_query(path, query);
         let mut attempt = 0;
+        let mut secondary_hits = 0;
         loop {
             attempt += 1;
             let last = match self.attempt(&method, &uri, body).await {
-                Ok((status, headers, bytes)) => match classify(status, &headers, unix_now()) {
-                    Class::Success => {
-                        tracing::debug!(%method, path, %status, attempt, "GitHub answered");
-                        return Ok(Answer {
-                            status,
-                            body: bytes,
-                        });
-                    }
-                    Class::Final => {
-                        return Err(api_error(&method, path, status, &bytes));
-                    }
-                    Class::RateLimited(wait) => {
-                        if wait > self.policy.max_rate_limit_wait {
-                            return Err(GitHubError::RateLimitTooLong {
-                                method,
-                                path: path.to_owned(),
-                                wait,
-                                bound: self.policy.max_rate_limit_wait,
+                Ok((status, headers, bytes)) => {
+                    match classify(status, &headers, &bytes, unix_now()) {
+                        Class::Success => {
+                            tracing::debug!(%method, path, %status, attempt, "GitHub answered");
+                            return Ok(Answer {
+                                status,
+                                body: bytes,
                             });
                         }
-                        if attempt < self.policy.max_attempts {
-                            tracing::warn!(%method, path, %status, wait_secs = wait.as_secs(), "GitHub rate limit; waiting as its headers say");
-                            tokio::time::sleep(wait).await;
-                            continue;
+                        Class::Final => {
+                            return Err(api_error(&method, path, status, &bytes));
                         }
-                        format!("{status} (rate limited)")
+                        class @ (Class::RateLimited(_) | Class::SecondaryLimit) => {
+                            let (wait, limit) = match class {
+                                Class::RateLimited(wait) => (wait, "rate limit"),
+                                _ => {
+                                    secondary_hits += 1;
+                                    (
+                                        self.policy.secondary_wait(secondary_hits),
+                                        "secondary rate limit",
+                                    )
+                                }
+                            };
+                            if wait > self.policy.max_rate_limit_wait {
+                                return Err(GitHubError::RateLimitTooLong {
+                                    method,
+                                    path: path.to_owned(),
+                                    limit,
+                                    wait,
+                                    bound: self.policy.max_rate_limit_wait,
+                                });
+                            }
+                            let left = self.budget_left();
+                            if wait > left {
+                                return Err(GitHubError::OverBudget {
+                                    method,
+                                    path: path.to_owned(),
+                                    limit,
+                                    wait,
+                                    left,
+                                    budget: self.policy.budget,
+                                });
+                            }
+                            if attempt < self.policy.max_attempts {
+                                tracing::warn!(%method, path, %status, wait_ms = wait.as_millis() as u64, limit, "GitHub rate limit; waiting before the retry");
+                                tokio::time::sleep(wait).await;
+                                continue;
+                            }
+                            format!("{status} ({limit}: {})", github_message(&bytes))
+                        }
+                        Class::Transient => {
+                            format!("{status}: {}", github_message(&bytes))
+                        }
                     }
-                    Class::Transient => {
-                        format!("{status}: {}", github_message(&bytes))
-                    }
-                },
+                }
                 Err(transport) => transport,
             };
             if attempt >= self.policy.max_attempts {

@@ -157,12 +157,73 @@ struct PullRequest {
     number: u64,
     html_url: String,
     head: Head,
+    base: Base,
 }
 
 #[derive(Debug, Clone, serde::Deserialize)]
 struct Head {
     sha: String,
+    #[serde(rename = "ref")]
+    branch: String,
+    /// `owner:branch`.
+    #[serde(default)]
+    label: Option<String>,
+    /// The repository the head branch lives in; null when it was deleted.
+    #[serde(default)]
+    repo: Option<Repo>,
 }
+
+#[derive(Debug, Clone, serde::Deserialize)]
+struct Repo {
+    owner: Owner,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+struct Owner {
+    login: String,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+struct Base {
+    #[serde(rename = "ref")]
+    branch: String,
+}
+
+impl PullRequest {
+    /// The head owner as GitHub names it: the head repository's owner, else the label's.
+    fn head_owner(&self) -> Option<&str> {
+        match &self.head.repo {
+            Some(repo) => Some(&repo.owner.login),
+            None => self.head.label.as_deref()?.split_once(':').map(|(o, _)| o),
+        }
+    }
+
+    /// Whether this is a pull request `owner:head` → `base`. GitHub's list call is asked
+    /// for exactly these, but a filter it does not apply (a malformed `head`, a proxy that
+    /// drops the query) would otherwise let another pull request be rewritten and its
+    /// commit marked.
+    fn is_promotion_of(&self, spec: &PromotionSpec) -> bool {
+        self.head.branch == spec.head
+            && self.base.branch == spec.base
+            // GitHub logins are case-insensitive.
+            && self
+                .head_owner()
+                .is_some_and(|o| o.eq_ignore_ascii_case(&spec.owner))
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "#{} ({}:{} → {})",
+            self.number,
+            self.head_owner().unwrap_or("?"),
+            self.head.branch,
+            self.base.branch
+        )
+    }
+}
+
+/// Lookups after GitHub said "already exists" but the list did not show it yet.
+const RELOOKUPS: u32 = 4;
 
 /// Returns the pull request and whether it was opened (true) or updated (false).
 async fn open_or_update(
@@ -192,9 +253,27 @@ async fn open_or_update(
             if err.status().map(|s| s.as_u16()) == Some(422)
                 && err.message().is_some_and(|m| m.contains("already exists")) =>
         {
-            let existing = find_open(client, repo, spec)
-                .await?
-                .ok_or_else(|| format!("opening the pull request failed: {err}"))?;
+            // GitHub's list can lag behind a pull request opened a moment ago: look again
+            // a few times, with backoff, before giving up.
+            let mut lookups = 0;
+            let existing = loop {
+                let delay = client.policy().backoff(lookups + 1, rand::random::<f64>());
+                tokio::time::sleep(delay).await;
+                lookups += 1;
+                if let Some(pr) = find_open(client, repo, spec).await? {
+                    break pr;
+                }
+                if lookups >= RELOOKUPS {
+                    return Err(format!(
+                        "opening the pull request failed: {err}; but {lookups} lookups after it found no open pull request {}:{} → {}",
+                        spec.owner, spec.head, spec.base
+                    ));
+                }
+                tracing::info!(
+                    lookups,
+                    "GitHub says the pull request exists but does not list it yet; looking again"
+                );
+            };
             update(client, repo, existing.number, content)
                 .await
                 .map(|pr| (pr, false))
@@ -218,7 +297,17 @@ async fn find_open(
         )
         .await
         .map_err(|e| format!("looking for an open pull request failed: {e}"))?;
-    Ok(list.into_iter().min_by_key(|pr| pr.number))
+    let (ours, others): (Vec<PullRequest>, Vec<PullRequest>) =
+        list.into_iter().partition(|pr| pr.is_promotion_of(spec));
+    if !others.is_empty() {
+        let named: Vec<String> = others.iter().map(PullRequest::describe).collect();
+        tracing::warn!(
+            ignored = %named.join(", "),
+            "GitHub listed pull requests that are not {head} → {}; they are left alone",
+            spec.base
+        );
+    }
+    Ok(ours.into_iter().min_by_key(|pr| pr.number))
 }
 
 async fn update(

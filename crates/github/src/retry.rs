@@ -19,6 +19,13 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// The longest a rate limit may make one call wait; a longer wait ends the promotion.
     pub max_rate_limit_wait: Duration,
+    /// The first wait after a secondary rate limit that says nothing of how long to wait
+    /// (no `Retry-After`, no exhausted quota): GitHub asks for at least a minute, and for
+    /// longer each time the limit comes again, so it doubles with each such answer.
+    pub secondary_limit_wait: Duration,
+    /// The longest a whole promotion may take: a wait that would end past it ends the
+    /// promotion at once instead, with the reason.
+    pub budget: Duration,
     /// Connecting must succeed within this.
     pub connect_timeout: Duration,
     /// Each read of an answer must progress within this.
@@ -32,6 +39,8 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(30),
             max_rate_limit_wait: Duration::from_secs(300),
+            secondary_limit_wait: SECONDARY_LIMIT_WAIT,
+            budget: Duration::from_secs(600),
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
         }
@@ -51,6 +60,13 @@ impl RetryPolicy {
         let half = exp / 2;
         half + half.mul_f64(unit.clamp(0.0, 1.0))
     }
+
+    /// The wait after the `hit`-th secondary rate limit (1 for the first) of one call that
+    /// gave no `Retry-After`: `secondary_limit_wait · 2^(hit-1)`.
+    pub fn secondary_wait(&self, hit: u32) -> Duration {
+        self.secondary_limit_wait
+            .saturating_mul(1u32 << hit.saturating_sub(1).min(20))
+    }
 }
 
 /// What to do with one answer.
@@ -62,6 +78,9 @@ pub enum Class {
     Transient,
     /// A rate limit: retry after this long (as GitHub's headers say).
     RateLimited(Duration),
+    /// A secondary rate limit whose headers do not say how long to wait: wait at least
+    /// [`RetryPolicy::secondary_wait`].
+    SecondaryLimit,
     /// Retrying cannot help (401, 403 without a rate limit, 404, 422, …).
     Final,
 }
@@ -70,9 +89,12 @@ pub enum Class {
 /// at least one minute.
 pub const SECONDARY_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
-/// Classifies an answer by status and headers; `now_unix` is the current time in seconds
-/// since the epoch, to read `x-ratelimit-reset`.
-pub fn classify(status: StatusCode, headers: &HeaderMap, now_unix: u64) -> Class {
+/// Classifies an answer by status, headers and body; `now_unix` is the current time in
+/// seconds since the epoch, to read `x-ratelimit-reset`.
+///
+/// GitHub answers a secondary rate limit with 403 or 429 and a message saying so; only the
+/// message tells a 403 secondary limit from a 403 for a missing permission.
+pub fn classify(status: StatusCode, headers: &HeaderMap, body: &[u8], now_unix: u64) -> Class {
     if status.is_success() {
         return Class::Success;
     }
@@ -89,11 +111,18 @@ pub fn classify(status: StatusCode, headers: &HeaderMap, now_unix: u64) -> Class
             let reset = header_u64(headers, "x-ratelimit-reset").unwrap_or(now_unix);
             return Class::RateLimited(Duration::from_secs(reset.saturating_sub(now_unix) + 1));
         }
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            return Class::RateLimited(SECONDARY_LIMIT_WAIT);
+        if status == StatusCode::TOO_MANY_REQUESTS || is_secondary_limit_message(body) {
+            return Class::SecondaryLimit;
         }
     }
     Class::Final
+}
+
+/// Whether an error body is GitHub's secondary rate limit message ("You have exceeded a
+/// secondary rate limit", or the older "abuse detection mechanism").
+pub fn is_secondary_limit_message(body: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(body).to_lowercase();
+    text.contains("secondary rate limit") || text.contains("abuse detection")
 }
 
 fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
@@ -115,19 +144,19 @@ mod tests {
     #[test]
     fn server_errors_are_transient_and_client_errors_final() {
         let none = HeaderMap::new();
-        assert_eq!(classify(StatusCode::OK, &none, 0), Class::Success);
-        assert_eq!(classify(StatusCode::CREATED, &none, 0), Class::Success);
+        assert_eq!(classify(StatusCode::OK, &none, b"", 0), Class::Success);
+        assert_eq!(classify(StatusCode::CREATED, &none, b"", 0), Class::Success);
         assert_eq!(
-            classify(StatusCode::BAD_GATEWAY, &none, 0),
+            classify(StatusCode::BAD_GATEWAY, &none, b"", 0),
             Class::Transient
         );
         assert_eq!(
-            classify(StatusCode::SERVICE_UNAVAILABLE, &none, 0),
+            classify(StatusCode::SERVICE_UNAVAILABLE, &none, b"", 0),
             Class::Transient
         );
         for s in [401, 403, 404, 422] {
             let status = StatusCode::from_u16(s).unwrap();
-            assert_eq!(classify(status, &none, 0), Class::Final, "{s}");
+            assert_eq!(classify(status, &none, b"", 0), Class::Final, "{s}");
         }
     }
 
@@ -139,20 +168,42 @@ mod tests {
             ("x-ratelimit-reset", "1700000042"),
         ]);
         assert_eq!(
-            classify(StatusCode::FORBIDDEN, &primary, now),
+            classify(StatusCode::FORBIDDEN, &primary, b"", now),
             Class::RateLimited(Duration::from_secs(43))
         );
         let secondary = headers(&[("retry-after", "7")]);
         assert_eq!(
-            classify(StatusCode::TOO_MANY_REQUESTS, &secondary, now),
+            classify(StatusCode::TOO_MANY_REQUESTS, &secondary, b"", now),
             Class::RateLimited(Duration::from_secs(7))
         );
         assert_eq!(
-            classify(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), now),
-            Class::RateLimited(SECONDARY_LIMIT_WAIT)
+            classify(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), b"", now),
+            Class::SecondaryLimit
         );
         let plenty = headers(&[("x-ratelimit-remaining", "4999")]);
-        assert_eq!(classify(StatusCode::FORBIDDEN, &plenty, now), Class::Final);
+        assert_eq!(
+            classify(StatusCode::FORBIDDEN, &plenty, b"{}", now),
+            Class::Final
+        );
+    }
+
+    #[test]
+    fn secondary_limit_403_without_retry_after_waits_at_least_a_minute() {
+        let plenty = headers(&[("x-ratelimit-remaining", "4999")]);
+        let body = br#"{"message":"You have exceeded a secondary rate limit and have been temporarily blocked from content creation. Please retry your request again later.","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"}"#;
+        assert_eq!(
+            classify(StatusCode::FORBIDDEN, &plenty, body, 0),
+            Class::SecondaryLimit
+        );
+        let p = RetryPolicy::default();
+        assert_eq!(p.secondary_wait(1), Duration::from_secs(60));
+        assert_eq!(p.secondary_wait(3), Duration::from_secs(240));
+        // Retry-After, when GitHub sends it, still decides.
+        let after = headers(&[("retry-after", "90")]);
+        assert_eq!(
+            classify(StatusCode::FORBIDDEN, &after, body, 0),
+            Class::RateLimited(Duration::from_secs(90))
+        );
     }
 
     #[test]

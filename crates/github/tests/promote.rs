@@ -73,6 +73,9 @@ fn options() -> Options {
             base_delay: Duration::from_millis(20),
             max_delay: Duration::from_millis(100),
             max_rate_limit_wait: Duration::from_secs(3),
+            // GitHub's "at least a minute", scaled down.
+            secondary_limit_wait: Duration::from_millis(200),
+            budget: Duration::from_secs(20),
             connect_timeout: Duration::from_secs(2),
             read_timeout: Duration::from_secs(5),
         },
@@ -542,4 +545,187 @@ async fn a_server_that_never_answers_is_retried_within_the_timeouts() {
         "{:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test]
+async fn secondary_rate_limit_403_without_retry_after_is_waited_out_not_blamed_on_the_token() {
+    let f = fixture().await;
+    f.double.inject(
+        "pulls/create",
+        Fault::secondary_rate_limit_without_retry_after(),
+    );
+    f.double.inject(
+        "pulls/create",
+        Fault::secondary_rate_limit_without_retry_after(),
+    );
+    let started = Instant::now();
+    let p = run(&f, &spec(&f.double.url), &result(true)).await;
+    let waited = started.elapsed();
+    assert!(
+        matches!(p.outcome, PromotionOutcome::Opened { number: 1, .. }),
+        "{p:?}"
+    );
+    assert_eq!(
+        f.double.ops(),
+        [
+            "pulls/list",
+            "pulls/create",
+            "pulls/create",
+            "pulls/create",
+            "repos/create-commit-status"
+        ]
+    );
+    // The policy's minimum wait (scaled: 200 ms), doubled the second time: 600 ms at least.
+    assert!(waited >= Duration::from_millis(600), "waited {waited:?}");
+    f.double.assert_conforming();
+}
+
+#[tokio::test]
+async fn secondary_rate_limit_past_the_budget_fails_naming_the_limit_not_the_token() {
+    let f = fixture().await;
+    f.double.inject(
+        "pulls/create",
+        Fault::secondary_rate_limit_without_retry_after(),
+    );
+    let mut opts = options();
+    opts.retry.secondary_limit_wait = Duration::from_secs(2);
+    opts.retry.budget = Duration::from_secs(1);
+    let p = promote_result(
+        &spec(&f.double.url),
+        &result(true),
+        Some(&f.token_file),
+        &opts,
+    )
+    .await;
+    let reason = failed_reason(&p);
+    assert!(
+        reason.contains("GitHub's secondary rate limit asks to wait 2s"),
+        "{reason}"
+    );
+    assert!(reason.contains("budget"), "{reason}");
+    assert!(!reason.contains("permission"), "{reason}");
+    assert_eq!(f.double.ops(), ["pulls/list", "pulls/create"]);
+}
+
+#[tokio::test]
+async fn persistent_secondary_rate_limit_says_so_after_the_last_attempt() {
+    let f = fixture().await;
+    for _ in 0..4 {
+        f.double.inject(
+            "pulls/list",
+            Fault::secondary_rate_limit_without_retry_after(),
+        );
+    }
+    let mut opts = options();
+    opts.retry.secondary_limit_wait = Duration::from_millis(20);
+    let p = promote_result(
+        &spec(&f.double.url),
+        &result(true),
+        Some(&f.token_file),
+        &opts,
+    )
+    .await;
+    let reason = failed_reason(&p);
+    assert!(reason.contains("failed 4 times"), "{reason}");
+    assert!(reason.contains("secondary rate limit"), "{reason}");
+    assert!(!reason.contains("permission"), "{reason}");
+}
+
+#[tokio::test]
+async fn listed_pull_requests_of_other_branches_are_never_rewritten() {
+    let f = fixture().await;
+    // GitHub does not apply the list's filters: every open pull request comes back.
+    f.double.state().ignore_list_filters = true;
+    f.double.seed_pr(8, "other", "master");
+    f.double.seed_fork_pr(9, "mallory", "staging", "master");
+    f.double.seed_pr(10, "staging", "release");
+    let p = run(&f, &spec(&f.double.url), &result(true)).await;
+    assert_eq!(
+        p.outcome,
+        PromotionOutcome::Opened {
+            number: 11,
+            url: "https://github.com/octo/hello/pull/11".into(),
+            commit_status: Some(CommitStatus {
+                state: "success".into(),
+                sha: HEAD_SHA.into(),
+                context: "slogate/slo".into(),
+                error: None,
+            }),
+            warnings: Vec::new(),
+        }
+    );
+    f.double.assert_conforming();
+    let st = f.double.state();
+    for pr in &st.prs[..3] {
+        assert_eq!(
+            (pr.title.as_str(), pr.body.as_str()),
+            ("earlier title", "earlier body"),
+            "pull request #{} was rewritten",
+            pr.number
+        );
+    }
+    assert!(!st.received.iter().any(|r| r.op == "pulls/update"));
+    let marked: Vec<&str> = st
+        .statuses
+        .iter()
+        .map(|(_, b)| b["target_url"].as_str().unwrap())
+        .collect();
+    assert_eq!(marked, ["https://github.com/octo/hello/pull/11"]);
+}
+
+#[tokio::test]
+async fn the_matching_pull_request_is_updated_when_the_list_is_unfiltered() {
+    let f = fixture().await;
+    f.double.state().ignore_list_filters = true;
+    f.double.seed_fork_pr(2, "mallory", "staging", "master");
+    f.double.seed_pr(5, "staging", "master");
+    let p = run(&f, &spec(&f.double.url), &result(true)).await;
+    assert!(
+        matches!(p.outcome, PromotionOutcome::Updated { number: 5, .. }),
+        "{p:?}"
+    );
+    let st = f.double.state();
+    assert_eq!(st.prs[0].body, "earlier body", "the fork's PR is untouched");
+    assert_ne!(st.prs[1].body, "earlier body");
+}
+
+#[tokio::test]
+async fn already_exists_with_a_lagging_list_is_looked_up_again_and_updated() {
+    let f = fixture().await;
+    // Opened by another run a moment ago: the next three lists do not show it yet.
+    f.double.seed_unlisted_pr(3, "staging", "master", 3);
+    let p = run(&f, &spec(&f.double.url), &result(true)).await;
+    assert!(
+        matches!(p.outcome, PromotionOutcome::Updated { number: 3, .. }),
+        "{p:?}"
+    );
+    assert_eq!(
+        f.double.ops(),
+        [
+            "pulls/list",
+            "pulls/create",
+            "pulls/list",
+            "pulls/list",
+            "pulls/list",
+            "pulls/update",
+            "repos/create-commit-status"
+        ]
+    );
+    assert_eq!(f.double.state().prs.len(), 1);
+    f.double.assert_conforming();
+}
+
+#[tokio::test]
+async fn already_exists_that_no_lookup_finds_fails_after_a_few_lookups() {
+    let f = fixture().await;
+    f.double.seed_unlisted_pr(3, "staging", "master", 1000);
+    let p = run(&f, &spec(&f.double.url), &result(true)).await;
+    let reason = failed_reason(&p);
+    assert!(reason.contains("A pull request already exists"), "{reason}");
+    assert!(
+        reason.contains("4 lookups after it found no open pull request octo:staging → master"),
+        "{reason}"
+    );
+    let lists = f.double.ops().iter().filter(|o| *o == "pulls/list").count();
+    assert_eq!(lists, 5);
 }

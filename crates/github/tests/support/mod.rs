@@ -334,6 +334,25 @@ impl Fault {
         }
     }
 
+    /// A secondary rate limit as GitHub documents it for content creation: 403, a message
+    /// naming the secondary rate limit, quota left, and no `Retry-After` ("wait at least one
+    /// minute").
+    pub fn secondary_rate_limit_without_retry_after() -> Fault {
+        Fault {
+            status: 403,
+            headers: vec![
+                ("x-ratelimit-limit".into(), "5000".into()),
+                ("x-ratelimit-remaining".into(), "4990".into()),
+                ("x-ratelimit-used".into(), "10".into()),
+            ],
+            body: json!({
+                "message": "You have exceeded a secondary rate limit and have been temporarily blocked from content creation. Please retry your request again later.",
+                "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+                "status": "403"
+            }),
+        }
+    }
+
     /// A secondary rate limit: 429 with `Retry-After`.
     pub fn secondary_rate_limit(retry_after_secs: u64) -> Fault {
         Fault {
@@ -372,6 +391,9 @@ pub struct Pr {
     pub number: u64,
     /// Head branch.
     pub head: String,
+    /// Owner of the head branch's repository (a fork's owner for a pull request from a
+    /// fork).
+    pub head_owner: String,
     /// Base branch.
     pub base: String,
     /// Title.
@@ -382,6 +404,10 @@ pub struct Pr {
     pub labels: Vec<String>,
     /// Reviewers requested.
     pub reviewers: Vec<String>,
+    /// The next list calls that do not show it yet: GitHub's list can lag behind a pull
+    /// request opened a moment ago, so a create answers "already exists" for a pull
+    /// request no list shows yet.
+    pub unlisted_for: u32,
 }
 
 /// Everything the double saw and holds.
@@ -399,6 +425,9 @@ pub struct State {
     pub faults: HashMap<String, VecDeque<Fault>>,
     /// Answer 422 "No commits between …" to pulls/create.
     pub no_commits: bool,
+    /// Answer pulls/list without applying its `head` and `base` filters, as GitHub does for
+    /// a `head` that is not in the documented `owner:branch` form.
+    pub ignore_list_filters: bool,
 }
 
 /// The running double.
@@ -474,15 +503,31 @@ impl GitHubDouble {
 
     /// Adds an open pull request, as if opened earlier.
     pub fn seed_pr(&self, number: u64, head: &str, base: &str) {
+        let owner = self.owner.clone();
+        self.seed_fork_pr(number, &owner, head, base);
+    }
+
+    /// Adds an open pull request from `head_owner`'s repository (a fork when it is not the
+    /// served owner), as if opened earlier.
+    pub fn seed_fork_pr(&self, number: u64, head_owner: &str, head: &str, base: &str) {
         self.state().prs.push(Pr {
             number,
             head: head.into(),
+            head_owner: head_owner.into(),
             base: base.into(),
             title: "earlier title".into(),
             body: "earlier body".into(),
             labels: vec![],
             reviewers: vec![],
+            unlisted_for: 0,
         });
+    }
+
+    /// Adds an open pull request head → base that the next `list_calls` list calls do not
+    /// show yet (opened a moment ago by another run).
+    pub fn seed_unlisted_pr(&self, number: u64, head: &str, base: &str, list_calls: u32) {
+        self.seed_pr(number, head, base);
+        self.state().prs.last_mut().unwrap().unlisted_for = list_calls;
     }
 
     /// Operation ids of the requests received, in order.
@@ -656,16 +701,27 @@ impl Ctx {
         let text = |field: &str| body.and_then(|b| b[field].as_str()).map(str::to_owned);
         match op {
             "pulls/list" => {
-                let head = q("head");
-                let base = q("base");
+                // The description: `head` filters "in the format of user:ref-name"; GitHub
+                // ignores one without the owner part.
+                let head = q("head").filter(|h| h.contains(':') && !st.ignore_list_filters);
+                let base = q("base").filter(|_| !st.ignore_list_filters);
+                let mut items = Vec::new();
+                for pr in st.prs.iter_mut() {
+                    if pr.unlisted_for > 0 {
+                        pr.unlisted_for -= 1;
+                        continue;
+                    }
+                    let head_ok = head
+                        .as_ref()
+                        .is_none_or(|h| *h == format!("{}:{}", pr.head_owner, pr.head));
+                    if head_ok && base.as_ref().is_none_or(|b| *b == pr.base) {
+                        items.push(pr.number);
+                    }
+                }
                 let items: Vec<Value> = st
                     .prs
                     .iter()
-                    .filter(|pr| {
-                        head.as_ref()
-                            .is_none_or(|h| *h == format!("{}:{}", self.owner, pr.head))
-                    })
-                    .filter(|pr| base.as_ref().is_none_or(|b| *b == pr.base))
+                    .filter(|pr| items.contains(&pr.number))
                     .map(|pr| self.pr_json("pull-request-simple-items", pr))
                     .collect();
                 ok(
@@ -682,7 +738,16 @@ impl Ctx {
                 if st.no_commits {
                     return validation_failed(format!("No commits between {base} and {head}"));
                 }
-                if st.prs.iter().any(|p| p.head == head && p.base == base) {
+                // `head` is `branch` for this repository or `owner:branch` for a fork.
+                let (head_owner, head) = match head.split_once(':') {
+                    Some((o, h)) => (o.to_owned(), h.to_owned()),
+                    None => (self.owner.clone(), head.clone()),
+                };
+                if st
+                    .prs
+                    .iter()
+                    .any(|p| p.head == head && p.head_owner == head_owner && p.base == base)
+                {
                     return validation_failed(format!(
                         "A pull request already exists for {}:{head}.",
                         self.owner
@@ -692,11 +757,13 @@ impl Ctx {
                 let pr = Pr {
                     number,
                     head,
+                    head_owner,
                     base,
                     title: text("title").unwrap_or_default(),
                     body: text("body").unwrap_or_default(),
                     labels: vec![],
                     reviewers: vec![],
+                    unlisted_for: 0,
                 };
                 let json = self.pr_json("pull-request", &pr);
                 st.prs.push(pr);
@@ -792,9 +859,15 @@ impl Ctx {
         v["body"] = json!(pr.body);
         v["state"] = json!("open");
         v["head"]["ref"] = json!(pr.head);
-        v["head"]["label"] = json!(format!("{}:{}", self.owner, pr.head));
+        v["head"]["label"] = json!(format!("{}:{}", pr.head_owner, pr.head));
         v["head"]["sha"] = json!(HEAD_SHA);
+        v["head"]["user"]["login"] = json!(pr.head_owner);
+        v["head"]["repo"]["owner"]["login"] = json!(pr.head_owner);
+        v["head"]["repo"]["name"] = json!(self.repo);
+        v["head"]["repo"]["full_name"] = json!(format!("{}/{}", pr.head_owner, self.repo));
         v["base"]["ref"] = json!(pr.base);
+        v["base"]["label"] = json!(format!("{}:{}", self.owner, pr.base));
+        v["base"]["repo"]["owner"]["login"] = json!(self.owner);
         // GitHub's example lists a team without the `type` its own schema requires; the
         // double's PRs have no team reviewers.
         v["requested_teams"] = json!([]);
