@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use slogate_core::result::ExperimentResult;
 use slogate_core::spec::ExperimentSpec;
-use slogate_k8s::{Connection, ResultWriter, job_owner};
+use slogate_k8s::{Connection, JobState, OwnerJob, ResultWriter, job_owner};
 
 use crate::exit::Failure;
 use crate::experiment::{PublishFuture, Sink};
@@ -109,6 +109,39 @@ pub async fn read_result(namespace: Option<&str>, name: &str) -> anyhow::Result<
         .with_context(|| format!("cannot read experiment {name} from the cluster"))?;
     let namespace = namespace.unwrap_or(&connection.default_namespace);
     Ok(slogate_k8s::read_result(connection.client, namespace, name).await?)
+}
+
+/// For a result that is not done: what the Job running it says, when that means the run
+/// will never finish (the Job is gone, failed, or ended without finishing the document).
+/// Empty when the Job is alive or cannot be read.
+pub async fn job_notes(namespace: Option<&str>, name: &str) -> Vec<String> {
+    let Ok(connection) = Connection::infer(None).await else {
+        return Vec::new();
+    };
+    let namespace = namespace.unwrap_or(&connection.default_namespace);
+    match slogate_k8s::read_result_and_job(connection.client, namespace, name).await {
+        Ok((result, Some(job))) if !result.is_done() => job_note(&job).into_iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// One sentence about a Job whose result is not done, when the Job is not running it.
+fn job_note(job: &OwnerJob) -> Option<String> {
+    match &job.state {
+        JobState::Active => None,
+        JobState::Gone => Some(format!(
+            "the Job {} that ran the experiment no longer exists",
+            job.name
+        )),
+        JobState::Failed(why) => Some(format!(
+            "the Job {} that ran the experiment failed ({why})",
+            job.name
+        )),
+        JobState::Succeeded => Some(format!(
+            "the Job {} that ran the experiment has ended without finishing its result",
+            job.name
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -4,8 +4,11 @@
 //!
 //! The spec must already be validated. The document is published when the run starts
 //! (`Running`), after each version, at least every [`Settings::publish_every`] while load is
-//! sent, when the verdict is known (`Completed`) and after promotion; or as `Failed` with a
-//! reason when something stops the run, a SIGTERM included.
+//! sent or promotion is under way, when the verdict is known (`Finishing` while a pull request
+//! is opened, else `Completed`) and after promotion (`Completed`); or as `Failed` with a
+//! reason when something stops the load, a SIGTERM included. A SIGTERM during promotion
+//! ends it at once as `interrupted`; the verdict stands. Every publication carries
+//! `updatedAt` and the publish interval, so a reader can tell a run that was killed hard.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -16,7 +19,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use jiff::Timestamp;
 use slogate_core::measure::Measurement;
-use slogate_core::result::ExperimentResult;
+use slogate_core::result::{ExperimentResult, PromotionOutcome};
 use slogate_core::spec::{ExperimentSpec, VersionSpec};
 use slogate_loadgen::{LoadPlan, LoadProgress, Phase, RunOptions};
 use tokio::sync::watch;
@@ -45,10 +48,66 @@ pub struct FileSink {
 }
 
 impl FileSink {
-    /// A sink writing to `path`.
+    /// A sink writing to `path`. Temporary files that earlier runs killed in the middle of
+    /// a write left next to it are removed.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
+        let sink = Self { path: path.into() };
+        for stray in stray_temp_files(&sink.path) {
+            match std::fs::remove_file(&stray) {
+                Ok(()) => {
+                    tracing::info!(file = %stray.display(), "removed a temporary file of an earlier run")
+                }
+                Err(err) => {
+                    tracing::debug!(file = %stray.display(), %err, "cannot remove a temporary file")
+                }
+            }
+        }
+        sink
     }
+}
+
+/// The temporary file [`write_atomically`] writes before renaming it over `path`.
+fn temp_path(path: &Path, pid: u32) -> anyhow::Result<PathBuf> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file path", path.display()))?;
+    Ok(dir.join(format!(".{}.{pid}.tmp", file_name.to_string_lossy())))
+}
+
+/// Temporary files of `path` left by processes that no longer run (killed between the
+/// write and the rename).
+fn stray_temp_files(path: &Path) -> Vec<PathBuf> {
+    let (Ok(own), Some(name)) = (temp_path(path, 0), path.file_name()) else {
+        return Vec::new();
+    };
+    let dir = own.parent().map(Path::to_path_buf).unwrap_or_default();
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let file = entry.file_name().into_string().ok()?;
+            let pid: u32 = file
+                .strip_prefix(&prefix)?
+                .strip_suffix(".tmp")?
+                .parse()
+                .ok()?;
+            let gone = pid != std::process::id() && !process_runs(pid);
+            gone.then(|| entry.path())
+        })
+        .collect()
+}
+
+/// Whether a process with this id runs on this machine (Linux: it has a `/proc` entry;
+/// elsewhere every other process counts as gone).
+fn process_runs(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists()
 }
 
 impl Sink for FileSink {
@@ -63,18 +122,7 @@ impl Sink for FileSink {
 
 /// Writes `bytes` to a temporary file next to `path`, then renames it over `path`.
 pub async fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let file_name = path
-        .file_name()
-        .with_context(|| format!("{} is not a file path", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
+    let tmp = temp_path(path, std::process::id())?;
     let write = async {
         let mut file = tokio::fs::File::create(&tmp).await?;
         tokio::io::AsyncWriteExt::write_all(&mut file, bytes).await?;
@@ -105,11 +153,15 @@ impl Interrupt {
     /// An interrupt triggered by SIGTERM or SIGINT, with reason `Interrupted: SIGTERM` or
     /// `Interrupted: SIGINT`. Kubernetes stops a pod with SIGTERM: the run then stops the
     /// load and publishes a final `Failed` document before the pod goes away.
+    ///
+    /// The handlers are installed before this returns, so a signal that comes at once is
+    /// not lost to the default action (which would end the process with no final document).
     pub fn on_signals() -> Self {
         let interrupt = Self::new();
         let trigger = interrupt.clone();
+        let signals = Signals::install();
         tokio::spawn(async move {
-            let name = wait_for_signal().await;
+            let name = signals.wait().await;
             trigger.trigger(format!("Interrupted: {name}"));
         });
         interrupt
@@ -132,19 +184,35 @@ impl Interrupt {
     }
 }
 
-/// Waits for SIGTERM or SIGINT and names the one that came.
-async fn wait_for_signal() -> &'static str {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// SIGTERM and SIGINT handlers, installed.
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        Self {
+            term: signal(SignalKind::terminate()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
         }
-    };
-    tokio::select! {
-        _ = term => "SIGTERM",
-        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
+
+    /// Waits for SIGTERM or SIGINT and names the one that came.
+    async fn wait(mut self) -> &'static str {
+        async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
+            match signal {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+        tokio::select! {
+            _ = recv(&mut self.term) => "SIGTERM",
+            _ = recv(&mut self.int) => "SIGINT",
+        }
     }
 }
 
@@ -211,15 +279,13 @@ pub async fn run(
         eprintln!("slogate: {}: {word}: {}", spec.name, verdict.reason);
     }
     if spec.promotion.is_some() {
+        // The verdict is final, but the run is not over until the pull request is: a
+        // reader must not see `Completed` and "no promotion" while it is being opened.
+        run.result.begin_finishing();
         run.publish().await;
-        let token_file = settings
-            .token_file
-            .clone()
-            .or_else(|| spec.promotion.as_ref().and_then(|p| p.token_file.clone()));
-        let outcome =
-            crate::promote::promote(spec, &run.result, token_file.as_deref(), settings.dry_run)
-                .await;
+        let outcome = run.promote(interrupt).await;
         run.result.promotion = Some(outcome);
+        run.result.end_finishing(Timestamp::now());
     }
     run.finish().await
 }
@@ -233,7 +299,9 @@ struct Run<'a> {
 
 impl Run<'_> {
     /// Publishes to every sink; a failure is reported and the run goes on.
-    async fn publish(&self) {
+    async fn publish(&mut self) {
+        self.result
+            .touch(Timestamp::now(), self.settings.publish_every);
         for sink in &self.settings.sinks {
             if let Err(err) = sink.publish(&self.result).await {
                 eprintln!(
@@ -244,8 +312,42 @@ impl Run<'_> {
         }
     }
 
+    /// Promotes the judged result, publishing at least every publish interval while GitHub
+    /// is slow (a rate limit can make it wait minutes), and stops at once when the run is
+    /// interrupted: Kubernetes gives a pod 30 s after SIGTERM by default.
+    async fn promote(&mut self, interrupt: &Interrupt) -> PromotionOutcome {
+        let settings = self.settings;
+        let token_file = settings.token_file.clone().or_else(|| {
+            self.spec
+                .promotion
+                .as_ref()
+                .and_then(|p| p.token_file.clone())
+        });
+        let judged = self.result.clone();
+        let promote =
+            crate::promote::promote(self.spec, &judged, token_file.as_deref(), settings.dry_run);
+        tokio::pin!(promote);
+        let mut publish_tick = tokio::time::interval(settings.publish_every);
+        publish_tick.reset();
+        loop {
+            tokio::select! {
+                biased;
+                _ = interrupt.triggered() => {
+                    // Dropping the promotion cancels the request in flight.
+                    let reason = interrupt.reason().unwrap_or("Interrupted").to_owned();
+                    eprintln!("slogate: promotion interrupted ({reason}); the SLO verdict stands");
+                    return PromotionOutcome::Interrupted { reason };
+                }
+                outcome = &mut promote => return outcome,
+                _ = publish_tick.tick() => self.publish().await,
+            }
+        }
+    }
+
     /// The last publication: every sink must take it.
-    async fn finish(self) -> anyhow::Result<ExperimentResult> {
+    async fn finish(mut self) -> anyhow::Result<ExperimentResult> {
+        self.result
+            .touch(Timestamp::now(), self.settings.publish_every);
         let mut failed = Vec::new();
         for sink in &self.settings.sinks {
             if let Err(err) = sink.publish(&self.result).await {
@@ -269,9 +371,14 @@ impl Run<'_> {
         if let Some(reason) = interrupt.reason() {
             return Err(reason.to_owned());
         }
-        let plan = LoadPlan::new(version, &self.spec.load)
-            .await
-            .map_err(|err| format!("version {}: {err}", version.name))?;
+        // Building the plan may fetch the body from `payloadURL`: a signal must stop that too.
+        let plan = tokio::select! {
+            plan = LoadPlan::new(version, &self.spec.load) => plan,
+            _ = interrupt.triggered() => {
+                return Err(interrupt.reason().unwrap_or("Interrupted").to_owned());
+            }
+        };
+        let plan = plan.map_err(|err| format!("version {}: {err}", version.name))?;
         let requests_before: u64 = done.iter().map(|m| m.requests).sum();
         let elapsed_before: Duration = done.iter().map(|m| m.elapsed).sum();
         let (progress_tx, mut progress_rx) = watch::channel(LoadProgress::default());

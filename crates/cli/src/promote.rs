@@ -48,6 +48,9 @@ pub async fn promote(
         PromotionOutcome::Failed { reason } => {
             eprintln!("slogate: promotion failed (the SLO verdict stands): {reason}")
         }
+        PromotionOutcome::Interrupted { reason } => {
+            eprintln!("slogate: promotion interrupted (the SLO verdict stands): {reason}")
+        }
     }
     if let Some(status) = promotion.commit_status() {
         match &status.error {

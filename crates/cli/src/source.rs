@@ -84,3 +84,22 @@ pub async fn load_result(source: &Source) -> anyhow::Result<ExperimentResult> {
         }
     }
 }
+
+/// Why a result that is not done will never be, one sentence each: its run stopped
+/// publishing (see [`ExperimentResult::staleness`]), or, in a cluster, the Job that runs it
+/// is gone or has ended. Empty for a done result and for a run that is alive.
+pub async fn run_notes(source: &Source, result: &ExperimentResult) -> Vec<String> {
+    if result.is_done() {
+        return Vec::new();
+    }
+    let context = slogate_report::Context {
+        now: Some(jiff::Timestamp::now()),
+        notes: match source {
+            Source::File(_) => Vec::new(),
+            Source::Cluster { namespace, name } => {
+                crate::cluster::job_notes(namespace.as_deref(), name).await
+            }
+        },
+    };
+    slogate_report::notes(result, &context)
+}

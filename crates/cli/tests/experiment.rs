@@ -327,3 +327,152 @@ fn describe_watch_reprints_until_the_experiment_is_done() {
     assert!(prints[0].contains("\"stage\": \"Running\""));
     assert!(prints.last().unwrap().contains("\"stage\": \"Completed\""));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_hard_is_called_stale_and_nothing_waits_for_it() {
+    let server = HelloServer::start(Behavior::new().latency(Duration::from_millis(2)))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        dir.path(),
+        &server.url(),
+        "{ connections: 2, qps: 50, duration: 120s }",
+    );
+    let result = dir.path().join("result.json");
+    // What an earlier run killed between a write and its rename left behind (a process id
+    // above Linux's largest).
+    let stray = dir.path().join(".result.json.4294967.tmp");
+    std::fs::write(&stray, "{").unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_slogate"))
+        .args(["run", "--spec", spec.to_str().unwrap()])
+        .args(["--result-file", result.to_str().unwrap()])
+        .args(["--publish-every", "200ms"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let running = validate(&result);
+    assert_eq!(running["stage"], "Running");
+    assert_eq!(running["publishIntervalSeconds"], 0.2);
+    assert!(running["updatedAt"].is_string(), "{running:#}");
+    assert!(
+        !stray.exists(),
+        "the earlier run's temporary file is removed"
+    );
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    server.shutdown().await;
+
+    let f = result.to_str().unwrap().to_owned();
+    // While the last update is recent the run may be alive: assert keeps waiting.
+    let early = slogate_async(vec![
+        "assert".into(),
+        "-f".into(),
+        f.clone(),
+        "-c".into(),
+        "completed".into(),
+    ])
+    .await;
+    assert_eq!(code(&early), 2);
+    assert!(
+        text(&early.stderr).contains("still running"),
+        "{}",
+        text(&early.stderr)
+    );
+
+    // describe --watch would print for ever; it stops once the result is stale (3 publish
+    // intervals and 5 s for clock differences), saying why.
+    let watch = tokio::time::timeout(
+        Duration::from_secs(60),
+        slogate_async(vec![
+            "describe".into(),
+            "-f".into(),
+            f.clone(),
+            "--watch".into(),
+            "--interval".into(),
+            "300ms".into(),
+        ]),
+    )
+    .await
+    .expect("describe --watch returns once the run is stale");
+    assert_eq!(code(&watch), 2, "{}", text(&watch.stderr));
+    let printed = text(&watch.stdout);
+    assert!(
+        printed.contains("Warning:               stale: the result has not been updated for"),
+        "{printed}"
+    );
+    assert!(
+        text(&watch.stderr).contains("will not finish"),
+        "{}",
+        text(&watch.stderr)
+    );
+
+    // assert gives up at once instead of waiting out its timeout.
+    let started = Instant::now();
+    let out = slogate_async(vec![
+        "assert".into(),
+        "-f".into(),
+        f,
+        "-c".into(),
+        "completed".into(),
+        "--timeout".into(),
+        "10m".into(),
+    ])
+    .await;
+    assert_eq!(code(&out), 2, "{}", text(&out.stdout));
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("will not finish (completed not decided)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("stale"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_the_payload_is_fetched_publishes_an_interrupted_result() {
+    // A payload server that takes the request and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let payload = format!("http://{}/body", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        dir.path(),
+        "http://127.0.0.1:9/",
+        &format!("{{ connections: 1, numRequests: 10, payloadUrl: '{payload}' }}"),
+    );
+    let result = dir.path().join("result.json");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_slogate"))
+        .args(["run", "--spec", spec.to_str().unwrap()])
+        .args(["--result-file", result.to_str().unwrap()])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(Duration::from_secs(8), child.wait())
+        .await
+        .expect("slogate stops soon after SIGTERM")
+        .unwrap();
+    assert_eq!(status.code(), Some(2));
+    let doc = validate(&result);
+    assert_eq!(doc["stage"], "Failed");
+    assert_eq!(doc["failure"], "Interrupted: SIGTERM");
+}

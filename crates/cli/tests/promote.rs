@@ -258,3 +258,236 @@ fn template_typo_is_invalid_input_before_any_load() {
     assert_eq!(out.status.code(), Some(64), "{stderr}");
     assert!(stderr.contains("promotion.title"), "{stderr}");
 }
+
+/// Polls the result file until its stage is `stage` (or the run ends), for up to 60 s.
+async fn wait_for_stage(result: &Path, stage: &str) -> serde_json::Value {
+    for _ in 0..600 {
+        if let Ok(text) = std::fs::read_to_string(result)
+            && let Ok(doc) = serde_json::from_str::<serde_json::Value>(&text)
+            && doc["stage"] == stage
+        {
+            return doc;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the result never reached stage {stage}");
+}
+
+/// Starts `slogate run` with promotion in the background.
+fn spawn_run(spec: &Path, result: &Path, token_file: &Path) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_slogate"))
+        .args(["run", "--spec", &s(spec), "--result-file", &s(result)])
+        .args(["--token-file", &s(token_file), "--publish-every", "300ms"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completed_is_not_claimed_while_the_pull_request_is_being_opened() {
+    let server = HelloServer::start(Behavior::new().latency(Duration::from_millis(1)))
+        .await
+        .unwrap();
+    let double = GitHubDouble::start("octo", "hello", TOKEN).await;
+    // GitHub keeps the promotion waiting for a few seconds.
+    double.inject("pulls/list", support::Fault::secondary_rate_limit(4));
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, TOKEN).unwrap();
+    let spec = write_spec(dir.path(), &server.url(), &double.url, 50.0);
+    let result = dir.path().join("result.json");
+    let child = spawn_run(&spec, &result, &token_file);
+
+    let finishing = wait_for_stage(&result, "Finishing").await;
+    assert_valid(&finishing);
+    assert_eq!(finishing["verdict"]["pass"], true, "{finishing:#}");
+    assert!(finishing.get("endTime").is_none());
+    let f = s(&result);
+    let assert_out = slogate(vec![
+        "assert".into(),
+        "-f".into(),
+        f.clone(),
+        "-c".into(),
+        "completed".into(),
+    ])
+    .await;
+    assert_eq!(
+        assert_out.status.code(),
+        Some(2),
+        "completed must not hold while promotion is under way: {}",
+        String::from_utf8_lossy(&assert_out.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&assert_out.stderr).contains("completed not decided yet"),
+        "{}",
+        String::from_utf8_lossy(&assert_out.stderr)
+    );
+    // The verdict is final already: `slos` holds.
+    let slos = slogate(vec![
+        "assert".into(),
+        "-f".into(),
+        f.clone(),
+        "-c".into(),
+        "slos".into(),
+    ])
+    .await;
+    assert_eq!(slos.status.code(), Some(0));
+    let describe = slogate(vec!["describe".into(), "-f".into(), f.clone()]).await;
+    let text = String::from_utf8_lossy(&describe.stdout);
+    assert!(text.contains("Finishing (promotion under way)"), "{text}");
+    assert!(text.contains("Promotion: in progress"), "{text}");
+    assert!(!text.contains("none configured"), "{text}");
+
+    let out = child.wait_with_output().await.unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).unwrap();
+    assert_valid(&doc);
+    assert_eq!(doc["stage"], "Completed");
+    assert_eq!(doc["promotion"]["outcome"], "opened", "{doc:#}");
+    let done = slogate(vec![
+        "assert".into(),
+        "-f".into(),
+        f,
+        "-c".into(),
+        "completed".into(),
+    ])
+    .await;
+    assert_eq!(done.status.code(), Some(0));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_rate_limit_wait_ends_promotion_as_interrupted_at_once() {
+    let server = HelloServer::start(Behavior::new().latency(Duration::from_millis(1)))
+        .await
+        .unwrap();
+    let double = GitHubDouble::start("octo", "hello", TOKEN).await;
+    // The report's case: a 429 asking for 120 s, within the 300 s slogate waits at most.
+    double.inject("pulls/list", support::Fault::secondary_rate_limit(120));
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, TOKEN).unwrap();
+    let spec = write_spec(dir.path(), &server.url(), &double.url, 50.0);
+    let result = dir.path().join("result.json");
+    let mut child = spawn_run(&spec, &result, &token_file);
+
+    wait_for_stage(&result, "Finishing").await;
+    // Let the rate limit's wait begin.
+    for _ in 0..100 {
+        if !double.state().received.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("slogate stops well within Kubernetes' 30 s grace period")
+        .unwrap();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "the verdict was reached; the run completed"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).unwrap();
+    assert_valid(&doc);
+    assert_eq!(doc["stage"], "Completed", "{doc:#}");
+    assert_eq!(doc["verdict"]["pass"], true);
+    assert_eq!(doc["promotion"]["outcome"], "interrupted", "{doc:#}");
+    assert_eq!(doc["promotion"]["reason"], "Interrupted: SIGTERM");
+    assert_eq!(
+        double.ops(),
+        ["pulls/list"],
+        "nothing was sent after the signal"
+    );
+    let describe = slogate(vec!["describe".into(), "-f".into(), s(&result)]).await;
+    let text = String::from_utf8_lossy(&describe.stdout);
+    assert!(
+        text.contains("Promotion: INTERRUPTED before it ended (Interrupted: SIGTERM)"),
+        "{text}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reviewer_github_refused_shows_in_describe() {
+    let server = HelloServer::start(Behavior::new().latency(Duration::from_millis(1)))
+        .await
+        .unwrap();
+    let double = GitHubDouble::start("octo", "hello", TOKEN).await;
+    double.inject(
+        "pulls/request-reviewers",
+        support::Fault {
+            status: 422,
+            headers: vec![],
+            body: serde_json::json!({"message": "Reviews may only be requested from collaborators. One or more of the users or teams you specified is not a collaborator of the octo/hello repository.", "documentation_url": "https://docs.github.com/rest/pulls/review-requests#request-reviewers-for-a-pull-request"}),
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, TOKEN).unwrap();
+    let spec = write_spec(dir.path(), &server.url(), &double.url, 50.0);
+    let result = dir.path().join("result.json");
+    let out = slogate(vec![
+        "run".into(),
+        "--spec".into(),
+        s(&spec),
+        "--result-file".into(),
+        s(&result),
+        "--token-file".into(),
+        s(&token_file),
+    ])
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (format, expected) in [
+        (
+            "text",
+            "  ! requesting reviewers failed: GitHub answered 422",
+        ),
+        (
+            "markdown",
+            "- ⚠ requesting reviewers failed: GitHub answered 422",
+        ),
+        (
+            "html",
+            "<dt>Promotion warning</dt><dd class=\"bad\">requesting reviewers failed: GitHub answered 422",
+        ),
+    ] {
+        let d = slogate(vec![
+            "describe".into(),
+            "-f".into(),
+            s(&result),
+            "-o".into(),
+            format.into(),
+        ])
+        .await;
+        let printed = String::from_utf8_lossy(&d.stdout);
+        assert!(printed.contains(expected), "{format}:\n{printed}");
+        assert!(
+            printed.contains("Reviews may only be requested from collaborators"),
+            "{format}"
+        );
+    }
+    double.assert_conforming();
+    server.shutdown().await;
+}

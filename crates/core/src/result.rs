@@ -56,6 +56,14 @@ pub struct ExperimentResult {
     /// What promotion did; absent when no promotion is configured or not yet attempted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promotion: Option<PromotionOutcome>,
+    /// When this document was last published: the run's heartbeat. A document that is not
+    /// done and has not been updated for a few publish intervals belongs to a run that is
+    /// gone (see [`ExperimentResult::staleness`]). Absent in documents of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<Timestamp>,
+    /// The longest time between two publications while the run is under way, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish_interval_seconds: Option<f64>,
 }
 
 /// Lifecycle stage of a run.
@@ -63,6 +71,9 @@ pub struct ExperimentResult {
 pub enum Stage {
     /// Load is being sent.
     Running,
+    /// Every SLO was judged (the verdict is known and final); finish actions such as the
+    /// pull request are under way.
+    Finishing,
     /// The run finished and every SLO was judged.
     Completed,
     /// The run could not finish (see `failure`).
@@ -235,6 +246,12 @@ pub enum PromotionOutcome {
         /// Why (never contains the token).
         reason: String,
     },
+    /// The run was stopped (e.g. SIGTERM) while promotion was under way; a pull request
+    /// may or may not have been opened. The SLO verdict stands.
+    Interrupted {
+        /// Why, e.g. `Interrupted: SIGTERM`.
+        reason: String,
+    },
 }
 
 impl PromotionOutcome {
@@ -299,6 +316,8 @@ impl ExperimentResult {
             slos: Vec::new(),
             verdict: None,
             promotion: None,
+            updated_at: None,
+            publish_interval_seconds: None,
         }
     }
 
@@ -393,9 +412,55 @@ impl ExperimentResult {
         self.end_time = Some(end);
     }
 
+    /// Moves a judged run (stage `Completed`, verdict known) to `Finishing`: its finish
+    /// actions (promotion) start. The end time is cleared until they have ended.
+    pub fn begin_finishing(&mut self) {
+        if self.stage == Stage::Completed {
+            self.stage = Stage::Finishing;
+            self.end_time = None;
+        }
+    }
+
+    /// Ends the finish actions: stage `Completed` at `end`.
+    pub fn end_finishing(&mut self, end: Timestamp) {
+        if self.stage == Stage::Finishing {
+            self.stage = Stage::Completed;
+            self.end_time = Some(end);
+        }
+    }
+
     /// Whether the run has ended (stage `Completed` or `Failed`).
     pub fn is_done(&self) -> bool {
-        self.stage != Stage::Running
+        matches!(self.stage, Stage::Completed | Stage::Failed)
+    }
+
+    /// Records that the document is published at `now`, and how often the run publishes.
+    pub fn touch(&mut self, now: Timestamp, publish_interval: Duration) {
+        self.updated_at = Some(now);
+        self.publish_interval_seconds = Some(finite_or_zero(publish_interval.as_secs_f64()));
+    }
+
+    /// How long a run that is not done may go without publishing before its document is
+    /// stale: [`STALE_AFTER_INTERVALS`] publish intervals, plus [`STALE_SLACK`] for clock
+    /// differences between the machine that runs and the one that reads.
+    pub fn stale_after(&self) -> Option<Duration> {
+        let interval = self
+            .publish_interval_seconds
+            .filter(|s| s.is_finite() && *s > 0.0)?;
+        Some(Duration::from_secs_f64(interval * f64::from(STALE_AFTER_INTERVALS)) + STALE_SLACK)
+    }
+
+    /// For a run that is not done: how long ago it last published, when that is longer than
+    /// [`ExperimentResult::stale_after`] (the run was killed, or its pod is gone). `None`
+    /// for a done run, a fresh one, or a document without a heartbeat.
+    pub fn staleness(&self, now: Timestamp) -> Option<Duration> {
+        if self.is_done() {
+            return None;
+        }
+        let updated = self.updated_at?;
+        let limit = self.stale_after()?;
+        let age = Duration::try_from(now.duration_since(updated)).unwrap_or(Duration::ZERO);
+        (age > limit).then_some(age)
     }
 
     /// The document as pretty JSON, the form every sink writes.
@@ -404,6 +469,11 @@ impl ExperimentResult {
         serde_json::to_string_pretty(self).expect("result document serializes")
     }
 }
+
+/// Publish intervals a run may miss before its document is stale.
+pub const STALE_AFTER_INTERVALS: u32 = 3;
+/// Added to the staleness limit for clock differences between machines.
+pub const STALE_SLACK: Duration = Duration::from_secs(5);
 
 fn finite_or_zero(v: f64) -> f64 {
     if v.is_finite() { v } else { 0.0 }

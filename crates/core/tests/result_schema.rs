@@ -225,3 +225,59 @@ fn documents_round_trip() {
     let back: ExperimentResult = serde_json::from_str(&result.to_json()).unwrap();
     assert_eq!(back, result);
 }
+
+#[test]
+fn finishing_has_a_verdict_and_no_end_until_promotion_ends() {
+    let spec = ExperimentSpec::from_yaml(SPEC).unwrap();
+    let mut result = ExperimentResult::running(&spec, at("2026-11-23T10:00:00Z"));
+    result.touch(at("2026-11-23T10:00:00Z"), Duration::from_secs(10));
+    assert_valid(&result);
+    let m = || measurement(5000, 5.0, 0);
+    result.complete(&spec, &[m(), m(), m()], at("2026-11-23T10:00:30Z"));
+    result.begin_finishing();
+    assert_eq!(result.stage, Stage::Finishing);
+    assert!(!result.is_done(), "promotion is still under way");
+    assert_eq!(result.end_time, None);
+    assert!(result.verdict.is_some());
+    assert_valid(&result);
+    // A Finishing document claiming an end, or without a verdict, is not valid.
+    let doc: serde_json::Value = serde_json::from_str(&result.to_json()).unwrap();
+    let mut ended = doc.clone();
+    ended["endTime"] = "2026-11-23T10:00:31Z".into();
+    assert!(!schema().is_valid(&ended));
+    let mut unjudged = doc;
+    unjudged.as_object_mut().unwrap().remove("verdict");
+    assert!(!schema().is_valid(&unjudged));
+
+    result.promotion = Some(PromotionOutcome::Interrupted {
+        reason: "Interrupted: SIGTERM".into(),
+    });
+    result.end_finishing(at("2026-11-23T10:00:40Z"));
+    assert_eq!(result.stage, Stage::Completed);
+    assert_eq!(result.end_time, Some(at("2026-11-23T10:00:40Z")));
+    assert_valid(&result);
+    let back: ExperimentResult = serde_json::from_str(&result.to_json()).unwrap();
+    assert_eq!(back, result);
+}
+
+#[test]
+fn a_run_that_stopped_publishing_is_stale_after_a_few_intervals() {
+    let spec = ExperimentSpec::from_yaml(SPEC).unwrap();
+    let mut result = ExperimentResult::running(&spec, at("2026-11-23T10:00:00Z"));
+    // No heartbeat (a document of an older version): staleness cannot be told.
+    assert_eq!(result.staleness(at("2026-11-24T10:00:00Z")), None);
+    result.touch(at("2026-11-23T10:00:00Z"), Duration::from_secs(10));
+    assert_eq!(result.stale_after(), Some(Duration::from_secs(35)));
+    assert_eq!(result.staleness(at("2026-11-23T10:00:35Z")), None);
+    assert_eq!(
+        result.staleness(at("2026-11-23T10:00:36Z")),
+        Some(Duration::from_secs(36))
+    );
+    result.stage = Stage::Finishing;
+    assert!(result.staleness(at("2026-11-23T10:05:00Z")).is_some());
+    // A document written by a clock ahead of the reader's is not stale.
+    assert_eq!(result.staleness(at("2026-11-23T09:00:00Z")), None);
+    // A done run never is.
+    result.fail("Interrupted: SIGTERM", at("2026-11-23T10:00:01Z"));
+    assert_eq!(result.staleness(at("2026-11-24T10:00:00Z")), None);
+}

@@ -18,9 +18,10 @@ pub enum Decision {
 /// Decides from the spec's `when` and the result's stage and verdict whether to promote.
 ///
 /// A run that did not complete has no verdict and is never promoted, whatever `when` says:
-/// a pull request claiming an SLO result that does not exist would mislead reviewers.
+/// a pull request claiming an SLO result that does not exist would mislead reviewers. A run
+/// in stage `Finishing` (judged, promotion under way) and a `Completed` one may be promoted.
 pub fn should_promote(spec: &PromotionSpec, result: &ExperimentResult) -> Decision {
-    if result.stage != Stage::Completed {
+    if !matches!(result.stage, Stage::Completed | Stage::Finishing) {
         let why = result
             .failure
             .as_deref()
@@ -83,6 +84,17 @@ mod tests {
             &result(Stage::Completed, Some(true)),
         );
         assert_eq!(d, Decision::Promote);
+    }
+
+    #[test]
+    fn judged_run_whose_promotion_is_under_way_is_promoted() {
+        let d = should_promote(
+            &spec(PromoteWhen::Pass),
+            &result(Stage::Finishing, Some(true)),
+        );
+        assert_eq!(d, Decision::Promote);
+        let d = should_promote(&spec(PromoteWhen::Always), &result(Stage::Running, None));
+        assert!(matches!(d, Decision::Skip { .. }), "{d:?}");
     }
 
     #[test]

@@ -254,6 +254,100 @@ pub async fn read_result(
     result_from_configmap(&cm)
 }
 
+/// What became of the Job a result ConfigMap belongs to (its controlling owner).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobState {
+    /// The Job is there and has not finished.
+    Active,
+    /// The Job completed.
+    Succeeded,
+    /// The Job failed; the reason and message of its `Failed` condition.
+    Failed(String),
+    /// No such Job, or one of the same name with another uid: the one that ran is deleted.
+    Gone,
+}
+
+/// The owning Job of a result ConfigMap and its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnerJob {
+    /// The Job's name.
+    pub name: String,
+    /// What became of it.
+    pub state: JobState,
+}
+
+/// Reads the result document from ConfigMap `name` in `namespace`, and what became of the
+/// Job owning it. The Job is `None` when the ConfigMap has no Job owner or the Job cannot
+/// be read (e.g. no right to get Jobs): the document alone must then tell.
+pub async fn read_result_and_job(
+    client: Client,
+    namespace: &str,
+    name: &str,
+) -> Result<(ExperimentResult, Option<OwnerJob>), Error> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let cm = with_retries(Backoff::default(), "get", namespace, name, || api.get(name)).await?;
+    let result = result_from_configmap(&cm)?;
+    let Some(owner) = cm
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.kind == "Job" && o.api_version.starts_with("batch/"))
+    else {
+        return Ok((result, None));
+    };
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(client, namespace);
+    let state = match jobs.get_opt(&owner.name).await {
+        Ok(None) => Some(JobState::Gone),
+        Ok(Some(job)) if job.metadata.uid.as_deref() != Some(owner.uid.as_str()) => {
+            Some(JobState::Gone)
+        }
+        Ok(Some(job)) => Some(job_state(&job)),
+        Err(err) => {
+            tracing::debug!(job = %owner.name, %err, "cannot read the result's Job");
+            None
+        }
+    };
+    Ok((
+        result,
+        state.map(|state| OwnerJob {
+            name: owner.name.clone(),
+            state,
+        }),
+    ))
+}
+
+/// A Job's state from its conditions.
+pub fn job_state(job: &k8s_openapi::api::batch::v1::Job) -> JobState {
+    let conditions = job
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten();
+    for c in conditions {
+        if c.status != "True" {
+            continue;
+        }
+        match c.type_.as_str() {
+            "Failed" => {
+                let words: Vec<&str> = [c.reason.as_deref(), c.message.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                return JobState::Failed(if words.is_empty() {
+                    "no reason given".to_owned()
+                } else {
+                    words.join(": ")
+                });
+            }
+            "Complete" => return JobState::Succeeded,
+            _ => {}
+        }
+    }
+    JobState::Active
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

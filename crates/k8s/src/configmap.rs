@@ -18,7 +18,7 @@ pub const MAX_DATA_BYTES: usize = 1024 * 1024;
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 /// Value of [`MANAGED_BY_LABEL`].
 pub const MANAGED_BY: &str = "slogate";
-/// Label with the run's stage (`Running`, `Completed`, `Failed`).
+/// Label with the run's stage (`Running`, `Finishing`, `Completed`, `Failed`).
 pub const STAGE_LABEL: &str = "slogate.dev/stage";
 /// Label with the overall verdict (`pass` / `fail`) once there is one.
 pub const VERDICT_LABEL: &str = "slogate.dev/verdict";
@@ -102,6 +102,7 @@ pub fn result_from_configmap(cm: &ConfigMap) -> Result<ExperimentResult, Error> 
 fn stage_name(stage: Stage) -> &'static str {
     match stage {
         Stage::Running => "Running",
+        Stage::Finishing => "Finishing",
         Stage::Completed => "Completed",
         Stage::Failed => "Failed",
     }
@@ -134,6 +135,8 @@ pub(crate) mod tests {
             slos: Vec::new(),
             verdict: None,
             promotion: None,
+            updated_at: None,
+            publish_interval_seconds: None,
         }
     }
 

@@ -11,7 +11,10 @@ mod error;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use cluster::{Backoff, Connection, FIELD_MANAGER, ResultWriter, read_result};
+pub use cluster::{
+    Backoff, Connection, FIELD_MANAGER, JobState, OwnerJob, ResultWriter, read_result,
+    read_result_and_job,
+};
 pub use configmap::{
     MAX_DATA_BYTES, RESULT_KEY, job_owner, result_configmap, result_from_configmap,
 };

@@ -39,6 +39,8 @@ fn result(stage: Stage) -> ExperimentResult {
             reason: "every SLO is satisfied".to_owned(),
         }),
         promotion: None,
+        updated_at: None,
+        publish_interval_seconds: None,
     }
 }
 
@@ -133,6 +135,69 @@ async fn result_configmap_on_a_real_api_server() {
     missing_result_is_reported_as_such(&admin).await;
     service_account_without_rights_is_forbidden(&plane, &admin).await;
     apply_of_a_new_configmap_needs_create(&plane, &admin).await;
+    a_result_tells_what_became_of_its_job(&admin).await;
+}
+
+/// `describe` of a result that never finishes looks at the Job owning it: alive, failed
+/// (here: its deadline) or deleted.
+async fn a_result_tells_what_became_of_its_job(admin: &Client) {
+    use kube::api::{DeleteParams, Patch, PatchParams};
+    use slogate_k8s::{JobState, read_result_and_job};
+    let jobs: Api<Job> = Api::namespaced(admin.clone(), "staging");
+    let job: Job = serde_json::from_value(serde_json::json!({
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "my-exp-9", "namespace": "staging"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "slogate", "image": "slogate:dev"}]}}}
+    }))
+    .unwrap();
+    let job = jobs.create(&PostParams::default(), &job).await.unwrap();
+    let owner = job_owner("my-exp-9", job.metadata.uid.as_deref().unwrap());
+    ResultWriter::new(admin.clone(), "staging", "killed", Some(owner))
+        .write(&result(Stage::Running))
+        .await
+        .unwrap();
+    let (_, found) = read_result_and_job(admin.clone(), "staging", "killed")
+        .await
+        .unwrap();
+    let found = found.expect("the owner Job is read");
+    assert_eq!(
+        (found.name.as_str(), &found.state),
+        ("my-exp-9", &JobState::Active)
+    );
+
+    // What the Job controller writes when activeDeadlineSeconds passes.
+    let now = jiff::Timestamp::now().to_string();
+    let failed = serde_json::json!({"status": {
+    "startTime": now,
+    "conditions": [
+        {"type": "FailureTarget", "status": "True", "reason": "DeadlineExceeded",
+         "message": "Job was active longer than specified deadline", "lastTransitionTime": now},
+        {"type": "Failed", "status": "True", "reason": "DeadlineExceeded",
+         "message": "Job was active longer than specified deadline", "lastTransitionTime": now}
+    ]}});
+    jobs.patch_status("my-exp-9", &PatchParams::default(), &Patch::Merge(&failed))
+        .await
+        .unwrap();
+    let (_, found) = read_result_and_job(admin.clone(), "staging", "killed")
+        .await
+        .unwrap();
+    assert_eq!(
+        found.unwrap().state,
+        JobState::Failed(
+            "DeadlineExceeded: Job was active longer than specified deadline".to_owned()
+        )
+    );
+
+    // No garbage collector runs here, so the ConfigMap outlives its Job.
+    jobs.delete("my-exp-9", &DeleteParams::background())
+        .await
+        .unwrap();
+    let (result, found) = read_result_and_job(admin.clone(), "staging", "killed")
+        .await
+        .unwrap();
+    assert_eq!(result.stage, Stage::Running);
+    assert_eq!(found.unwrap().state, JobState::Gone);
 }
 
 async fn writer_creates_then_updates_an_owned_configmap(admin: &Client) {

@@ -100,8 +100,45 @@ pub enum ReportError {
     Json(#[source] serde_json::Error),
 }
 
+/// What the reader's side knows beyond the document itself.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// The time now, to tell a run that stopped publishing (see
+    /// [`ExperimentResult::staleness`]); `None` reports no staleness.
+    pub now: Option<jiff::Timestamp>,
+    /// Facts found elsewhere, one sentence each (e.g. the Job that ran the experiment is
+    /// gone); shown as warnings in the overview.
+    pub notes: Vec<String>,
+}
+
+/// The warnings [`render_in`] shows for `result` in `context`: whether it is stale, then
+/// the context's notes.
+pub fn notes(result: &ExperimentResult, context: &Context) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(age) = context.now.and_then(|now| result.staleness(now)) {
+        let every = result.publish_interval_seconds.unwrap_or_default();
+        notes.push(format!(
+            "stale: the result has not been updated for {}, though its run publishes every {}: the run was probably killed, and this result will not change",
+            format::seconds(age.as_secs_f64()),
+            format::seconds(every)
+        ));
+    }
+    notes.extend(context.notes.iter().cloned());
+    notes
+}
+
 /// Renders `result` in `format`. The text ends with a newline.
 pub fn render(result: &ExperimentResult, format: Format) -> Result<String, ReportError> {
+    render_in(result, format, &Context::default())
+}
+
+/// Renders `result` in `format` with what the reader knows beyond it (`context`): a stale
+/// run, a Job that is gone. Json stays the document itself, with no notes.
+pub fn render_in(
+    result: &ExperimentResult,
+    format: Format,
+    context: &Context,
+) -> Result<String, ReportError> {
     let kind = match format {
         Format::Json => return render_json(result),
         Format::Text => templates::Kind::Text,
@@ -109,8 +146,11 @@ pub fn render(result: &ExperimentResult, format: Format) -> Result<String, Repor
         Format::Html => templates::Kind::Html,
     };
     let hb = templates::registry(kind)?;
-    hb.render(templates::REPORT, &view::build(result))
-        .map_err(|e| ReportError::Render(Box::new(e)))
+    hb.render(
+        templates::REPORT,
+        &view::build(result, notes(result, context)),
+    )
+    .map_err(|e| ReportError::Render(Box::new(e)))
 }
 
 /// The document itself; refuses non-finite numbers rather than letting `serde_json` turn

@@ -23,6 +23,8 @@ pub(crate) struct View {
     /// `running`, `completed` or `failed`, for styling.
     pub stage_class: &'static str,
     pub failure: Option<String>,
+    /// Warnings about the document itself, e.g. that its run stopped publishing.
+    pub notes: Vec<String>,
     /// The run failed, so the verdict headline already states the failure.
     pub failure_in_verdict: bool,
     pub start: String,
@@ -109,6 +111,8 @@ pub(crate) struct PromotionView {
     /// The commit status on the pull request's head, e.g.
     /// `commit status slogate/slo: success on abc1234`.
     pub commit_status: Option<String>,
+    /// Steps after the pull request that failed (labels, reviewers, commit status).
+    pub warnings: Vec<String>,
 }
 
 /// The text histogram of one version.
@@ -139,8 +143,8 @@ fn condition(slo: &SloResult) -> String {
     }
 }
 
-/// Builds the view of a result document.
-pub(crate) fn build(result: &ExperimentResult) -> View {
+/// Builds the view of a result document, with `notes` about it from the reader's side.
+pub(crate) fn build(result: &ExperimentResult, notes: Vec<String>) -> View {
     let multiple = result.versions.len() > 1;
     let name_width = result
         .versions
@@ -187,15 +191,18 @@ pub(crate) fn build(result: &ExperimentResult) -> View {
         },
         stage: match result.stage {
             Stage::Running => "Running",
+            Stage::Finishing => "Finishing (promotion under way)",
             Stage::Completed => "Completed",
             Stage::Failed => "Failed",
         },
         stage_class: match result.stage {
             Stage::Running => "running",
+            Stage::Finishing => "finishing",
             Stage::Completed => "completed",
             Stage::Failed => "failed",
         },
         failure: result.failure.clone(),
+        notes,
         failure_in_verdict: result.stage == Stage::Failed,
         start: format::timestamp(result.start_time),
         end: result.end_time.map(format::timestamp),
@@ -207,7 +214,7 @@ pub(crate) fn build(result: &ExperimentResult) -> View {
         has_slos: !result.slos.is_empty(),
         no_slos: match result.stage {
             Stage::Running => "No SLO has been judged yet.",
-            Stage::Completed | Stage::Failed => "No SLOs are configured.",
+            Stage::Finishing | Stage::Completed | Stage::Failed => "No SLOs are configured.",
         },
         metrics_table: metrics_table(&result.versions),
         has_metrics: result.versions.iter().any(|v| !v.metrics.is_empty()),
@@ -405,7 +412,7 @@ fn verdict(result: &ExperimentResult, multiple: bool) -> VerdictView {
             "pending",
             "No verdict yet: load is still being sent.".to_owned(),
         ),
-        (Stage::Completed, None) => (
+        (Stage::Finishing | Stage::Completed, None) => (
             "?",
             "NO VERDICT",
             "No verdict",
@@ -435,6 +442,11 @@ fn promotion(result: &ExperimentResult) -> PromotionView {
             .as_ref()
             .and_then(PromotionOutcome::commit_status)
             .map(commit_status_sentence),
+        warnings: result
+            .promotion
+            .as_ref()
+            .map(|p| p.warnings().to_vec())
+            .unwrap_or_default(),
     };
     // Only a web address becomes a link; anything else (say `javascript:`) stays text.
     let mut link = |number: u64, url: &str| {
@@ -461,8 +473,17 @@ fn promotion(result: &ExperimentResult) -> PromotionView {
             view.failed = true;
             format!("FAILED: {reason} (the SLO verdict stands)")
         }
+        Some(PromotionOutcome::Interrupted { reason }) => {
+            view.failed = true;
+            format!(
+                "INTERRUPTED before it ended ({reason}); a pull request may or may not have been opened, and re-running updates it (the SLO verdict stands)"
+            )
+        }
         None => match result.stage {
             Stage::Running => "not attempted yet".to_owned(),
+            Stage::Finishing => {
+                "in progress: the pull request is being opened or updated".to_owned()
+            }
             Stage::Failed => "not attempted".to_owned(),
             Stage::Completed => "none configured".to_owned(),
         },
@@ -511,6 +532,8 @@ mod tests {
             slos: Vec::new(),
             verdict: None,
             promotion: None,
+            updated_at: None,
+            publish_interval_seconds: None,
         }
     }
 
@@ -571,11 +594,42 @@ mod tests {
         );
         assert!(!promotion_of(None).present);
         assert_eq!(promotion_of(None).sentence, "none configured");
+        let interrupted = promotion_of(Some(PromotionOutcome::Interrupted {
+            reason: "Interrupted: SIGTERM".to_owned(),
+        }));
+        assert!(interrupted.failed);
+        assert!(
+            interrupted
+                .sentence
+                .starts_with("INTERRUPTED before it ended (Interrupted: SIGTERM)"),
+            "{}",
+            interrupted.sentence
+        );
+    }
+
+    #[test]
+    fn promotion_under_way_is_not_reported_as_none_configured() {
+        let finishing = promotion(&ExperimentResult {
+            stage: Stage::Finishing,
+            ..completed()
+        });
+        assert_eq!(
+            finishing.sentence,
+            "in progress: the pull request is being opened or updated"
+        );
+        let v = build(
+            &ExperimentResult {
+                stage: Stage::Finishing,
+                ..completed()
+            },
+            Vec::new(),
+        );
+        assert_eq!(v.stage, "Finishing (promotion under way)");
     }
 
     #[test]
     fn a_completed_run_without_verdict_says_so() {
-        let v = build(&completed());
+        let v = build(&completed(), Vec::new());
         assert_eq!(v.verdict.headline, "NO VERDICT");
         assert_eq!(v.no_slos, "No SLOs are configured.");
         assert!(!v.chart.has_data);

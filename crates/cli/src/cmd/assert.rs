@@ -2,7 +2,9 @@
 //!
 //! Each condition is true, false, or not yet known while the experiment runs. The command
 //! waits (up to `--timeout`) only while some condition is unknown, and stops as soon as the
-//! experiment is done: a finished experiment's answer cannot change.
+//! experiment is done: a finished experiment's answer cannot change. A result whose run
+//! stopped publishing (killed hard; in a cluster, its Job gone or failed) will never be
+//! done: that is an error at once, not a wait until the timeout.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -12,7 +14,7 @@ use slogate_core::result::{ExperimentResult, Stage};
 use tokio::time::Instant;
 
 use crate::exit::{CONDITION_FALSE, CmdResult, Failure};
-use crate::source::{SourceArgs, load_result};
+use crate::source::{SourceArgs, load_result, run_notes};
 
 /// Flags of `slogate assert`.
 #[derive(Debug, clap::Args)]
@@ -64,6 +66,16 @@ impl Condition {
         let failure = r.failure.as_deref().unwrap_or("no reason given");
         match (self, r.stage) {
             (_, Stage::Running) => (Truth::Pending, "the experiment is still running".to_owned()),
+            // The verdict is final once judged; the run is not over until promotion is.
+            (Condition::Slos, Stage::Finishing) => match &r.verdict {
+                Some(v) if v.pass => (Truth::True, v.reason.clone()),
+                Some(v) => (Truth::False, v.reason.clone()),
+                None => (Truth::Pending, "the experiment is finishing".to_owned()),
+            },
+            (_, Stage::Finishing) => (
+                Truth::Pending,
+                "the experiment is finishing: promotion is under way".to_owned(),
+            ),
             (Condition::Completed, Stage::Completed) | (Condition::NoFailure, Stage::Completed) => {
                 (Truth::True, "the experiment completed".to_owned())
             }
@@ -96,6 +108,7 @@ pub async fn run(args: Args) -> CmdResult {
             }
             Err(err) => return Err(Failure::Runtime(err)),
         };
+        let notes = run_notes(&source, &result).await;
         let checks: Vec<(Condition, Truth, String)> = args
             .conditions
             .iter()
@@ -116,6 +129,18 @@ pub async fn run(args: Args) -> CmdResult {
             } else {
                 Ok(ExitCode::from(CONDITION_FALSE))
             };
+        }
+        if !notes.is_empty() {
+            return Err(Failure::Runtime(anyhow!(
+                "experiment {source} will not finish ({} not decided): {}",
+                checks
+                    .iter()
+                    .filter(|c| c.1 == Truth::Pending)
+                    .map(|c| c.0.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                notes.join("; ")
+            )));
         }
         if Instant::now() >= deadline {
             let waiting = match args.timeout {

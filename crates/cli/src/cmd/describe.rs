@@ -8,7 +8,7 @@ use anyhow::anyhow;
 use slogate_report::Format;
 
 use crate::exit::{CmdResult, Failure};
-use crate::source::{SourceArgs, load_result};
+use crate::source::{SourceArgs, load_result, run_notes};
 
 /// Flags of `slogate describe`.
 #[derive(Debug, clap::Args)]
@@ -44,7 +44,13 @@ pub async fn run(args: Args) -> CmdResult {
     let clear = args.watch && std::io::stdout().is_terminal();
     loop {
         let result = load_result(&source).await.map_err(Failure::Runtime)?;
-        let text = slogate_report::render(&result, args.output)
+        let notes = run_notes(&source, &result).await;
+        let context = slogate_report::Context {
+            // Staleness is already in the notes.
+            now: None,
+            notes: notes.clone(),
+        };
+        let text = slogate_report::render_in(&result, args.output, &context)
             .map_err(|err| Failure::Runtime(anyhow!("cannot render {source}: {err}")))?;
         if clear {
             // Clear the screen and go home, like `watch`.
@@ -54,8 +60,21 @@ pub async fn run(args: Args) -> CmdResult {
         if !text.ends_with('\n') {
             println!();
         }
+        if args.output == Format::Json {
+            // The document stays the document; the warnings go beside it.
+            for note in &notes {
+                eprintln!("warning: {source}: {note}");
+            }
+        }
         if !args.watch || result.is_done() {
             return Ok(ExitCode::SUCCESS);
+        }
+        if !notes.is_empty() {
+            // Its run is gone: watching would never end.
+            return Err(Failure::Runtime(anyhow!(
+                "experiment {source} will not finish: {}",
+                notes.join("; ")
+            )));
         }
         if !clear {
             println!("---");

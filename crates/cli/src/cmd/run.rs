@@ -30,6 +30,18 @@ pub struct Args {
     /// Render the promotion pull request without sending anything to GitHub.
     #[arg(long)]
     pub dry_run: bool,
+    /// Longest time between two publications of the result while the run is under way;
+    /// readers call a result stale after a few of these without an update.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_interval, hide = true)]
+    pub publish_every: std::time::Duration,
+}
+
+fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("must be longer than 0s".to_owned()),
+        Err(err) => Err(format!("{err} (e.g. 10s, 500ms)")),
+    }
 }
 
 /// Reads and validates a spec file; any problem is invalid input naming the field.
@@ -45,6 +57,8 @@ pub fn read_spec(path: &std::path::Path) -> Result<ExperimentSpec, Failure> {
 
 /// Runs `slogate run`: exit 0 when the run completed, whatever the verdict; 2 when it failed.
 pub async fn run(args: Args) -> CmdResult {
+    // First, so that a SIGTERM while connecting to the cluster still ends in a document.
+    let interrupt = Interrupt::on_signals();
     let spec = read_spec(&args.spec)?;
     let result_file = args
         .result_file
@@ -53,6 +67,7 @@ pub async fn run(args: Args) -> CmdResult {
     let mut settings = Settings {
         token_file: args.token_file.clone(),
         dry_run: args.dry_run,
+        publish_every: args.publish_every,
         ..Settings::default()
     };
     if let Some(path) = &result_file {
@@ -63,7 +78,6 @@ pub async fn run(args: Args) -> CmdResult {
         let sink = crate::cluster::ConfigMapSink::connect(target, &spec).await?;
         settings.sinks.push(Box::new(sink));
     }
-    let interrupt = Interrupt::on_signals();
     let result = experiment::run(&spec, &settings, &interrupt).await?;
     if result_file.is_none() {
         println!("{}", result.to_json());
