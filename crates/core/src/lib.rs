@@ -8,7 +8,9 @@
 
 pub mod measure;
 pub mod metrics;
+pub mod quote;
 pub mod result;
+mod shape;
 pub mod spec;
 pub mod stats;
 pub mod verdict;
