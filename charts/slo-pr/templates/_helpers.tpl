@@ -62,28 +62,35 @@ need two values at once live here, so `helm template` names the values and the r
 {{- if and $promote (eq $v.base $v.head) -}}
 {{- fail (printf "head %q is also the base branch: a pull request needs two branches" $v.head) -}}
 {{- end -}}
-{{- $load := dict "connections" (int64 $v.connections) -}}
+{{- $load := dict "connections" (int64 (include "slo-pr.number" (dict "name" "connections" "value" $v.connections "integer" true "min" 1 "max" 10000))) -}}
 {{- if not (kindIs "invalid" $v.QPS) -}}
-{{- if le (float64 $v.QPS) 0.0 -}}{{- fail (printf "QPS must be greater than 0, not %v; leave it out to send as fast as the connections go" $v.QPS) -}}{{- end -}}
-{{- $_ := set $load "qps" (float64 $v.QPS) -}}
+{{- $qps := include "slo-pr.number" (dict "name" "QPS" "value" $v.QPS "min" 0 "minExclusive" true "hint" "; leave it out (null) to send as fast as the connections go") -}}
+{{- $_ := set $load "qps" (float64 $qps) -}}
 {{- end -}}
 {{- if not (kindIs "invalid" $v.duration) -}}
 {{- $_ := set $load "duration" $v.duration -}}
 {{- else -}}
-{{- $_ := set $load "numRequests" (int64 (default 100 $v.numQueries)) -}}
+{{- $n := 100 -}}
+{{- if not (kindIs "invalid" $v.numQueries) -}}{{- $n = include "slo-pr.number" (dict "name" "numQueries" "value" $v.numQueries "integer" true "min" 1) -}}{{- end -}}
+{{- $_ := set $load "numRequests" (int64 $n) -}}
 {{- end -}}
 {{- if $v.payloadURL -}}{{- $_ := set $load "payloadUrl" $v.payloadURL -}}{{- end -}}
 {{- if $v.contentType -}}{{- $_ := set $load "contentType" $v.contentType -}}{{- end -}}
 {{- $slos := list -}}
-{{- range $pair := list (list "http/latency-mean" $v.limitMeanLatency) (list "http/error-rate" $v.limitErrorRate) (list "http/latency-p95" $v.limit95thPercentileLatency) -}}
-{{- if not (kindIs "invalid" (index $pair 1)) -}}
-{{- $slos = append $slos (dict "metric" (index $pair 0) "upperLimit" (float64 (index $pair 1))) -}}
+{{- $fraction := "; it is a fraction (0.01 means 1 %)" -}}
+{{- range $limit := list (list "limitMeanLatency" "http/latency-mean" $v.limitMeanLatency (dict)) (list "limitErrorRate" "http/error-rate" $v.limitErrorRate (dict "max" 1 "hint" $fraction)) (list "limit95thPercentileLatency" "http/latency-p95" $v.limit95thPercentileLatency (dict)) -}}
+{{- if not (kindIs "invalid" (index $limit 2)) -}}
+{{- $check := merge (dict "name" (index $limit 0) "value" (index $limit 2) "min" 0) (index $limit 3) -}}
+{{- $slos = append $slos (dict "metric" (index $limit 1) "upperLimit" (float64 (include "slo-pr.number" $check))) -}}
 {{- end -}}
 {{- end -}}
-{{- range $v.extraSLOs -}}
-{{- $slo := dict "metric" .metric -}}
-{{- if hasKey . "upperLimit" -}}{{- $_ := set $slo "upperLimit" (float64 .upperLimit) -}}{{- end -}}
-{{- if hasKey . "lowerLimit" -}}{{- $_ := set $slo "lowerLimit" (float64 .lowerLimit) -}}{{- end -}}
+{{- range $i, $extra := $v.extraSLOs -}}
+{{- $slo := dict "metric" $extra.metric -}}
+{{- range $field := list "upperLimit" "lowerLimit" -}}
+{{- if hasKey $extra $field -}}
+{{- $_ := set $slo $field (float64 (include "slo-pr.number" (dict "name" (printf "extraSLOs[%d].%s" $i $field) "value" (get $extra $field) "min" 0))) -}}
+{{- end -}}
+{{- end -}}
 {{- $slos = append $slos $slo -}}
 {{- end -}}
 {{- $spec := dict
@@ -92,7 +99,7 @@ need two values at once live here, so `helm template` names the values and the r
   "versions" (list (dict "name" "candidate" "url" $v.URL))
   "load" $load
   "slos" $slos
-  "confidence" (float64 $v.confidence)
+  "confidence" (float64 (include "slo-pr.number" (dict "name" "confidence" "value" $v.confidence "min" 0 "minExclusive" true "max" 1 "maxExclusive" true)))
   "result" (dict "configMap" (include "slo-pr.fullname" .))
 -}}
 {{- if $promote -}}
@@ -102,4 +109,75 @@ need two values at once live here, so `helm template` names the values and the r
   "tokenFile" (printf "%s/token" (include "slo-pr.tokenDir" .))) -}}
 {{- end -}}
 {{- toYaml $spec -}}
+{{- end -}}
+
+{{/*
+A value quoted for an error message: at most 64 characters of it.
+*/}}
+{{- define "slo-pr.shown" -}}
+{{- $text := toString . -}}
+{{- if gt (len $text) 64 -}}{{- printf "%q… (%d characters)" (trunc 64 $text) (len $text) -}}{{- else -}}{{- printf "%q" $text -}}{{- end -}}
+{{- end -}}
+
+{{/*
+A number value, checked and returned as the decimal text the user wrote, so the spec holds
+exactly that number. Helm's schema messages for numbers ("got string, want integer",
+"exclusiveMinimum: got 0, want 0") do not say what to write, so the checks live here.
+Call with (dict "name" "QPS" "value" .Values.QPS "integer" false "min" 0 "minExclusive"
+true "max" 1 "maxExclusive" false "hint" "..."); min and max are optional.
+At most 15 digits: every such decimal survives the trip through a float64 unchanged, and
+the spec reader reads float64s.
+*/}}
+{{- define "slo-pr.number" -}}
+{{- $v := .value -}}
+{{- $name := .name -}}
+{{- $text := "" -}}
+{{- if kindIs "string" $v -}}{{- $text = trim $v -}}
+{{- else if kindIs "float64" $v -}}
+{{- if and (eq (floor $v) $v) (lt $v 1e15) (ge $v 0.0) -}}{{- $text = printf "%.0f" $v -}}{{- else -}}{{- $text = printf "%v" $v -}}{{- end -}}
+{{- else if or (kindIs "int64" $v) (kindIs "int" $v) (kindIs "float32" $v) -}}{{- $text = printf "%v" $v -}}
+{{- else -}}{{- fail (printf "%s must be a number, not %s" $name (include "slo-pr.shown" $v)) -}}
+{{- end -}}
+{{- if and (hasKey . "min") (regexMatch "^-[0-9]+(\\.[0-9]+)?$" $text) -}}
+{{- fail (printf "%s must be %s %v, not %s%s" $name (ternary "greater than" "at least" (default false .minExclusive)) .min $text (default "" .hint)) -}}
+{{- end -}}
+{{- $pattern := ternary "^[0-9]+$" "^[0-9]+(\\.[0-9]+)?$" (default false .integer) -}}
+{{- if not (regexMatch $pattern $text) -}}
+{{- if .integer -}}
+{{- fail (printf "%s must be a whole number written with digits only (e.g. 8), not %s%s" $name (include "slo-pr.shown" $text) (default "" .hint)) -}}
+{{- else -}}
+{{- fail (printf "%s must be a number written with digits and at most one '.' (e.g. 50 or 12.5), not %s%s" $name (include "slo-pr.shown" $text) (default "" .hint)) -}}
+{{- end -}}
+{{- end -}}
+{{- if gt (len (replace "." "" $text)) 15 -}}
+{{- fail (printf "%s %s has more than 15 digits: slogate cannot keep a number that long exactly; write at most 15 digits" $name (include "slo-pr.shown" $text)) -}}
+{{- end -}}
+{{- $x := float64 $text -}}
+{{- if hasKey . "min" -}}
+{{- if or (lt $x (float64 .min)) (and .minExclusive (eq $x (float64 .min))) -}}
+{{- fail (printf "%s must be %s %v, not %s%s" $name (ternary "greater than" "at least" (default false .minExclusive)) .min $text (default "" .hint)) -}}
+{{- end -}}
+{{- end -}}
+{{- if hasKey . "max" -}}
+{{- if or (gt $x (float64 .max)) (and .maxExclusive (eq $x (float64 .max))) -}}
+{{- fail (printf "%s must be %s %v, not %s%s" $name (ternary "less than" "at most" (default false .maxExclusive)) .max $text (default "" .hint)) -}}
+{{- end -}}
+{{- end -}}
+{{- $text -}}
+{{- end -}}
+
+{{/*
+The runner's image reference, refused when the repository or tag could not be pulled by
+any runtime (a space, an empty part).
+*/}}
+{{- define "slo-pr.image" -}}
+{{- $repo := .Values.image.repository -}}
+{{- $tag := toString (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- if not (regexMatch "^[a-z0-9]+([._-]+[a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$" $repo) -}}
+{{- fail (printf "image.repository %s is not an image repository: lowercase letters, digits and '.', '_', '-' between them, parts separated by '/', e.g. ghcr.io/slogate/slogate" (include "slo-pr.shown" $repo)) -}}
+{{- end -}}
+{{- if not (regexMatch "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$" $tag) -}}
+{{- fail (printf "image.tag %s is not an image tag: up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-' (e.g. 0.3.0)" (include "slo-pr.shown" $tag)) -}}
+{{- end -}}
+{{- printf "%s:%s" $repo $tag -}}
 {{- end -}}

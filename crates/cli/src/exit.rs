@@ -40,5 +40,29 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
+/// clap's message for a bad command line, with no value quoted whole: clap echoes a bad
+/// value in full, so a value-parser error is told with the parser's own (short) message, and
+/// any other line is cut to a length that cannot flood a terminal.
+pub fn clap_message(err: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if err.kind() == ErrorKind::ValueValidation
+        && let Some(ContextValue::String(arg)) = err.get(ContextKind::InvalidArg)
+        && let Some(reason) = std::error::Error::source(err)
+    {
+        return format!(
+            "error: invalid value for '{arg}': {}\n\nFor more information, try '--help'.\n",
+            slogate_core::quote::clip_message(&reason.to_string())
+        );
+    }
+    err.render()
+        .to_string()
+        .split_inclusive('\n')
+        .map(|line| match line.strip_suffix('\n') {
+            Some(body) => format!("{}\n", slogate_core::quote::clip_message(body)),
+            None => slogate_core::quote::clip_message(line),
+        })
+        .collect()
+}
+
 /// What every command returns: an exit code, or a failure to report.
 pub type CmdResult = Result<ExitCode, Failure>;

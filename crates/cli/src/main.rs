@@ -44,13 +44,14 @@ fn main() -> ExitCode {
 
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        Err(err) if err.use_stderr() => {
+            // clap quotes a bad value whole; a line of it is cut short like every message.
+            eprint!("{}", exit::clap_message(&err));
+            return ExitCode::from(exit::INVALID_INPUT);
+        }
         Err(err) => {
             let _ = err.print();
-            return if err.use_stderr() {
-                ExitCode::from(exit::INVALID_INPUT)
-            } else {
-                ExitCode::SUCCESS
-            };
+            return ExitCode::SUCCESS;
         }
     };
 

@@ -1,9 +1,12 @@
 //! Where `describe` and `assert` read a result document: a file, or a ConfigMap in a cluster.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
+use anyhow::anyhow;
 use slogate_core::result::ExperimentResult;
+use slogate_core::result_read::{MAX_RESULT_BYTES, ReadError};
+
+use crate::exit::Failure;
 
 /// A result document's location.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,18 +72,48 @@ impl SourceArgs {
     }
 }
 
-/// Reads and parses the result document.
-pub async fn load_result(source: &Source) -> anyhow::Result<ExperimentResult> {
+/// Reads and parses the result document. A document that is not a result this slogate
+/// reads (too large, another kind or apiVersion, misshapen) is invalid input; a file or
+/// ConfigMap that cannot be read yet is a runtime failure `assert` may wait out.
+pub async fn load_result(source: &Source) -> Result<ExperimentResult, Failure> {
     match source {
         Source::File(path) => {
-            let text = tokio::fs::read_to_string(path)
-                .await
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            serde_json::from_str(&text)
-                .with_context(|| format!("{} is not a slogate result document", path.display()))
+            let text = read_capped(path).await.map_err(|err| match err.kind() {
+                std::io::ErrorKind::FileTooLarge => Failure::Invalid(anyhow!(
+                    "{}: {}",
+                    path.display(),
+                    ReadError::TooLarge {
+                        bytes: MAX_RESULT_BYTES as u64 + 1,
+                        limit: MAX_RESULT_BYTES,
+                    }
+                )),
+                std::io::ErrorKind::InvalidData => Failure::Invalid(
+                    anyhow!(err).context(format!("{} is not a result document", path.display())),
+                ),
+                _ => Failure::Runtime(
+                    anyhow!(err).context(format!("cannot read {}", path.display())),
+                ),
+            })?;
+            ExperimentResult::from_json(&text)
+                .map_err(|err| Failure::Invalid(anyhow!(err).context(path.display().to_string())))
         }
         Source::Cluster { namespace, name } => {
-            crate::cluster::read_result(namespace.as_deref(), name).await
+            crate::cluster::read_result(namespace.as_deref(), name)
+                .await
+                .map_err(|err| {
+                    let foreign = matches!(
+                        err.downcast_ref::<slogate_k8s::Error>(),
+                        Some(
+                            slogate_k8s::Error::Parse { .. }
+                                | slogate_k8s::Error::MissingKey { .. }
+                        )
+                    );
+                    if foreign {
+                        Failure::Invalid(err)
+                    } else {
+                        Failure::Runtime(err)
+                    }
+                })
         }
     }
 }
@@ -102,4 +135,20 @@ pub async fn run_notes(source: &Source, result: &ExperimentResult) -> Vec<String
         },
     };
     slogate_report::notes(result, &context)
+}
+
+/// The file's text, read no further than [`MAX_RESULT_BYTES`] (a larger file, or an endless
+/// one such as a device, fails with `FileTooLarge` before it fills memory).
+async fn read_capped(path: &Path) -> std::io::Result<String> {
+    use tokio::io::AsyncReadExt as _;
+    let file = tokio::fs::File::open(path).await?;
+    let mut bytes = Vec::new();
+    file.take(MAX_RESULT_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .await?;
+    if bytes.len() > MAX_RESULT_BYTES {
+        return Err(std::io::ErrorKind::FileTooLarge.into());
+    }
+    String::from_utf8(bytes)
+        .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidData, err))
 }

@@ -8,7 +8,10 @@
 
 pub mod measure;
 pub mod metrics;
+pub mod quote;
 pub mod result;
+pub mod result_read;
+mod shape;
 pub mod spec;
 pub mod stats;
 pub mod verdict;

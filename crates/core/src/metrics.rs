@@ -49,8 +49,9 @@ pub enum Metric {
 pub enum MetricError {
     /// The name is none of the known metrics.
     #[error(
-        "unknown metric \"{0}\": expected http/request-count, http/error-count, http/error-rate, \
-         http/latency-mean, -min, -max, -stddev or -pXX (e.g. http/latency-p95)"
+        "unknown metric {}: expected http/request-count, http/error-count, http/error-rate, \
+         http/latency-mean, -min, -max, -stddev or -pXX (e.g. http/latency-p95)",
+        crate::quote::quote(.0)
     )]
     Unknown(String),
     /// `http/latency` is the histogram, not one value.
@@ -60,7 +61,8 @@ pub enum MetricError {
     Histogram,
     /// A `http/latency-pXX` whose XX is not a number in (0, 100].
     #[error(
-        "\"{0}\": the percentile must be a number greater than 0 and at most 100 (e.g. p95, p97.5, p99.9)"
+        "{}: the percentile must be a number greater than 0 and at most 100 (e.g. p95, p97.5, p99.9)",
+        crate::quote::quote(.0)
     )]
     BadPercentile(String),
 }

@@ -307,11 +307,27 @@ fn default_true() -> bool {
     true
 }
 
+/// A duration a user wrote that slogate cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} is not a duration; write it like 30s, 2m or 1h30m", crate::quote::quote(.text))]
+pub struct DurationError {
+    /// What was written.
+    pub text: String,
+}
+
+/// Reads a duration such as `30s`, `2m`, `1h30m` or `250ms`: the one reader behind every
+/// duration field of the spec and every duration flag, so they all explain the same way.
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    humantime::parse_duration(text.trim()).map_err(|_| DurationError {
+        text: text.to_owned(),
+    })
+}
+
 /// Serde helpers for durations written as `30s`, `1m`, `250ms`.
 pub mod duration {
     use std::time::Duration;
 
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer};
 
     /// Writes a duration in humantime form.
     pub fn serialize<S: Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -320,16 +336,33 @@ pub mod duration {
 
     /// Reads a duration in humantime form.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+        d.deserialize_str(DurationVisitor)
+    }
+
+    /// Accepts only strings, and says what a duration looks like when given anything else.
+    pub(super) struct DurationVisitor;
+
+    impl serde::de::Visitor<'_> for DurationVisitor {
+        type Value = Duration;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(super::DURATION_EXPECTED)
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Duration, E> {
+            super::parse_duration(text).map_err(E::custom)
+        }
     }
 }
+
+/// What serde's messages say a duration field expects; the spec reader recognises it.
+const DURATION_EXPECTED: &str = "a duration like 30s, 2m or 1h30m";
 
 /// Serde helpers for optional durations written as `30s`, `1m`, `250ms`.
 pub mod opt_duration {
     use std::time::Duration;
 
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer};
 
     /// Writes an optional duration in humantime form.
     pub fn serialize<S: Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
@@ -341,9 +374,27 @@ pub mod opt_duration {
 
     /// Reads an optional duration in humantime form.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        let text = Option::<String>::deserialize(d)?;
-        text.map(|t| humantime::parse_duration(&t).map_err(serde::de::Error::custom))
-            .transpose()
+        struct OptVisitor;
+        impl<'de> serde::de::Visitor<'de> for OptVisitor {
+            type Value = Option<Duration>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(super::DURATION_EXPECTED)
+            }
+
+            fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                super::duration::deserialize(d).map(Some)
+            }
+        }
+        d.deserialize_option(OptVisitor)
     }
 }
 
@@ -393,22 +444,41 @@ impl SpecError {
 impl ExperimentSpec {
     /// Reads a spec from YAML (JSON is YAML too) and validates it.
     ///
-    /// A field of the wrong type or an unknown field is reported with its path; a document
-    /// that has the right shape is then checked by [`ExperimentSpec::validate`].
+    /// Every problem is reported at once, each with its path: fields of the wrong type,
+    /// unknown and missing fields, and then the rules of [`ExperimentSpec::validate`] for
+    /// every field that has the right type.
     pub fn from_yaml(text: &str) -> Result<Self, SpecError> {
-        // YAML → generic tree → typed spec: the second step goes through serde_path_to_error
-        // so a shape error names its field the way validation errors do.
+        // YAML → generic tree → typed spec: the second step collects every shape problem.
         let tree: serde_json::Value =
             serde_saphyr::from_str(text).map_err(|e| SpecError::Yaml(Box::new(e)))?;
-        let spec: ExperimentSpec = serde_path_to_error::deserialize(tree).map_err(|err| {
-            let path = shape_error_path(err.path());
-            SpecError::Invalid(vec![FieldError {
-                path,
-                reason: err.into_inner().to_string(),
-            }])
-        })?;
-        spec.validate()?;
-        Ok(spec)
+        if !tree.is_object() {
+            return Err(SpecError::Invalid(vec![FieldError {
+                path: String::new(),
+                reason: if tree.is_null() {
+                    "the spec is empty: it needs at least name and versions".to_owned()
+                } else {
+                    "the spec must be a mapping of fields (name: ..., versions: ...)".to_owned()
+                },
+            }]));
+        }
+        let (spec, mut problems) = crate::shape::read::<ExperimentSpec>(tree);
+        let shape_problems = problems.len();
+        if let Some(spec) = &spec {
+            let mut v = Problems::default();
+            validate::experiment(spec, &mut v);
+            // A field with a shape problem holds a stand-in: its rule violations are not
+            // the user's.
+            let (shape, _) = problems.split_at(shape_problems);
+            let kept: Vec<FieldError> =
+                v.0.into_iter()
+                    .filter(|rule| !shape.iter().any(|s| covers(&s.path, &rule.path)))
+                    .collect();
+            problems.extend(kept);
+        }
+        match spec {
+            Some(spec) if problems.is_empty() => Ok(spec),
+            _ => Err(SpecError::Invalid(problems)),
+        }
     }
 
     /// Checks every rule at once and reports every problem with its field path.
@@ -446,11 +516,12 @@ impl ExperimentSpec {
     }
 }
 
-/// serde_path_to_error writes `?` for a segment it cannot name; the spec's paths read
-/// `versions[0].url`.
-fn shape_error_path(path: &serde_path_to_error::Path) -> String {
-    let text = path.to_string();
-    if text == "." { String::new() } else { text }
+/// Whether a problem at `outer` is about the field at `inner` or a part of it.
+fn covers(outer: &str, inner: &str) -> bool {
+    outer.is_empty()
+        || inner
+            .strip_prefix(outer)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
 }
 
 /// Problems collected so far.
@@ -472,6 +543,16 @@ mod validate {
 
     use super::*;
     use crate::metrics::Metric;
+    use crate::quote::{number, quote};
+
+    /// Names quoted and cut short, at most a few of them.
+    fn quote_list(names: &[&str]) -> String {
+        let mut shown: Vec<String> = names.iter().take(8).map(|n| quote(n)).collect();
+        if names.len() > 8 {
+            shown.push(format!("and {} more", names.len() - 8));
+        }
+        shown.join(", ")
+    }
 
     pub(super) fn experiment(spec: &ExperimentSpec, p: &mut Problems) {
         dns_subdomain("name", &spec.name, p);
@@ -490,8 +571,8 @@ mod validate {
                 p.add(
                     format!("{at}.name"),
                     format!(
-                        "\"{}\" is used by an earlier version; names must be unique",
-                        v.name
+                        "{} is used by an earlier version; names must be unique",
+                        quote(&v.name)
                     ),
                 );
             }
@@ -504,7 +585,7 @@ mod validate {
                 "confidence",
                 format!(
                     "must be between 0 and 1, exclusive (e.g. 0.95), not {}",
-                    spec.confidence
+                    number(spec.confidence)
                 ),
             );
         }
@@ -537,7 +618,7 @@ mod validate {
         {
             p.add(
                 "load.qps",
-                format!("must be a number greater than 0, not {qps}; leave it out to send as fast as the connections go"),
+                format!("must be a number greater than 0, not {}; leave it out to send as fast as the connections go", number(qps)),
             );
         }
         if load.num_requests.is_some() && load.duration.is_some() {
@@ -588,7 +669,7 @@ mod validate {
         {
             p.add(
                 "load.method",
-                format!("\"{method}\" is not an HTTP method (e.g. GET, POST)"),
+                format!("{} is not an HTTP method (e.g. GET, POST)", quote(method)),
             );
         }
         if let Some(ct) = &load.content_type
@@ -644,7 +725,11 @@ mod validate {
             if limit < 0.0 {
                 p.add(
                     path,
-                    format!("{limit} is negative, but {} never is", slo.metric),
+                    format!(
+                        "{} is negative, but {} never is",
+                        number(limit),
+                        quote(&slo.metric)
+                    ),
                 );
             } else if let Some(max) = metric.and_then(|m| m.maximum())
                 && limit > max
@@ -652,7 +737,8 @@ mod validate {
                 p.add(
                     path,
                     format!(
-                        "{limit} is above {max}: {} is a fraction (0.01 means 1 %)",
+                        "{} is above {max}: {} is a fraction (0.01 means 1 %)",
+                        number(limit),
                         slo.metric
                     ),
                 );
@@ -663,7 +749,11 @@ mod validate {
         {
             p.add(
                 format!("{at}.lowerLimit"),
-                format!("{lo} is above upperLimit {hi}: no value can satisfy both"),
+                format!(
+                    "{} is above upperLimit {}: no value can satisfy both",
+                    number(lo),
+                    number(hi)
+                ),
             );
         }
         if let Some(name) = &slo.version
@@ -673,8 +763,9 @@ mod validate {
             p.add(
                 format!("{at}.version"),
                 format!(
-                    "no version is named \"{name}\" (versions: {})",
-                    known.join(", ")
+                    "no version is named {} (versions: {})",
+                    quote(name),
+                    quote_list(&known)
                 ),
             );
         }
@@ -695,8 +786,8 @@ mod validate {
             p.add(
                 "promotion.head",
                 format!(
-                    "\"{}\" is also the base branch: a pull request needs two branches",
-                    pr.head
+                    "{} is also the base branch: a pull request needs two branches",
+                    quote(&pr.head)
                 ),
             );
         }
@@ -727,16 +818,17 @@ mod validate {
 
     fn http_url(path: &str, text: &str, p: &mut Problems) {
         match url::Url::parse(text) {
-            Err(err) => p.add(path, format!("\"{text}\" is not a URL: {err}")),
+            Err(err) => p.add(path, format!("{} is not a URL: {err}", quote(text))),
             Ok(u) if !matches!(u.scheme(), "http" | "https") => p.add(
                 path,
                 format!(
-                    "\"{text}\": the scheme must be http or https, not {}",
-                    u.scheme()
+                    "{}: the scheme must be http or https, not {}",
+                    quote(text),
+                    quote(u.scheme())
                 ),
             ),
             Ok(u) if u.host_str().is_none_or(str::is_empty) => {
-                p.add(path, format!("\"{text}\" has no host"))
+                p.add(path, format!("{} has no host", quote(text)))
             }
             Ok(_) => {}
         }
@@ -747,7 +839,7 @@ mod validate {
             if h.name.is_empty() || !h.name.bytes().all(is_token_byte) {
                 p.add(
                     format!("{path}[{i}].name"),
-                    format!("\"{}\" is not a valid header name", h.name),
+                    format!("{} is not a valid header name", quote(&h.name)),
                 );
             }
             if h.value.contains(['\r', '\n', '\0']) {
@@ -779,7 +871,7 @@ mod validate {
         if !ok {
             p.add(
                 path,
-                format!("\"{name}\" is not a valid Kubernetes name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"),
+                format!("{} is not a valid Kubernetes name: at most 253 lowercase letters, digits, '-' and '.', starting and ending with a letter or digit", quote(name)),
             );
         }
     }
@@ -796,7 +888,10 @@ mod validate {
         if !ok {
             p.add(
                 path,
-                format!("\"{name}\" is not a valid namespace: at most 63 lowercase letters, digits and '-'"),
+                format!(
+                    "{} is not a valid namespace: at most 63 lowercase letters, digits and '-'",
+                    quote(name)
+                ),
             );
         }
     }

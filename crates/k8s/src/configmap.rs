@@ -92,7 +92,8 @@ pub fn result_from_configmap(cm: &ConfigMap) -> Result<ExperimentResult, Error> 
             name: name.clone(),
             key: RESULT_KEY,
         })?;
-    serde_json::from_str(text).map_err(|source| Error::Parse {
+    // The document is bounded, labelled and checked before it is parsed.
+    ExperimentResult::from_json(text).map_err(|source| Error::Parse {
         namespace,
         name,
         source,
@@ -189,6 +190,62 @@ pub(crate) mod tests {
         let err = result_configmap(&result, "my-exp", "staging", None).unwrap_err();
         assert!(matches!(err, Error::TooLarge { bytes, .. } if bytes > MAX_DATA_BYTES));
         assert!(err.to_string().contains("ConfigMap limit"), "{err}");
+    }
+
+    fn configmap_holding(text: String) -> ConfigMap {
+        ConfigMap {
+            metadata: ObjectMeta {
+                name: Some("other".to_owned()),
+                namespace: Some("staging".to_owned()),
+                ..ObjectMeta::default()
+            },
+            data: Some(BTreeMap::from([(RESULT_KEY.to_owned(), text)])),
+            ..ConfigMap::default()
+        }
+    }
+
+    #[test]
+    fn configmap_result_of_another_kind_or_version_is_refused_by_name() {
+        let mut doc: serde_json::Value = serde_json::from_str(&running().to_json()).unwrap();
+        doc["apiVersion"] = "slogate.dev/v7".into();
+        let err = result_from_configmap(&configmap_holding(doc.to_string())).unwrap_err();
+        let shown = anyhow_like(&err);
+        assert!(
+            shown.starts_with(
+                "ConfigMap other in namespace staging: its result.json: has apiVersion \"slogate.dev/v7\""
+            ),
+            "{shown}"
+        );
+        doc["kind"] = "Secret".into();
+        let err = result_from_configmap(&configmap_holding(doc.to_string())).unwrap_err();
+        assert!(
+            anyhow_like(&err).contains("has kind \"Secret\", not ExperimentResult"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn configmap_result_over_the_size_cap_is_refused_before_parsing() {
+        let text = format!(
+            "{{\"apiVersion\": \"x\", \"pad\": \"{}\"}}",
+            " ".repeat(slogate_core::result_read::MAX_RESULT_BYTES)
+        );
+        let err = result_from_configmap(&configmap_holding(text)).unwrap_err();
+        assert!(
+            anyhow_like(&err).contains("over the 4194304-byte limit"),
+            "{err}"
+        );
+    }
+
+    /// The error and its causes, the way the binary prints them.
+    fn anyhow_like(err: &dyn std::error::Error) -> String {
+        let mut text = err.to_string();
+        let mut cause = err.source();
+        while let Some(c) = cause {
+            text.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        text
     }
 
     #[test]

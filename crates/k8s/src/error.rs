@@ -91,8 +91,9 @@ pub enum Error {
         key: &'static str,
     },
 
-    /// The ConfigMap's result document could not be parsed.
-    #[error("ConfigMap {name} in namespace {namespace} holds an unreadable result document")]
+    /// The ConfigMap's `result.json` is not a result document this slogate reads: too
+    /// large, of another kind or apiVersion, or not valid.
+    #[error("ConfigMap {name} in namespace {namespace}: its result.json")]
     Parse {
         /// The namespace.
         namespace: String,
@@ -100,7 +101,7 @@ pub enum Error {
         name: String,
         /// Why.
         #[source]
-        source: serde_json::Error,
+        source: slogate_core::result_read::ReadError,
     },
 
     /// Any other API or transport failure, after retries where they apply.

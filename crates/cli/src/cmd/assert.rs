@@ -90,7 +90,7 @@ impl Condition {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|err| format!("{err} (e.g. 30s, 5m)"))
+    slogate_core::spec::parse_duration(text).map_err(|err| err.to_string())
 }
 
 /// Runs `slogate assert`: 0 all hold, 1 one is false for good, 2 error or timeout.
@@ -100,13 +100,14 @@ pub async fn run(args: Args) -> CmdResult {
     loop {
         let result = match load_result(&source).await {
             Ok(result) => result,
-            // A file not written yet may appear before the deadline.
-            Err(err) if Instant::now() < deadline => {
+            // A file not written yet may appear before the deadline; a document that is
+            // not a result will not become one.
+            Err(Failure::Runtime(err)) if Instant::now() < deadline => {
                 tracing::debug!("waiting for {source}: {err:#}");
                 tokio::time::sleep(args.interval).await;
                 continue;
             }
-            Err(err) => return Err(Failure::Runtime(err)),
+            Err(failure) => return Err(failure),
         };
         let notes = run_notes(&source, &result).await;
         let checks: Vec<(Condition, Truth, String)> = args

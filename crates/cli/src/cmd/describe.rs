@@ -31,10 +31,10 @@ fn parse_format(text: &str) -> Result<Format, String> {
 }
 
 fn parse_interval(text: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(text) {
+    match slogate_core::spec::parse_duration(text) {
         Ok(d) if !d.is_zero() => Ok(d),
         Ok(_) => Err("must be longer than 0s".to_owned()),
-        Err(err) => Err(format!("{err} (e.g. 2s, 500ms)")),
+        Err(err) => Err(err.to_string()),
     }
 }
 
@@ -43,7 +43,7 @@ pub async fn run(args: Args) -> CmdResult {
     let source = args.source.source();
     let clear = args.watch && std::io::stdout().is_terminal();
     loop {
-        let result = load_result(&source).await.map_err(Failure::Runtime)?;
+        let result = load_result(&source).await?;
         let notes = run_notes(&source, &result).await;
         let context = slogate_report::Context {
             // Staleness is already in the notes.

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::anyhow;
+use slogate_core::quote::quote;
 use slogate_core::spec::{Header, LoadSpec, VersionSpec};
 use slogate_loadgen::summary::{Summary, parse_percentiles};
 use slogate_loadgen::{LoadError, LoadPlan, LoadProgress, Phase, RunOptions};
@@ -93,7 +94,7 @@ struct Percentiles(Vec<f64>);
 fn parse_qps(text: &str) -> Result<f64, String> {
     let qps: f64 = text
         .parse()
-        .map_err(|_| format!("{text:?} is not a number"))?;
+        .map_err(|_| format!("{} is not a number", quote(text)))?;
     if qps.is_finite() && qps > 0.0 {
         Ok(qps)
     } else {
@@ -102,8 +103,7 @@ fn parse_qps(text: &str) -> Result<f64, String> {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text)
-        .map_err(|err| format!("{text:?} is not a duration like 30s or 1m30s: {err}"))
+    slogate_core::spec::parse_duration(text).map_err(|err| err.to_string())
 }
 
 fn parse_positive_duration(text: &str) -> Result<Duration, String> {
@@ -116,10 +116,10 @@ fn parse_positive_duration(text: &str) -> Result<Duration, String> {
 fn parse_header(text: &str) -> Result<Header, String> {
     let (name, value) = text
         .split_once(':')
-        .ok_or_else(|| format!("{text:?} is not `Name: value`"))?;
+        .ok_or_else(|| format!("{} is not `Name: value`", quote(text)))?;
     let name = name.trim();
     if name.is_empty() {
-        return Err(format!("{text:?} has no header name"));
+        return Err(format!("{} has no header name", quote(text)));
     }
     Ok(Header {
         name: name.to_owned(),
