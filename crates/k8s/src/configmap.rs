@@ -134,6 +134,7 @@ pub(crate) mod tests {
             slos: Vec::new(),
             verdict: None,
             promotion: None,
+            judgement: None,
         }
     }
 

@@ -39,6 +39,7 @@ fn result(stage: Stage) -> ExperimentResult {
             reason: "every SLO is satisfied".to_owned(),
         }),
         promotion: None,
+        judgement: None,
     }
 }
 
