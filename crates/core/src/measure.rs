@@ -17,6 +17,14 @@ pub fn new_latency_histogram() -> Histogram<u64> {
         .expect("static histogram bounds are valid")
 }
 
+/// Records a latency in µs into a histogram made by [`new_latency_histogram`]; returns
+/// `false` when it exceeds [`MAX_LATENCY_US`], which the histogram then holds at its ceiling
+/// (the caller counts it: such a latency is not measured, only known to be longer).
+pub fn record_latency(hist: &mut Histogram<u64>, us: u64) -> bool {
+    hist.saturating_record(us);
+    us <= MAX_LATENCY_US
+}
+
 /// Why a request did not succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -63,6 +71,9 @@ pub struct Measurement {
     pub elapsed: Duration,
     /// Open model only: the target total rate in requests per second.
     pub target_qps: Option<f64>,
+    /// Latencies above [`MAX_LATENCY_US`], recorded at the ceiling (saturating count). Any
+    /// makes the latency SLOs inconclusive: the histogram understates them.
+    pub latency_out_of_range: u64,
 }
 
 impl Default for Measurement {
@@ -78,6 +89,7 @@ impl Default for Measurement {
             bytes_sent: 0,
             elapsed: Duration::ZERO,
             target_qps: None,
+            latency_out_of_range: 0,
         }
     }
 }

@@ -64,6 +64,40 @@ pub struct ExperimentResult {
     /// The longest time between two publications while the run is under way, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publish_interval_seconds: Option<f64>,
+    /// How the SLO intervals and `requestsNeeded` are to be read; absent in documents
+    /// written before slogate said so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judgement: Option<Judgement>,
+}
+
+/// How the SLOs of a document were judged.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Judgement {
+    /// What each end of an SLO's `interval` is.
+    pub bounds: BoundsKind,
+    /// The probability with which `requestsNeeded` requests would decide an inconclusive
+    /// SLO, if its true value were the one observed.
+    pub decision_probability: f64,
+}
+
+impl Judgement {
+    /// The judgement this version of slogate makes.
+    pub fn current() -> Self {
+        Self {
+            bounds: BoundsKind::OneSided,
+            decision_probability: verdict::DECISION_PROBABILITY,
+        }
+    }
+}
+
+/// What the ends of an SLO's interval are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BoundsKind {
+    /// Each end is a one-sided bound at the document's `confidence`: the true value is below
+    /// the upper end, and above the lower end, each with that probability.
+    OneSided,
 }
 
 /// Lifecycle stage of a run.
@@ -318,6 +352,7 @@ impl ExperimentResult {
             promotion: None,
             updated_at: None,
             publish_interval_seconds: None,
+            judgement: Some(Judgement::current()),
         }
     }
 

@@ -1,47 +1,80 @@
-//! Confidence intervals for the metrics an SLO can judge.
+//! Confidence bounds for the metrics an SLO can judge.
 //!
-//! Every interval here is two-sided at a confidence level `c` (0.95 by default): each end is
-//! wrong with probability at most `(1 - c) / 2`, so a verdict against one limit is wrong with
-//! at most that probability.
+//! An SLO's limit is one-sided ("p95 ≤ 200 ms"), so every metric gets two **one-sided
+//! bounds at the confidence level `c`** (0.95 by default): the true value is at most the
+//! upper bound with probability at least `c`, and at least the lower bound with probability
+//! at least `c`. An upper limit is satisfied when the upper bound is within it and violated
+//! when the lower bound is beyond it, so each verdict is wrong with probability at most
+//! `1 − c`. Together the two bounds form a two-sided interval at level `2c − 1`.
 //!
-//! - **Error rate**: the Wilson score interval ([`wilson`]). Unlike the textbook `p ± z·se`
-//!   interval it never leaves `[0, 1]` and stays useful when no error at all was seen.
-//! - **Percentile** (p50, p95, p99.9 …): a distribution-free order-statistic interval
-//!   ([`percentile_interval`]). The number of samples below the true q-quantile is
-//!   Binomial(n, q), so the sorted samples at two ranks chosen from that binomial bracket the
-//!   true quantile with the wanted confidence, whatever the latency distribution looks like.
-//!   Ranks map to histogram values conservatively (lower end down, upper end up to the edge
-//!   of its HdrHistogram bucket). When n is too small for the upper rank to exist, the upper
-//!   end is unbounded.
-//! - **Mean and standard deviation**: a bootstrap over the histogram ([`bootstrap`]).
-//!   Latencies are skewed with heavy right tails, where the normal `mean ± z·se` interval is
-//!   too short on the right. The studentized ("bootstrap-t") interval for the mean corrects
-//!   for that skew; the standard deviation gets the percentile bootstrap. Resampling draws
-//!   whole histogram groups with a fixed seed, so the same histogram always gives the same
-//!   interval.
+//! - **Error rate**: exact Clopper–Pearson bounds ([`clopper_pearson`]), from the beta
+//!   quantiles of the binomial. They hold for every n and every rate, including 0 or 1 error.
+//! - **Percentile** (p50, p95, p99.9 …): distribution-free order-statistic bounds
+//!   ([`percentile_bounds`]). The number of samples below the true q-quantile is
+//!   Binomial(n, q), so the sample at a rank chosen from that binomial bounds the quantile
+//!   whatever the latency distribution. Ranks map to histogram values conservatively (lower
+//!   bound down, upper bound up to the edge of its HdrHistogram bucket). When n is too small
+//!   for a rank to exist, that bound is unbounded.
+//! - **Mean** ([`mean_bounds`]): a studentized bootstrap ("bootstrap-t") over the histogram.
+//!   Every resample counts, including those without spread (a floor on their standard error
+//!   stands in for the spread the histogram cannot resolve); dropping them, as a naive
+//!   bootstrap-t does, removes exactly the resamples that miss the slow outliers and
+//!   collapses the upper bound. Below [`MEAN_MIN_SAMPLES`] samples, or when the sample is
+//!   so skewed that fewer than [`MEAN_SKEW_FACTOR`]·g1² samples were seen (Cochran's rule,
+//!   g1 the sample skewness), there are no bounds: the SLO is inconclusive.
+//! - **Standard deviation** ([`stddev_bounds`]): a lower bound only, from a bootstrap-t of
+//!   `ln s` studentized with the sample kurtosis. No upper bound studied (percentile
+//!   bootstrap, bootstrap-t of `ln s`) holds its level on log-normal latencies up to
+//!   n = 10,000, so an upper limit on it is never satisfied: judge a percentile instead.
+//!   Below [`STDDEV_MIN_SAMPLES`] samples, or fewer than [`STDDEV_KURTOSIS_FACTOR`] times
+//!   the sample kurtosis, there are no bounds.
+//!
+//! The bootstrap draws `max(2000, 100 / (1 − c))` resamples ([`bootstrap_resamples`]) with a
+//! fixed seed, so the same histogram always gives the same bounds, and the `1 − c` tail
+//! holds at least 100 resamples. Levels that would need more than
+//! [`BOOTSTRAP_MAX_RESAMPLES`] are refused ([`Unsupported::LevelTooHigh`]).
+//!
+//! The coverage of every bound is measured by `crates/core/tests/coverage.rs` (`make stats`).
 
 use hdrhistogram::Histogram;
-use rand_distr::{Binomial, Distribution};
+use rand_distr::{Binomial, Distribution, Uniform};
 use rand_pcg::Pcg64;
 use rand_pcg::rand_core::SeedableRng;
-use statrs::distribution::{Binomial as BinomialDist, ContinuousCDF, DiscreteCDF, Normal};
+use statrs::distribution::{Beta, Binomial as BinomialDist, ContinuousCDF, DiscreteCDF, Normal};
 
-/// Bootstrap resamples drawn for each histogram.
-pub const BOOTSTRAP_RESAMPLES: usize = 1000;
+/// Fewest bootstrap resamples drawn for a histogram.
+pub const BOOTSTRAP_MIN_RESAMPLES: usize = 2000;
+/// Resamples the `1 − c` tail must hold for its quantile to be estimated at all.
+pub const BOOTSTRAP_TAIL_RESAMPLES: f64 = 100.0;
+/// Most bootstrap resamples drawn; a level needing more is refused.
+pub const BOOTSTRAP_MAX_RESAMPLES: usize = 20_000;
 /// Seed of the bootstrap generator: fixed so a result document can be reproduced exactly.
 pub const BOOTSTRAP_SEED: u64 = 0x510_6a7e;
-/// Relative width of the groups the bootstrap resamples (1 %): far below any SLO's margin,
-/// and it bounds the work per resample to a few hundred groups however long the run.
-const BOOTSTRAP_GROUP_WIDTH: f64 = 0.01;
+/// Fewest samples for bounds of the mean (the coverage study's smallest supported size).
+pub const MEAN_MIN_SAMPLES: u64 = 30;
+/// Cochran's rule for the mean: at least this many times the squared sample skewness.
+pub const MEAN_SKEW_FACTOR: f64 = 25.0;
+/// Fewest samples for bounds of the standard deviation.
+pub const STDDEV_MIN_SAMPLES: u64 = 30;
+/// Samples needed for the standard deviation, per unit of sample kurtosis.
+pub const STDDEV_KURTOSIS_FACTOR: f64 = 10.0;
+/// Relative width of the groups the bootstrap resamples (2 %): each group keeps its exact
+/// count and mean, so the mean is unchanged and the spread loses at most 0.02²/12 of its
+/// relative variance; it bounds the work per resample to a few hundred groups however
+/// long the run.
+const BOOTSTRAP_GROUP_WIDTH: f64 = 0.02;
+/// Relative resolution of the latency histogram (3 significant digits): the smallest spread
+/// it can show, used as the floor of a resample's standard deviation.
+const HISTOGRAM_RESOLUTION: f64 = 1e-3;
 
-/// A confidence interval whose ends may be unbounded (`±inf`).
+/// One-sided confidence bounds whose ends may be unbounded (`±inf`).
 ///
-/// This stays inside the core: the result document only ever holds finite intervals.
+/// This stays inside the core: the result document only ever holds finite bounds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bounds {
-    /// Lower end; may be `-inf`.
+    /// Lower bound at the level; may be `-inf`.
     pub lower: f64,
-    /// Upper end; may be `+inf`.
+    /// Upper bound at the level; may be `+inf`.
     pub upper: f64,
 }
 
@@ -52,59 +85,68 @@ impl Bounds {
     }
 }
 
-/// The standard normal quantile `z` with `P(|Z| ≤ z) = confidence` (1.96 at 0.95).
-pub fn z_two_sided(confidence: f64) -> f64 {
-    standard_normal().inverse_cdf(1.0 - (1.0 - confidence) / 2.0)
+/// Why a method gives no bounds for a histogram.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Unsupported {
+    /// The sample is smaller than the method supports; `needed` samples would do.
+    TooFewSamples {
+        /// Smallest sample size the method would judge (for this sample's shape).
+        needed: u64,
+    },
+    /// The level is beyond what the resample count can resolve.
+    LevelTooHigh {
+        /// Highest level the method supports.
+        highest: f64,
+    },
 }
 
-fn standard_normal() -> Normal {
-    Normal::standard()
+/// The standard normal quantile `z` with `P(Z ≤ z) = p` (1.645 at 0.95).
+pub fn z_one_sided(p: f64) -> f64 {
+    Normal::standard().inverse_cdf(p)
 }
 
-/// Wilson score interval for a proportion: `events` out of `n` trials.
+/// Exact one-sided Clopper–Pearson bounds at `confidence` for a proportion: `events` out of
+/// `n` trials. The lower bound is the `1 − c` quantile of Beta(x, n − x + 1), the upper the
+/// `c` quantile of Beta(x + 1, n − x).
 ///
 /// Returns `None` when `n` is 0 (nothing to estimate).
-pub fn wilson(events: u64, n: u64, confidence: f64) -> Option<Bounds> {
+pub fn clopper_pearson(events: u64, n: u64, confidence: f64) -> Option<Bounds> {
     if n == 0 {
         return None;
     }
-    let n_f = n as f64;
-    let p = events as f64 / n_f;
-    let z = z_two_sided(confidence);
-    let z2 = z * z;
-    let denom = 1.0 + z2 / n_f;
-    let centre = (p + z2 / (2.0 * n_f)) / denom;
-    let half = z / denom * (p * (1.0 - p) / n_f + z2 / (4.0 * n_f * n_f)).sqrt();
-    // At p = 0 or 1 the formula gives the end exactly; clamping only removes rounding noise.
+    let (x, n_f) = (events.min(n) as f64, n as f64);
     let lower = if events == 0 {
         0.0
     } else {
-        (centre - half).max(0.0)
+        Beta::new(x, n_f - x + 1.0).map_or(0.0, |b| b.inverse_cdf(1.0 - confidence))
     };
-    let upper = if events == n {
+    let upper = if events >= n {
         1.0
     } else {
-        (centre + half).min(1.0)
+        Beta::new(x + 1.0, n_f - x).map_or(1.0, |b| b.inverse_cdf(confidence))
     };
-    Some(Bounds { lower, upper })
+    Some(Bounds {
+        lower: lower.clamp(0.0, 1.0),
+        upper: upper.clamp(0.0, 1.0),
+    })
 }
 
-/// Ranks (1-based, in the sorted sample) that bracket the `q`-quantile of a sample of `n`.
+/// Ranks (1-based, in the sorted sample) of the one-sided bounds of the `q`-quantile of a
+/// sample of `n` at `confidence`.
 ///
 /// With `B ~ Binomial(n, q)` the number of samples below the true quantile,
-/// `P(X(l) ≤ ξq ≤ X(u)) = P(l ≤ B ≤ u − 1)`. `l − 1` is the largest `k` with
-/// `P(B ≤ k) ≤ α/2` and `u − 1` the smallest `k` with `P(B ≤ k) ≥ 1 − α/2`. A rank of `None`
-/// means that end does not exist in a sample this small (the interval is unbounded there).
+/// `P(X(l) ≤ ξq) = P(B ≥ l)` and `P(X(u) ≥ ξq) = P(B ≤ u − 1)`. `l` is the largest rank with
+/// `P(B ≤ l − 1) ≤ 1 − c` and `u` the smallest with `P(B ≤ u − 1) ≥ c`. A rank of `None`
+/// means that bound does not exist in a sample this small (it is unbounded).
 pub fn order_statistic_ranks(n: u64, q: f64, confidence: f64) -> (Option<u64>, Option<u64>) {
     if n == 0 {
         return (None, None);
     }
-    let tail = (1.0 - confidence) / 2.0;
     let Ok(binomial) = BinomialDist::new(q.clamp(0.0, 1.0), n) else {
         return (None, None);
     };
     let cdf = |k: u64| binomial.cdf(k);
-    // Smallest k with cdf(k) > tail; then l − 1 = k − 1, so l = k. cdf is increasing in k.
+    // Smallest k in 0..=n whose cdf passes `target`; cdf is increasing in k and cdf(n) = 1.
     let first_above = |target: f64, strict: bool| -> u64 {
         let (mut lo, mut hi) = (0u64, n);
         while lo < hi {
@@ -115,26 +157,25 @@ pub fn order_statistic_ranks(n: u64, q: f64, confidence: f64) -> (Option<u64>, O
         }
         lo
     };
-    // If even P(B ≤ 0) > tail, no rank ≥ 1 works and the lower end is unbounded.
-    let k_low = first_above(tail, true);
+    // The largest k with cdf(k) ≤ 1 − c is first_above(1 − c) − 1, and l = k + 1.
+    let k_low = first_above(1.0 - confidence, true);
     let lower = (k_low >= 1).then_some(k_low);
-    // cdf(n) = 1 always, so the search finds some k ≤ n; u = k + 1 may exceed n.
-    let k_up = first_above(1.0 - tail, false);
+    let k_up = first_above(confidence, false);
     let upper = (k_up < n).then_some(k_up + 1);
     (lower, upper)
 }
 
-/// Smallest sample size for which the upper order-statistic rank of the `q`-quantile exists:
-/// `1 − q^n ≥ 1 − α/2`, i.e. `n ≥ ln(α/2) / ln(q)`.
+/// Smallest sample size for which the upper order-statistic bound of the `q`-quantile
+/// exists: `1 − q^n ≥ c`, i.e. `n ≥ ln(1 − c) / ln(q)`. With `1 − q` in place of `q` it is the
+/// size from which the lower bound exists.
 pub fn min_n_for_upper_bound(q: f64, confidence: f64) -> u64 {
-    let tail = (1.0 - confidence) / 2.0;
     if q <= 0.0 {
         return 1;
     }
     if q >= 1.0 {
         return u64::MAX;
     }
-    (tail.ln() / q.ln()).ceil().max(1.0) as u64
+    ((1.0 - confidence).ln() / q.ln()).ceil().max(1.0) as u64
 }
 
 /// The latency value (µs) of the sample at 1-based `rank` in the histogram's sorted order:
@@ -151,12 +192,12 @@ fn value_at_rank(hist: &Histogram<u64>, rank: u64) -> Option<(u64, u64)> {
     None
 }
 
-/// Order-statistic confidence interval of the `q`-quantile (0 < q ≤ 1) of a latency
-/// histogram in microseconds, returned in milliseconds.
+/// One-sided order-statistic bounds of the `q`-quantile (0 < q ≤ 1) of a latency histogram
+/// in microseconds, returned in milliseconds.
 ///
 /// Returns `None` for an empty histogram. A missing lower rank gives 0 (latency is never
 /// negative); a missing upper rank gives `+inf`.
-pub fn percentile_interval(hist: &Histogram<u64>, q: f64, confidence: f64) -> Option<Bounds> {
+pub fn percentile_bounds(hist: &Histogram<u64>, q: f64, confidence: f64) -> Option<Bounds> {
     let n = hist.len();
     if n == 0 {
         return None;
@@ -168,7 +209,7 @@ pub fn percentile_interval(hist: &Histogram<u64>, q: f64, confidence: f64) -> Op
     };
     let upper = match u {
         Some(rank) => value_at_rank(hist, rank).map_or(f64::INFINITY, |(_, high)| {
-            // highest_equivalent is inclusive; + 1 µs makes the end cover the whole bucket.
+            // highest_equivalent is inclusive; + 1 µs makes the bound cover the whole bucket.
             (high + 1) as f64 / 1000.0
         }),
         None => f64::INFINITY,
@@ -176,13 +217,34 @@ pub fn percentile_interval(hist: &Histogram<u64>, q: f64, confidence: f64) -> Op
     Some(Bounds { lower, upper })
 }
 
-/// Bootstrap intervals of a latency histogram's mean and standard deviation, in ms.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BootstrapIntervals {
-    /// Studentized bootstrap interval of the mean.
-    pub mean: Bounds,
-    /// Percentile bootstrap interval of the standard deviation.
-    pub stddev: Bounds,
+/// Share of latencies at or below `limit_ms` estimated from a histogram: `(k + ½) / (n + 1)`
+/// with `k` the samples whose whole bucket is at or below it. The half sample keeps the
+/// estimate off 0 and 1, where a sample that saw nothing beyond the limit would claim the
+/// tail is empty.
+pub fn fraction_at_or_below(hist: &Histogram<u64>, limit_ms: f64) -> f64 {
+    let n = hist.len();
+    let below: u64 = hist
+        .iter_recorded()
+        .filter(|item| {
+            let high = hist.highest_equivalent(item.value_iterated_to());
+            (high + 1) as f64 / 1000.0 <= limit_ms
+        })
+        .map(|item| item.count_at_value())
+        .sum();
+    (below as f64 + 0.5) / (n as f64 + 1.0)
+}
+
+/// How many bootstrap resamples a level needs: `max(2000, 100 / (1 − c))`, or `None` when
+/// that is more than [`BOOTSTRAP_MAX_RESAMPLES`].
+pub fn bootstrap_resamples(confidence: f64) -> Option<usize> {
+    let needed = (BOOTSTRAP_TAIL_RESAMPLES / (1.0 - confidence)).ceil();
+    (needed.is_finite() && needed <= BOOTSTRAP_MAX_RESAMPLES as f64)
+        .then(|| (needed as usize).max(BOOTSTRAP_MIN_RESAMPLES))
+}
+
+/// The highest level the bootstrap supports (0.995).
+pub fn highest_bootstrap_confidence() -> f64 {
+    1.0 - BOOTSTRAP_TAIL_RESAMPLES / BOOTSTRAP_MAX_RESAMPLES as f64
 }
 
 /// A group of nearby histogram values resampled as one: count and its mean value in ms.
@@ -192,7 +254,7 @@ struct Group {
     value_ms: f64,
 }
 
-/// Merges the histogram's recorded values into groups at most 1 % wide.
+/// Merges the histogram's recorded values into groups at most 2 % wide.
 fn groups(hist: &Histogram<u64>) -> Vec<Group> {
     let mut out: Vec<Group> = Vec::new();
     let mut start = 0.0f64;
@@ -224,111 +286,224 @@ fn groups(hist: &Histogram<u64>) -> Vec<Group> {
     out
 }
 
-/// Mean and sample standard deviation of grouped data.
-fn moments(groups: &[Group], counts: impl Iterator<Item = u64>) -> (f64, f64, u64) {
-    let mut n = 0u64;
-    let mut sum = 0.0;
-    let mut sum_sq = 0.0;
-    for (g, c) in groups.iter().zip(counts) {
-        n += c;
-        sum += g.value_ms * c as f64;
-        sum_sq += g.value_ms * g.value_ms * c as f64;
-    }
+/// Moments of grouped data with `counts` per group.
+#[derive(Debug, Clone, Copy)]
+struct Moments {
+    n: u64,
+    mean: f64,
+    /// Sample standard deviation (n − 1 in the denominator).
+    sd: f64,
+    /// Sample skewness g1 (moment estimator); 0 without spread.
+    skewness: f64,
+    /// Sample kurtosis m4 / m2² (3 for a normal distribution); 1 without spread.
+    kurtosis: f64,
+}
+
+fn moments(groups: &[Group], counts: &[u64]) -> Moments {
+    let n: u64 = counts.iter().sum();
     if n == 0 {
-        return (0.0, 0.0, 0);
+        return Moments {
+            n,
+            mean: 0.0,
+            sd: 0.0,
+            skewness: 0.0,
+            kurtosis: 1.0,
+        };
     }
-    let mean = sum / n as f64;
-    let var = if n > 1 {
-        ((sum_sq - n as f64 * mean * mean) / (n as f64 - 1.0)).max(0.0)
+    let n_f = n as f64;
+    let mean = groups
+        .iter()
+        .zip(counts)
+        .map(|(g, &c)| g.value_ms * c as f64)
+        .sum::<f64>()
+        / n_f;
+    let (mut m2, mut m3, mut m4) = (0.0, 0.0, 0.0);
+    for (g, &c) in groups.iter().zip(counts) {
+        let d = g.value_ms - mean;
+        let d2 = d * d;
+        let w = c as f64;
+        m2 += w * d2;
+        m3 += w * d2 * d;
+        m4 += w * d2 * d2;
+    }
+    let (m2, m3, m4) = (m2 / n_f, m3 / n_f, m4 / n_f);
+    let sd = if n > 1 {
+        (m2 * n_f / (n_f - 1.0)).sqrt()
     } else {
         0.0
     };
-    (mean, var.sqrt(), n)
-}
-
-/// Empirical quantile (linear interpolation between order statistics) of sorted data.
-fn quantile_sorted(sorted: &[f64], p: f64) -> f64 {
-    let pos = p * (sorted.len() - 1) as f64;
-    let i = pos.floor() as usize;
-    let frac = pos - i as f64;
-    match sorted.get(i + 1) {
-        Some(next) => sorted[i] + frac * (next - sorted[i]),
-        None => sorted[i],
+    let (skewness, kurtosis) = if m2 > 0.0 {
+        (m3 / m2.powf(1.5), m4 / (m2 * m2))
+    } else {
+        (0.0, 1.0)
+    };
+    Moments {
+        n,
+        mean,
+        sd,
+        skewness,
+        kurtosis,
     }
 }
 
-/// Bootstrap intervals of the mean (bootstrap-t) and standard deviation (percentile) of a
-/// latency histogram in µs, at `confidence`; results in ms.
+/// Draws one resample of `n` values from `groups` into `counts`: a multinomial draw, as a
+/// chain of binomials (one draw per group) or, when the sample is smaller than the number
+/// of groups, as `n` single draws.
+fn resample(groups: &[Group], cumulative: &[u64], n: u64, rng: &mut Pcg64, counts: &mut [u64]) {
+    if (n as usize) < groups.len() {
+        counts.fill(0);
+        let pick = Uniform::new(0, n).expect("n > 0");
+        for _ in 0..n {
+            let r = pick.sample(rng);
+            let i = cumulative.partition_point(|&c| c <= r);
+            counts[i] += 1;
+        }
+        return;
+    }
+    let mut remaining_n = n;
+    let mut remaining_count = n;
+    for (slot, g) in counts.iter_mut().zip(groups) {
+        let draw = if remaining_n == 0 || g.count >= remaining_count {
+            remaining_n
+        } else {
+            let p = g.count as f64 / remaining_count as f64;
+            Binomial::new(remaining_n, p).map_or(0, |b| b.sample(rng))
+        };
+        *slot = draw;
+        remaining_n -= draw;
+        remaining_count -= g.count;
+    }
+}
+
+/// The studentized statistic of each of `resamples` bootstrap resamples, sorted.
+fn bootstrap_t(
+    groups: &[Group],
+    n: u64,
+    resamples: usize,
+    statistic: impl Fn(&Moments) -> (f64, f64),
+    centre: f64,
+) -> Vec<f64> {
+    let mut rng = Pcg64::seed_from_u64(BOOTSTRAP_SEED);
+    let cumulative: Vec<u64> = groups
+        .iter()
+        .scan(0u64, |acc, g| {
+            *acc += g.count;
+            Some(*acc)
+        })
+        .collect();
+    let mut counts = vec![0u64; groups.len()];
+    let mut t = Vec::with_capacity(resamples);
+    for _ in 0..resamples {
+        resample(groups, &cumulative, n, &mut rng, &mut counts);
+        let (value, se) = statistic(&moments(groups, &counts));
+        t.push((value - centre) / se);
+    }
+    t.sort_by(f64::total_cmp);
+    t
+}
+
+/// The `(t_low, t_high)` studentized quantiles for one-sided bounds at `confidence`, each
+/// taken at the order statistic on the conservative side.
+fn t_quantiles(sorted: &[f64], confidence: f64) -> (f64, f64) {
+    let b = sorted.len();
+    let k = (((1.0 - confidence) * b as f64).floor() as usize).max(1);
+    (sorted[k - 1], sorted[b - k])
+}
+
+fn check_level(confidence: f64) -> Result<usize, Unsupported> {
+    bootstrap_resamples(confidence).ok_or(Unsupported::LevelTooHigh {
+        highest: highest_bootstrap_confidence(),
+    })
+}
+
+/// One-sided bootstrap-t bounds of the mean of a latency histogram in µs, in ms.
 ///
-/// Each resample draws n values with replacement from the histogram's groups (a multinomial
-/// draw, done as a chain of binomials so a resample costs one draw per group, not per
-/// request). Returns `None` with fewer than two samples or fewer than half of the resamples
-/// usable (a resample with zero spread has no studentized value).
-pub fn bootstrap(hist: &Histogram<u64>, confidence: f64) -> Option<BootstrapIntervals> {
+/// Refuses samples below [`MEAN_MIN_SAMPLES`] or below `25·g1²` (then the mean is too
+/// dominated by the few slowest requests for any interval from the sample to hold its
+/// level) and levels above [`highest_bootstrap_confidence`].
+pub fn mean_bounds(hist: &Histogram<u64>, confidence: f64) -> Result<Bounds, Unsupported> {
     let groups = groups(hist);
-    let (mean, sd, n) = moments(&groups, groups.iter().map(|g| g.count));
-    if n < 2 {
-        return None;
+    let counts: Vec<u64> = groups.iter().map(|g| g.count).collect();
+    let m = moments(&groups, &counts);
+    let by_shape = (MEAN_SKEW_FACTOR * m.skewness * m.skewness).ceil() as u64;
+    let needed = MEAN_MIN_SAMPLES.max(by_shape);
+    if m.n < needed {
+        return Err(Unsupported::TooFewSamples { needed });
     }
+    let resamples = check_level(confidence)?;
     if groups.len() == 1 {
         // Every request fell within 1 % of one value: the spread is below what the
-        // histogram resolves, so the interval is the value's own bucket.
-        let low = hist.lowest_equivalent(hist.min()) as f64 / 1000.0;
-        let high = (hist.highest_equivalent(hist.max()) + 1) as f64 / 1000.0;
-        return Some(BootstrapIntervals {
-            mean: Bounds {
-                lower: low,
-                upper: high,
-            },
-            stddev: Bounds {
-                lower: 0.0,
-                upper: high - low,
-            },
+        // histogram resolves, so the bounds are the value's own buckets.
+        return Ok(Bounds {
+            lower: hist.lowest_equivalent(hist.min()) as f64 / 1000.0,
+            upper: (hist.highest_equivalent(hist.max()) + 1) as f64 / 1000.0,
         });
     }
-    let se = sd / (n as f64).sqrt();
-    let mut rng = Pcg64::seed_from_u64(BOOTSTRAP_SEED);
-    let mut t_stats = Vec::with_capacity(BOOTSTRAP_RESAMPLES);
-    let mut sds = Vec::with_capacity(BOOTSTRAP_RESAMPLES);
-    let mut counts = vec![0u64; groups.len()];
-    for _ in 0..BOOTSTRAP_RESAMPLES {
-        let mut remaining_n = n;
-        let mut remaining_count = n;
-        for (slot, g) in counts.iter_mut().zip(&groups) {
-            let draw = if remaining_n == 0 || g.count >= remaining_count {
-                remaining_n
-            } else {
-                let p = g.count as f64 / remaining_count as f64;
-                Binomial::new(remaining_n, p).map_or(0, |b| b.sample(&mut rng))
-            };
-            *slot = draw;
-            remaining_n -= draw;
-            remaining_count -= g.count;
-        }
-        let (m_b, sd_b, _) = moments(&groups, counts.iter().copied());
-        sds.push(sd_b);
-        if sd_b > 0.0 {
-            t_stats.push((m_b - mean) / (sd_b / (n as f64).sqrt()));
-        }
+    let root_n = (m.n as f64).sqrt();
+    let floor = m.mean * HISTOGRAM_RESOLUTION;
+    let t = bootstrap_t(
+        &groups,
+        m.n,
+        resamples,
+        |b| (b.mean, b.sd.max(floor) / root_n),
+        m.mean,
+    );
+    let (t_low, t_high) = t_quantiles(&t, confidence);
+    let se = m.sd / root_n;
+    // Studentized: the upper bound uses the lower t quantile and vice versa.
+    Ok(Bounds {
+        lower: (m.mean - t_high * se).max(0.0),
+        upper: m.mean - t_low * se,
+    })
+}
+
+/// One-sided bootstrap-t lower bound of the standard deviation of a latency histogram in µs,
+/// in ms: the statistic is `ln s`, whose standard error is about `√((kurtosis − 1) / (4n))`.
+/// The upper bound is always unbounded, so an upper limit on the standard deviation is
+/// never satisfied (only violated or inconclusive).
+///
+/// Refuses samples below [`STDDEV_MIN_SAMPLES`] or below [`STDDEV_KURTOSIS_FACTOR`] times
+/// the sample kurtosis, and levels above [`highest_bootstrap_confidence`].
+pub fn stddev_bounds(hist: &Histogram<u64>, confidence: f64) -> Result<Bounds, Unsupported> {
+    let groups = groups(hist);
+    let counts: Vec<u64> = groups.iter().map(|g| g.count).collect();
+    let m = moments(&groups, &counts);
+    let by_shape = (STDDEV_KURTOSIS_FACTOR * m.kurtosis).ceil() as u64;
+    let needed = STDDEV_MIN_SAMPLES.max(by_shape);
+    if m.n < needed {
+        return Err(Unsupported::TooFewSamples { needed });
     }
-    if t_stats.len() < BOOTSTRAP_RESAMPLES / 2 {
-        return None;
+    let resamples = check_level(confidence)?;
+    let floor = m.mean * HISTOGRAM_RESOLUTION;
+    if groups.len() == 1 {
+        let width = (hist.highest_equivalent(hist.max()) + 1 - hist.lowest_equivalent(hist.min()))
+            as f64
+            / 1000.0;
+        return Ok(Bounds {
+            lower: 0.0,
+            upper: width,
+        });
     }
-    t_stats.sort_by(f64::total_cmp);
-    sds.sort_by(f64::total_cmp);
-    let tail = (1.0 - confidence) / 2.0;
-    let t_low = quantile_sorted(&t_stats, tail);
-    let t_high = quantile_sorted(&t_stats, 1.0 - tail);
-    Some(BootstrapIntervals {
-        // Studentized: the upper end uses the lower t quantile and vice versa.
-        mean: Bounds {
-            lower: (mean - t_high * se).max(0.0),
-            upper: mean - t_low * se,
-        },
-        stddev: Bounds {
-            lower: quantile_sorted(&sds, tail),
-            upper: quantile_sorted(&sds, 1.0 - tail),
-        },
+    let n_f = m.n as f64;
+    let se_log =
+        |mo: &Moments| ((mo.kurtosis - 1.0).max(HISTOGRAM_RESOLUTION) / (4.0 * n_f)).sqrt();
+    let t = bootstrap_t(
+        &groups,
+        m.n,
+        resamples,
+        |b| (b.sd.max(floor).ln(), se_log(b)),
+        m.sd.max(floor).ln(),
+    );
+    let (_, t_high) = t_quantiles(&t, confidence);
+    let se = se_log(&m);
+    let log_sd = m.sd.max(floor).ln();
+    // No upper bound: the coverage study found every candidate (this one included) below
+    // its level on log-normal latencies up to n = 10,000 (a heavy tail's variance is
+    // carried by requests a sample rarely holds), so a standard deviation is never
+    // claimed to be small. The lower bound holds its level.
+    Ok(Bounds {
+        lower: (log_sd - t_high * se).exp(),
+        upper: f64::INFINITY,
     })
 }
 
@@ -341,35 +516,40 @@ mod tests {
         (a - b).abs() <= tol
     }
 
+    fn hist_ms(values: &[f64]) -> Histogram<u64> {
+        let mut h = new_latency_histogram();
+        for v in values {
+            h.record((v * 1000.0) as u64).unwrap();
+        }
+        h
+    }
+
     #[test]
     fn z_matches_tables() {
-        assert!(close(z_two_sided(0.95), 1.959_964, 1e-6));
-        assert!(close(z_two_sided(0.99), 2.575_829, 1e-6));
-        assert!(close(z_two_sided(0.90), 1.644_854, 1e-6));
+        assert!(close(z_one_sided(0.95), 1.644_854, 1e-6));
+        assert!(close(z_one_sided(0.975), 1.959_964, 1e-6));
+        assert!(close(z_one_sided(0.8), 0.841_621, 1e-6));
     }
 
     #[test]
-    fn wilson_zero_of_hundred_at_95() {
-        // Known value: 0/100 → [0, 0.0370].
-        let b = wilson(0, 100, 0.95).unwrap();
+    fn clopper_pearson_known_values() {
+        // 0 of 100 at one-sided 95 %: 1 − 0.05^(1/100) = 0.02951.
+        let b = clopper_pearson(0, 100, 0.95).unwrap();
         assert_eq!(b.lower, 0.0);
-        assert!(close(b.upper, 0.036_994, 1e-5), "{}", b.upper);
-    }
-
-    #[test]
-    fn wilson_ten_of_hundred_at_95() {
-        // Known value: 10/100 → [0.0552, 0.1744].
-        let b = wilson(10, 100, 0.95).unwrap();
-        assert!(close(b.lower, 0.055_2, 1e-4), "{}", b.lower);
-        assert!(close(b.upper, 0.174_4, 1e-4), "{}", b.upper);
-    }
-
-    #[test]
-    fn wilson_all_events_reaches_one() {
-        let b = wilson(20, 20, 0.95).unwrap();
+        assert!(close(b.upper, 0.029_513, 1e-5), "{}", b.upper);
+        // 10 of 100: each bound is where the binomial tail beyond 10 is exactly 5 %.
+        let b = clopper_pearson(10, 100, 0.95).unwrap();
+        assert!(close(1.0 - exact_cdf(100, b.lower, 9), 0.05, 1e-6), "{b:?}");
+        assert!(close(exact_cdf(100, b.upper, 10), 0.05, 1e-6), "{b:?}");
+        assert!(b.lower > 0.05 && b.upper < 0.17, "{b:?}");
+        let b = clopper_pearson(20, 20, 0.95).unwrap();
         assert_eq!(b.upper, 1.0);
-        assert!(b.lower < 1.0 && b.lower > 0.8);
-        assert!(wilson(0, 0, 0.95).is_none());
+        assert!(
+            close(b.lower, 0.05f64.powf(1.0 / 20.0), 1e-6),
+            "{}",
+            b.lower
+        );
+        assert!(clopper_pearson(0, 0, 0.95).is_none());
     }
 
     /// Exact binomial CDF by summation, independent of statrs.
@@ -386,72 +566,138 @@ mod tests {
     }
 
     #[test]
-    fn order_statistic_ranks_n1000_p95() {
+    fn one_errors_lower_bound_holds_the_level_for_every_rate() {
+        // Wilson's lower end with 1-2 errors sat above the true rate up to 16 % of the time.
+        // Clopper-Pearson's lower bound is above p exactly when at least k errors occur, so
+        // its miss rate is an exact binomial tail, at most 1 − c for every p.
+        for n in [30u64, 100, 1000] {
+            for i in 1..200 {
+                let p = i as f64 / 200.0 * 0.1;
+                let misses: f64 = (1..=n.min(40))
+                    .filter(|&x| clopper_pearson(x, n, 0.95).unwrap().lower > p)
+                    .map(|x| exact_cdf(n, p, x) - exact_cdf(n, p, x - 1))
+                    .sum();
+                assert!(misses <= 0.05 + 1e-9, "n={n} p={p}: {misses}");
+            }
+        }
+    }
+
+    #[test]
+    fn order_statistic_ranks_are_one_sided_at_the_level() {
         let (l, u) = order_statistic_ranks(1000, 0.95, 0.95);
         let (l, u) = (l.unwrap(), u.unwrap());
-        // Normal approximation: 950 ± 1.96 · 6.89 → about 936 .. 964; exact: 936 and 964.
-        assert_eq!((l, u), (936, 964));
-        // Coverage P(l ≤ B ≤ u − 1) is at least 95 %, and each end is as tight as allowed.
-        assert!(exact_cdf(1000, 0.95, l - 1) <= 0.025);
-        assert!(exact_cdf(1000, 0.95, l) > 0.025);
-        assert!(exact_cdf(1000, 0.95, u - 1) >= 0.975);
-        assert!(exact_cdf(1000, 0.95, u - 2) < 0.975);
-        let coverage = exact_cdf(1000, 0.95, u - 1) - exact_cdf(1000, 0.95, l - 1);
-        assert!(coverage >= 0.95, "{coverage}");
+        // Normal approximation: 950 ± 1.645 · 6.89 → about 939 .. 961.
+        assert_eq!((l, u), (938, 962));
+        // P(B ≤ l − 1) ≤ 5 % and P(B ≤ u − 1) ≥ 95 %, each as tight as allowed.
+        assert!(exact_cdf(1000, 0.95, l - 1) <= 0.05);
+        assert!(exact_cdf(1000, 0.95, l) > 0.05);
+        assert!(exact_cdf(1000, 0.95, u - 1) >= 0.95);
+        assert!(exact_cdf(1000, 0.95, u - 2) < 0.95);
     }
 
     #[test]
     fn order_statistic_upper_rank_needs_enough_samples() {
-        // p99.9 at 95 %: ln(0.025)/ln(0.999) ≈ 3687.03, so 3688 samples before an upper end exists.
-        assert_eq!(min_n_for_upper_bound(0.999, 0.95), 3688);
-        assert_eq!(order_statistic_ranks(3687, 0.999, 0.95).1, None);
-        assert_eq!(order_statistic_ranks(3688, 0.999, 0.95).1, Some(3688));
+        // p99.9 at one-sided 95 %: ln(0.05)/ln(0.999) ≈ 2994.2, so 2995 samples.
+        assert_eq!(min_n_for_upper_bound(0.999, 0.95), 2995);
+        assert_eq!(order_statistic_ranks(2994, 0.999, 0.95).1, None);
+        assert_eq!(order_statistic_ranks(2995, 0.999, 0.95).1, Some(2995));
+        // P(B ≤ 1) = 0.011 ≤ 5 % < P(B ≤ 2) = 0.055; P(B ≤ 7) = 0.945 < 95 % ≤ P(B ≤ 8).
         assert_eq!(order_statistic_ranks(10, 0.5, 0.95), (Some(2), Some(9)));
     }
 
     #[test]
-    fn percentile_interval_brackets_known_values() {
+    fn percentile_bounds_bracket_known_values() {
         // 1000 samples: 1 ms, 2 ms … 1000 ms. True p95 ≈ 950 ms.
-        let mut h = new_latency_histogram();
-        for i in 1..=1000u64 {
-            h.record(i * 1000).unwrap();
-        }
-        let b = percentile_interval(&h, 0.95, 0.95).unwrap();
-        assert!(b.lower <= 936.0 && b.lower > 935.0, "{b:?}");
-        assert!(b.upper >= 964.0 && b.upper < 965.0, "{b:?}");
+        let values: Vec<f64> = (1..=1000).map(f64::from).collect();
+        let b = percentile_bounds(&hist_ms(&values), 0.95, 0.95).unwrap();
+        assert!(b.lower <= 938.0 && b.lower > 937.0, "{b:?}");
+        assert!(b.upper >= 962.0 && b.upper < 963.0, "{b:?}");
     }
 
     #[test]
-    fn bootstrap_mean_interval_covers_and_is_skewed_right() {
+    fn mean_of_5_5_50_is_not_satisfied_below_20() {
+        // The naive bootstrap-t dropped the resamples without spread and gave [5, 20].
+        let h = hist_ms(&[5.0, 5.0, 50.0]);
+        assert_eq!(
+            mean_bounds(&h, 0.95),
+            Err(Unsupported::TooFewSamples { needed: 30 })
+        );
+        // Ten times the same shape: resamples without the slow ones count now, so the upper
+        // bound reaches far above the observed mean of 20 ms.
+        let mut values = vec![5.0; 20];
+        values.extend([50.0; 10]);
+        let b = mean_bounds(&hist_ms(&values), 0.95).unwrap();
+        assert!(b.upper > 26.0, "{b:?}");
+    }
+
+    #[test]
+    fn two_requests_in_one_bucket_never_bound_the_mean() {
+        let h = hist_ms(&[5.0, 5.0]);
+        assert!(matches!(
+            mean_bounds(&h, 0.95),
+            Err(Unsupported::TooFewSamples { .. })
+        ));
+        assert!(matches!(
+            stddev_bounds(&h, 0.95),
+            Err(Unsupported::TooFewSamples { .. })
+        ));
+    }
+
+    #[test]
+    fn one_outlier_in_thirty_is_too_skewed_for_the_mean() {
+        let mut values = vec![5.0; 29];
+        values.push(500.0);
+        // g1 ≈ 5.2, so Cochran's rule asks for 25 · 27 ≈ 680 samples.
+        match mean_bounds(&hist_ms(&values), 0.95) {
+            Err(Unsupported::TooFewSamples { needed }) => assert!(needed > 600, "{needed}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bootstrap_refuses_levels_its_resamples_cannot_resolve() {
+        // 0.999999 would need 10⁸ resamples for 100 in its tail.
+        let values: Vec<f64> = (0..1000).map(|i| 10.0 + f64::from(i % 10)).collect();
+        let h = hist_ms(&values);
+        assert_eq!(
+            mean_bounds(&h, 0.999_999),
+            Err(Unsupported::LevelTooHigh { highest: 0.995 })
+        );
+        assert!(stddev_bounds(&h, 0.999_999).is_err());
+        assert_eq!(bootstrap_resamples(0.95), Some(2000));
+        assert_eq!(bootstrap_resamples(0.995), Some(20_000));
+        assert!(mean_bounds(&h, 0.99).is_ok());
+    }
+
+    #[test]
+    fn bootstrap_mean_bounds_cover_and_are_skewed_right() {
         // Exponential-like latencies: many fast, a long slow tail.
-        let mut h = new_latency_histogram();
-        for i in 0..2000u64 {
-            let u = (i as f64 + 0.5) / 2000.0;
-            let ms = -10.0 * (1.0 - u).ln();
-            h.record((ms * 1000.0) as u64 + 1).unwrap();
-        }
+        let values: Vec<f64> = (0..2000)
+            .map(|i| 0.001 - 10.0 * (1.0 - (f64::from(i) + 0.5) / 2000.0).ln())
+            .collect();
+        let h = hist_ms(&values);
         let mean = h.mean() / 1000.0;
-        let b = bootstrap(&h, 0.95).unwrap();
-        assert!(b.mean.lower < mean && mean < b.mean.upper, "{b:?} {mean}");
-        // Right skew: the interval reaches further above the mean than below it.
-        assert!(b.mean.upper - mean > mean - b.mean.lower, "{b:?} {mean}");
-        // And it is about as wide as ±1.96·sd/√n.
-        let half = 1.96 * h.stdev() / 1000.0 / (2000f64).sqrt();
-        assert!(((b.mean.upper - b.mean.lower) / (2.0 * half) - 1.0).abs() < 0.25);
-        // Same histogram, same interval: the seed is fixed.
-        assert_eq!(bootstrap(&h, 0.95).unwrap(), b);
+        let b = mean_bounds(&h, 0.95).unwrap();
+        assert!(b.lower < mean && mean < b.upper, "{b:?} {mean}");
+        // Right skew: the upper bound reaches further above the mean than the lower below.
+        assert!(b.upper - mean > mean - b.lower, "{b:?} {mean}");
+        // And about as far as 1.645·sd/√n.
+        let half = 1.645 * h.stdev() / 1000.0 / (2000f64).sqrt();
+        assert!(((b.upper - b.lower) / (2.0 * half) - 1.0).abs() < 0.25);
+        // Same histogram, same bounds: the seed is fixed.
+        assert_eq!(mean_bounds(&h, 0.95).unwrap(), b);
         let sd = h.stdev() / 1000.0;
-        assert!(b.stddev.lower < sd && sd < b.stddev.upper, "{b:?} {sd}");
+        let s = stddev_bounds(&h, 0.95).unwrap();
+        assert!(s.lower < sd && sd * 0.8 < s.lower, "{s:?} {sd}");
     }
 
     #[test]
-    fn bootstrap_needs_two_samples() {
-        let mut h = new_latency_histogram();
-        assert!(bootstrap(&h, 0.95).is_none());
-        h.record(5000).unwrap();
-        assert!(bootstrap(&h, 0.95).is_none());
-        h.record(5000).unwrap();
-        let b = bootstrap(&h, 0.95).unwrap();
-        assert!(b.mean.lower <= 5.0 && b.mean.upper > 5.0);
+    fn stddev_upper_limit_is_never_satisfied() {
+        // The percentile bootstrap's upper end covered 0.33 to 0.94 on log-normal latencies:
+        // no upper bound is claimed at all.
+        let values: Vec<f64> = (0..5000).map(|i| 10.0 + f64::from(i % 7)).collect();
+        let s = stddev_bounds(&hist_ms(&values), 0.95).unwrap();
+        assert_eq!(s.upper, f64::INFINITY);
+        assert!(s.lower > 1.5, "{s:?}");
     }
 }

@@ -138,6 +138,7 @@ pub(crate) mod tests {
             promotion: None,
             updated_at: None,
             publish_interval_seconds: None,
+            judgement: None,
         }
     }
 

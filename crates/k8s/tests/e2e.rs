@@ -41,6 +41,7 @@ fn result(stage: Stage) -> ExperimentResult {
         promotion: None,
         updated_at: None,
         publish_interval_seconds: None,
+        judgement: None,
     }
 }
 

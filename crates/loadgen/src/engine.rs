@@ -18,7 +18,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use http_body_util::BodyExt;
 use hyper::client::conn::http2;
-use slogate_core::measure::{ErrorKind, Measurement, new_latency_histogram};
+use slogate_core::measure::{ErrorKind, Measurement, new_latency_histogram, record_latency};
 use slogate_core::spec::StatusRange;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
@@ -190,6 +190,8 @@ struct Recorder {
     bytes_received: u64,
     bytes_sent: u64,
     last_done: Option<Instant>,
+    /// Latencies beyond what the histogram holds.
+    latency_out_of_range: u64,
 }
 
 const ERROR_KINDS: [ErrorKind; 7] = [
@@ -230,6 +232,7 @@ impl Recorder {
             bytes_received: 0,
             bytes_sent: 0,
             last_done: None,
+            latency_out_of_range: 0,
         }
     }
 
@@ -237,8 +240,12 @@ impl Recorder {
     fn timed(&mut self, sent: Instant, due: Option<Instant>, done: Instant) {
         // Open-model sends may leave up to TIMER_SLACK early; latency never starts before the send.
         let from = due.map_or(sent, |due| due.min(sent));
-        self.latency
-            .saturating_record(micros(done.saturating_duration_since(from)));
+        if !record_latency(
+            &mut self.latency,
+            micros(done.saturating_duration_since(from)),
+        ) {
+            self.latency_out_of_range = self.latency_out_of_range.saturating_add(1);
+        }
         if let Some(service) = &mut self.service_time {
             service.saturating_record(micros(done.saturating_duration_since(sent)));
         }
@@ -273,6 +280,9 @@ impl Recorder {
         }
         m.requests += self.requests;
         m.errors += self.errors;
+        m.latency_out_of_range = m
+            .latency_out_of_range
+            .saturating_add(self.latency_out_of_range);
         for (status, count) in self.statuses {
             *m.status_counts.entry(status).or_default() += count;
         }

@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 use slogate_core::result::{
-    CommitStatus, ExperimentResult, PromotionOutcome, SloResult, SloVerdict, Stage, VersionResult,
+    BoundsKind, CommitStatus, ExperimentResult, PromotionOutcome, SloResult, SloVerdict, Stage,
+    VersionResult,
 };
 
 use crate::chart::{self, Chart};
@@ -255,7 +256,12 @@ fn progress(result: &ExperimentResult) -> ProgressView {
 }
 
 fn slo_table(result: &ExperimentResult, multiple: bool) -> Table {
-    let interval_title = format!("Interval ({})", format::percent(result.confidence));
+    let interval_title = match result.judgement {
+        Some(j) if j.bounds == BoundsKind::OneSided => {
+            format!("Bounds (one-sided {})", format::percent(result.confidence))
+        }
+        _ => format!("Interval ({})", format::percent(result.confidence)),
+    };
     let mut columns = vec![
         ("Metric", false),
         ("Condition", false),
@@ -373,8 +379,14 @@ fn verdict(result: &ExperimentResult, multiple: bool) -> VerdictView {
                 if !reason.is_empty() {
                     reason.push(' ');
                 }
+                let chance = result.judgement.map_or_else(String::new, |j| {
+                    format!(
+                        " with {} probability",
+                        format::percent(j.decision_probability)
+                    )
+                });
                 reason.push_str(&format!(
-                    "About {} requests would decide it.",
+                    "About {} requests would decide it{chance}.",
                     format::count(n)
                 ));
             }
@@ -534,6 +546,7 @@ mod tests {
             promotion: None,
             updated_at: None,
             publish_interval_seconds: None,
+            judgement: None,
         }
     }
 
@@ -625,6 +638,46 @@ mod tests {
             Vec::new(),
         );
         assert_eq!(v.stage, "Finishing (promotion under way)");
+    }
+
+    #[test]
+    fn one_sided_bounds_and_decision_probability_are_stated() {
+        let slo = SloResult {
+            version: "v1".into(),
+            metric: "http/latency-p95".into(),
+            upper_limit: Some(100.0),
+            lower_limit: None,
+            observed: Some(90.0),
+            interval: None,
+            verdict: SloVerdict::Inconclusive,
+            requests_needed: Some(5000),
+            method: "order-statistic".into(),
+            reason: "It straddles.".into(),
+        };
+        let judged = ExperimentResult {
+            slos: vec![slo],
+            judgement: Some(slogate_core::result::Judgement::current()),
+            ..completed()
+        };
+        assert!(
+            slo_table(&judged, false)
+                .to_markdown()
+                .contains("Bounds (one-sided 95%)")
+        );
+        assert_eq!(
+            verdict(&judged, false).details[0].reason,
+            "It straddles. About 5,000 requests would decide it with 80% probability."
+        );
+        // Documents from before say what they said then.
+        let old = ExperimentResult {
+            judgement: None,
+            ..judged
+        };
+        assert!(
+            slo_table(&old, false)
+                .to_markdown()
+                .contains("Interval (95%)")
+        );
     }
 
     #[test]

@@ -1,0 +1,351 @@
+//! Coverage study of every interval a verdict uses.
+//!
+//! For each metric, distribution and sample size it draws many samples with a fixed seed,
+//! records them as the load engine does (a latency histogram in µs, errors as a count), asks
+//! [`estimate`] for the metric's bounds and counts how often each one-sided bound holds the
+//! true value. A bound that is absent (too few samples for the method) holds it by
+//! definition: the SLO is inconclusive then, never satisfied.
+//!
+//! The test fails when a bound covers less than the stated level minus three Monte Carlo
+//! standard errors. `make stats` prints the table (the README's method section shows it).
+
+use std::fmt::Write as _;
+
+use rand_distr::{Binomial, Distribution, Exp, LogNormal};
+use rand_pcg::Pcg64;
+use rand_pcg::rand_core::SeedableRng;
+use slogate_core::measure::Measurement;
+use slogate_core::metrics::Metric;
+use slogate_core::verdict::estimate;
+use statrs::distribution::{ContinuousCDF, Normal};
+
+/// The level every bound is asked for.
+const CONFIDENCE: f64 = 0.95;
+/// Seed of the whole study; each cell derives its own from it.
+const SEED: u64 = 0x00c0_7e4a;
+/// Sample sizes studied.
+const SIZES: [u64; 6] = [30, 100, 300, 1000, 3000, 10_000];
+/// Replications per cell. The bootstrap metrics cost a resampling per replication, so the
+/// largest sizes get fewer (their Monte Carlo error is wider and so is their tolerance).
+fn replications(metric: Metric, n: u64) -> u64 {
+    let full = std::env::var("SLOGATE_STUDY_REPLICATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000u64);
+    match metric {
+        Metric::LatencyMean | Metric::LatencyStddev => match n {
+            ..=100 => full,
+            ..=300 => full / 2,
+            ..=1000 => full / 4,
+            _ => full / 10,
+        },
+        _ => full,
+    }
+}
+
+/// A latency distribution in milliseconds with its true moments and quantiles.
+#[derive(Clone, Copy)]
+enum Dist {
+    /// Log-normal with median 20 ms and this sigma.
+    LogNormal(f64),
+    /// 5 ms plus an exponential with mean 20 ms.
+    Exponential,
+    /// 90 % log-normal around 10 ms, 10 % around 100 ms (sigma 0.2 each): a cache miss mode.
+    Bimodal,
+}
+
+const DISTS: [Dist; 5] = [
+    Dist::LogNormal(0.5),
+    Dist::LogNormal(1.0),
+    Dist::LogNormal(1.5),
+    Dist::Exponential,
+    Dist::Bimodal,
+];
+
+const BIMODAL_SLOW_SHARE: f64 = 0.1;
+const BIMODAL_SIGMA: f64 = 0.2;
+
+impl Dist {
+    fn name(self) -> String {
+        match self {
+            Dist::LogNormal(s) => format!("lognormal σ={s}"),
+            Dist::Exponential => "5 ms + exponential".to_owned(),
+            Dist::Bimodal => "bimodal 90/10".to_owned(),
+        }
+    }
+
+    fn sample(self, rng: &mut Pcg64) -> f64 {
+        match self {
+            Dist::LogNormal(s) => LogNormal::new(20f64.ln(), s).unwrap().sample(rng),
+            Dist::Exponential => 5.0 + Exp::new(1.0 / 20.0).unwrap().sample(rng),
+            Dist::Bimodal => {
+                let u: f64 = rand_distr::Uniform::new(0.0, 1.0).unwrap().sample(rng);
+                let median: f64 = if u < BIMODAL_SLOW_SHARE { 100.0 } else { 10.0 };
+                LogNormal::new(median.ln(), BIMODAL_SIGMA)
+                    .unwrap()
+                    .sample(rng)
+            }
+        }
+    }
+
+    /// (mean, standard deviation) of the distribution.
+    fn moments(self) -> (f64, f64) {
+        let lognormal = |median: f64, s: f64| {
+            let mean = median * (s * s / 2.0).exp();
+            let second = median * median * (2.0 * s * s).exp();
+            (mean, second)
+        };
+        let (mean, second) = match self {
+            Dist::LogNormal(s) => lognormal(20.0, s),
+            Dist::Exponential => (25.0, 25.0 * 25.0 + 20.0 * 20.0),
+            Dist::Bimodal => {
+                let (m1, s1) = lognormal(10.0, BIMODAL_SIGMA);
+                let (m2, s2) = lognormal(100.0, BIMODAL_SIGMA);
+                let w = BIMODAL_SLOW_SHARE;
+                ((1.0 - w) * m1 + w * m2, (1.0 - w) * s1 + w * s2)
+            }
+        };
+        (mean, (second - mean * mean).sqrt())
+    }
+
+    fn cdf(self, x: f64) -> f64 {
+        let z = Normal::standard();
+        let lognormal = |median: f64, s: f64| {
+            if x <= 0.0 {
+                0.0
+            } else {
+                z.cdf((x.ln() - median.ln()) / s)
+            }
+        };
+        match self {
+            Dist::LogNormal(s) => lognormal(20.0, s),
+            Dist::Exponential => (1.0 - (-(x - 5.0) / 20.0).exp()).max(0.0),
+            Dist::Bimodal => {
+                let w = BIMODAL_SLOW_SHARE;
+                (1.0 - w) * lognormal(10.0, BIMODAL_SIGMA) + w * lognormal(100.0, BIMODAL_SIGMA)
+            }
+        }
+    }
+
+    fn quantile(self, q: f64) -> f64 {
+        let (mut lo, mut hi) = (0.0f64, 1e7f64);
+        for _ in 0..200 {
+            let mid = (lo + hi) / 2.0;
+            if self.cdf(mid) < q {
+                lo = mid
+            } else {
+                hi = mid
+            }
+        }
+        (lo + hi) / 2.0
+    }
+
+    fn truth(self, metric: Metric) -> f64 {
+        match metric {
+            Metric::LatencyMean => self.moments().0,
+            Metric::LatencyStddev => self.moments().1,
+            Metric::LatencyPercentile(p) => self.quantile(p / 100.0),
+            _ => unreachable!("only latency metrics have a distribution"),
+        }
+    }
+}
+
+/// What one cell of the study measures.
+#[derive(Clone, Copy)]
+enum Population {
+    Latency(Dist),
+    /// Each request is an error with this probability.
+    Errors(f64),
+}
+
+impl Population {
+    fn name(self) -> String {
+        match self {
+            Population::Latency(d) => d.name(),
+            Population::Errors(p) => format!("Bernoulli p={p}"),
+        }
+    }
+}
+
+struct Cell {
+    metric: Metric,
+    population: Population,
+    n: u64,
+    reps: u64,
+    seed: u64,
+}
+
+/// Coverage of one cell: how often the upper and the lower bound hold the truth.
+#[derive(Clone, Copy, Default)]
+struct Coverage {
+    upper: f64,
+    lower: f64,
+}
+
+fn run(cell: &Cell) -> Coverage {
+    let mut rng = Pcg64::seed_from_u64(cell.seed);
+    let (mut upper_ok, mut lower_ok) = (0u64, 0u64);
+    let truth = match cell.population {
+        Population::Latency(d) => d.truth(cell.metric),
+        Population::Errors(p) => p,
+    };
+    for _ in 0..cell.reps {
+        let mut m = Measurement::default();
+        m.requests = cell.n;
+        match cell.population {
+            Population::Latency(d) => {
+                for _ in 0..cell.n {
+                    let us = (d.sample(&mut rng) * 1000.0).round().max(1.0) as u64;
+                    m.latency.saturating_record(us);
+                }
+            }
+            Population::Errors(p) => {
+                m.errors = Binomial::new(cell.n, p).unwrap().sample(&mut rng);
+                m.latency.saturating_record(1000);
+            }
+        }
+        let est = estimate(cell.metric, &m, CONFIDENCE);
+        let (lower, upper) = est
+            .bounds
+            .map_or((f64::NEG_INFINITY, f64::INFINITY), |b| (b.lower, b.upper));
+        upper_ok += u64::from(truth <= upper);
+        lower_ok += u64::from(truth >= lower);
+    }
+    Coverage {
+        upper: upper_ok as f64 / cell.reps as f64,
+        lower: lower_ok as f64 / cell.reps as f64,
+    }
+}
+
+fn cells() -> Vec<Cell> {
+    let mut out = Vec::new();
+    let latency_metrics = [
+        Metric::LatencyMean,
+        Metric::LatencyStddev,
+        Metric::LatencyPercentile(50.0),
+        Metric::LatencyPercentile(95.0),
+        Metric::LatencyPercentile(99.0),
+        Metric::LatencyPercentile(99.9),
+    ];
+    let mut push = |metric: Metric, population: Population, n: u64| {
+        let seed = SEED.wrapping_add(out.len() as u64 * 0x9e37_79b9);
+        out.push(Cell {
+            metric,
+            population,
+            n,
+            reps: replications(metric, n),
+            seed,
+        });
+    };
+    for p in [0.002, 0.01, 0.05] {
+        for n in SIZES {
+            push(Metric::ErrorRate, Population::Errors(p), n);
+        }
+    }
+    for metric in latency_metrics {
+        for d in DISTS {
+            for n in SIZES {
+                push(metric, Population::Latency(d), n);
+            }
+        }
+    }
+    out
+}
+
+/// Runs every cell on all cores; the result does not depend on how many there are.
+fn study() -> Vec<(Cell, Coverage)> {
+    let cells = cells();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut results = vec![Coverage::default(); cells.len()];
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let chunks: Vec<Vec<(usize, Coverage)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(cell) = cells.get(i) else { break };
+                        let c = run(cell);
+                        eprintln!(
+                            "{} | {} | n={} | {:.3} / {:.3}",
+                            cell.metric,
+                            cell.population.name(),
+                            cell.n,
+                            c.upper,
+                            c.lower
+                        );
+                        done.push((i, c));
+                    }
+                    done
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (i, c) in chunks.into_iter().flatten() {
+        results[i] = c;
+    }
+    cells.into_iter().zip(results).collect()
+}
+
+/// Three Monte Carlo standard errors below the level.
+fn tolerance(reps: u64) -> f64 {
+    3.0 * (CONFIDENCE * (1.0 - CONFIDENCE) / reps as f64).sqrt()
+}
+
+fn table(results: &[(Cell, Coverage)]) -> String {
+    let mut out = String::new();
+    let _ = write!(out, "| metric | distribution |");
+    for n in SIZES {
+        let _ = write!(out, " n={n} |");
+    }
+    out.push('\n');
+    out.push_str("|---|---|");
+    for _ in SIZES {
+        out.push_str("---|");
+    }
+    out.push('\n');
+    for row in results.chunks(SIZES.len()) {
+        let first = &row[0].0;
+        let _ = write!(out, "| {} | {} |", first.metric, first.population.name());
+        for (_, c) in row {
+            let _ = write!(out, " {:.3} / {:.3} |", c.upper, c.lower);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn every_verdict_bound_covers_its_level() {
+    let results = study();
+    println!(
+        "One-sided coverage at {}: upper bound / lower bound (each should be ≥ {}).\n",
+        CONFIDENCE, CONFIDENCE
+    );
+    println!("{}", table(&results));
+    let failures: Vec<String> = results
+        .iter()
+        .filter_map(|(cell, c)| {
+            let floor = CONFIDENCE - tolerance(cell.reps);
+            (c.upper < floor || c.lower < floor).then(|| {
+                format!(
+                    "{} on {} at n={}: upper {:.3}, lower {:.3} (floor {:.3}, {} replications)",
+                    cell.metric,
+                    cell.population.name(),
+                    cell.n,
+                    c.upper,
+                    c.lower,
+                    floor,
+                    cell.reps
+                )
+            })
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "coverage below the level:\n{}",
+        failures.join("\n")
+    );
+}
