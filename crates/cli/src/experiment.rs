@@ -16,14 +16,16 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, anyhow};
 use jiff::Timestamp;
 use slogate_core::measure::Measurement;
 use slogate_core::result::{ExperimentResult, PromotionOutcome};
 use slogate_core::spec::{ExperimentSpec, VersionSpec};
-use slogate_loadgen::{LoadPlan, LoadProgress, Phase, RunOptions};
+use slogate_loadgen::{LoadError, LoadPlan, LoadProgress, Phase, RunOptions};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+use crate::exit::Failure;
 
 /// What [`Sink::publish`] returns.
 pub type PublishFuture<'a> = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 'a>>;
@@ -245,29 +247,46 @@ impl Default for Settings {
 /// Runs a validated experiment to its end and returns the final document (stage
 /// `Completed`, or `Failed` with a reason).
 ///
-/// Errors only when the final document could not be published to some sink.
+/// Every version's load plan is built first: a body file that cannot be read or a setting
+/// the engine refuses is invalid input ([`Failure::Invalid`]) and nothing is published.
+/// Otherwise it errors only when the final document could not be published to some sink.
 pub async fn run(
     spec: &ExperimentSpec,
     settings: &Settings,
     interrupt: &Interrupt,
-) -> anyhow::Result<ExperimentResult> {
+) -> Result<ExperimentResult, Failure> {
+    // Building the plans may download the body from `payloadURL`: a signal stops that too,
+    // and the run is then published as interrupted.
+    let (plans, plan_failure) = tokio::select! {
+        planned = plan_versions(spec) => planned?,
+        _ = interrupt.triggered() => {
+            (Vec::new(), Some(interrupt.reason().unwrap_or("Interrupted").to_owned()))
+        }
+    };
     let mut run = Run {
         spec,
         settings,
         result: ExperimentResult::running(spec, Timestamp::now()),
     };
     run.publish().await;
+    if let Some(reason) = plan_failure {
+        run.result.fail(reason, Timestamp::now());
+        return Ok(run.finish().await?);
+    }
 
     let mut measurements: Vec<Measurement> = Vec::with_capacity(spec.versions.len());
-    for version in &spec.versions {
-        match run.load_version(version, &measurements, interrupt).await {
+    for (version, plan) in spec.versions.iter().zip(plans) {
+        match run
+            .load_version(version, plan, &measurements, interrupt)
+            .await
+        {
             Ok(m) => {
                 run.result.record_version(spec, version, &m);
                 measurements.push(m);
             }
             Err(reason) => {
                 run.result.fail(reason, Timestamp::now());
-                return run.finish().await;
+                return Ok(run.finish().await?);
             }
         }
         run.publish().await;
@@ -287,7 +306,45 @@ pub async fn run(
         run.result.promotion = Some(outcome);
         run.result.end_finishing(Timestamp::now());
     }
-    run.finish().await
+    Ok(run.finish().await?)
+}
+
+/// Builds every version's load plan (the body read or downloaded once). Input the engine
+/// cannot use is [`Failure::Invalid`]; a failure of the environment (a payload download, TLS
+/// setup) comes back as the reason the run fails, once the run has been published.
+async fn plan_versions(spec: &ExperimentSpec) -> Result<(Vec<LoadPlan>, Option<String>), Failure> {
+    let load = spec.load.settings().map_err(|problems| {
+        let lines: Vec<String> = problems
+            .iter()
+            .map(|p| format!("load.{}: {}", p.path, p.reason))
+            .collect();
+        Failure::Invalid(anyhow!("{}", lines.join("\n")))
+    })?;
+    let mut plans = Vec::with_capacity(spec.versions.len());
+    for (i, version) in spec.versions.iter().enumerate() {
+        match LoadPlan::new(version, &load).await {
+            Ok(plan) => plans.push(plan),
+            Err(LoadError::BodyFile { path, source }) => {
+                return Err(Failure::Invalid(anyhow!(
+                    "load.bodyFile: cannot read {}: {source}",
+                    path.display()
+                )));
+            }
+            Err(LoadError::Invalid { field, reason }) => {
+                let path = if field == "url" {
+                    format!("versions[{i}].url")
+                } else {
+                    format!("load.{field}")
+                };
+                return Err(Failure::Invalid(anyhow!("{path}: {reason}")));
+            }
+            Err(other) => {
+                let reason = format!("version {}: {:#}", version.name, anyhow!(other));
+                return Ok((plans, Some(reason)));
+            }
+        }
+    }
+    Ok((plans, None))
 }
 
 /// One run under way.
@@ -365,20 +422,13 @@ impl Run<'_> {
     async fn load_version(
         &mut self,
         version: &VersionSpec,
+        plan: LoadPlan,
         done: &[Measurement],
         interrupt: &Interrupt,
     ) -> Result<Measurement, String> {
         if let Some(reason) = interrupt.reason() {
             return Err(reason.to_owned());
         }
-        // Building the plan may fetch the body from `payloadURL`: a signal must stop that too.
-        let plan = tokio::select! {
-            plan = LoadPlan::new(version, &self.spec.load) => plan,
-            _ = interrupt.triggered() => {
-                return Err(interrupt.reason().unwrap_or("Interrupted").to_owned());
-            }
-        };
-        let plan = plan.map_err(|err| format!("version {}: {err}", version.name))?;
         let requests_before: u64 = done.iter().map(|m| m.requests).sum();
         let elapsed_before: Duration = done.iter().map(|m| m.elapsed).sum();
         let (progress_tx, mut progress_rx) = watch::channel(LoadProgress::default());

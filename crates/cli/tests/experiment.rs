@@ -186,6 +186,33 @@ fn invalid_spec_exits_64_listing_every_problem() {
     assert!(text(&missing.stderr).contains("--spec /no/such/spec.yaml"));
 }
 
+#[test]
+fn missing_body_file_is_invalid_input_and_nothing_is_published() {
+    // Used to exit 2 after publishing a Failed result: a file that is not there is bad input.
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        dir.path(),
+        "http://127.0.0.1:9/",
+        "{ numRequests: 10, bodyFile: /no/such/body.json }",
+    );
+    let result = dir.path().join("result.json");
+    let out = slogate(&[
+        "run",
+        "--spec",
+        &path_str(&spec),
+        "--result-file",
+        &path_str(&result),
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(code(&out), 64, "{err}");
+    assert!(
+        err.contains("load.bodyFile: cannot read /no/such/body.json: No such file or directory"),
+        "{err}"
+    );
+    assert!(!result.exists(), "a result was published");
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+}
+
 /// A minimal document in a given stage, as a run writes it.
 fn document(stage: &str) -> String {
     let end = if stage == "Running" {

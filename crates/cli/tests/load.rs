@@ -25,6 +25,10 @@ fn each_bad_flag_exits_64_naming_the_flag() {
         (&["-q", "fast", url], "--qps"),
         (&["-n", "10", "-z", "1s", url], "--duration"),
         (&["-c", "0", url], "--connections"),
+        (
+            &["-c", "8", "--max-connections", "4", url],
+            "--max-connections",
+        ),
         (&["-t", "0", url], "--threads"),
         (&["-t", "many", url], "--threads"),
         (&["-z", "soon", url], "--duration"),
@@ -100,6 +104,30 @@ async fn json_summary_matches_the_schema() {
         .map(|p| p["percentile"].as_f64().unwrap())
         .collect();
     assert_eq!(percentiles, [50.0, 97.5, 99.9]);
+}
+
+#[test]
+fn latencies_never_measured_are_null_in_json_and_said_so_in_text() {
+    // Nothing listens on the port: every request is refused, no latency exists.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/");
+    let out = slogate(&["load", "-c", "1", "-n", "5", "-o", "json", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let validator = jsonschema::validator_for(&schema()).unwrap();
+    assert!(validator.is_valid(&json), "{json:#}");
+    assert_eq!(json["errorKinds"]["connect-refused"], 5);
+    for field in ["minMs", "meanMs", "stddevMs", "maxMs"] {
+        assert!(json["latency"][field].is_null(), "{field}: {json:#}");
+    }
+    assert!(json["latency"]["percentiles"][0]["valueMs"].is_null());
+    let out = slogate(&["load", "-c", "1", "-n", "5", &url]);
+    let stdout = common::text(&out.stdout);
+    assert!(stdout.contains("not measured"), "{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

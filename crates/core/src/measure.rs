@@ -33,8 +33,13 @@ pub enum ErrorKind {
     ConnectRefused,
     /// Any other failure to open a connection (DNS, unreachable, connect timeout).
     Connect,
-    /// The peer reset or closed the connection before a full response arrived.
+    /// The peer reset the connection (TCP RST, an HTTP/2 stream reset) or closed it within a
+    /// response, before a full response arrived.
     Reset,
+    /// The server closed the connection after the request went out and before any byte of a
+    /// response (a FIN on HTTP/1.1, GOAWAY on HTTP/2), and the connection had not sat idle
+    /// long enough for that to be a keep-alive timeout: the request was dropped.
+    ClosedWithoutResponse,
     /// No full response within the per-request timeout.
     Timeout,
     /// The TLS handshake failed.
@@ -74,6 +79,39 @@ pub struct Measurement {
     /// Latencies above [`MAX_LATENCY_US`], recorded at the ceiling (saturating count). Any
     /// makes the latency SLOs inconclusive: the histogram understates them.
     pub latency_out_of_range: u64,
+    /// Requests sent a second time, on a new connection, because the server had closed
+    /// their kept-alive connection after it sat idle (a keep-alive timeout race).
+    pub resends: u64,
+    /// The most connections open at once (the open model opens more when it falls behind).
+    pub peak_connections: u32,
+    /// Open model only: set when the load generator could not keep to the planned rate
+    /// because every connection it may open was busy.
+    pub saturation: Option<Saturation>,
+}
+
+/// The load generator itself fell behind the open model's timetable: every one of the
+/// `max_connections` it may open was busy, so requests waited inside it for a connection and
+/// the corrected latency holds that wait. The service was not measured at the planned rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Saturation {
+    /// Connections the planned rate needs at the measured mean service time (Little's law:
+    /// rate × mean service time), rounded up.
+    pub connections_needed: u64,
+    /// Connections the run was allowed to open.
+    pub max_connections: u32,
+    /// Measured requests that waited for a free connection while all were open.
+    pub late_requests: u64,
+}
+
+impl Saturation {
+    /// The sentence reports give: `load generator saturated: 14 connections needed at the
+    /// measured service time, 8 allowed (maxConnections)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "load generator saturated: {} connections needed at the measured service time, {} allowed (maxConnections)",
+            self.connections_needed, self.max_connections
+        )
+    }
 }
 
 impl Default for Measurement {
@@ -90,6 +128,9 @@ impl Default for Measurement {
             elapsed: Duration::ZERO,
             target_qps: None,
             latency_out_of_range: 0,
+            resends: 0,
+            peak_connections: 0,
+            saturation: None,
         }
     }
 }

@@ -151,6 +151,49 @@ pub struct VersionResult {
     /// Target rate in the open model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_qps: Option<f64>,
+    /// Open model: the uncorrected service time (from each request's actual send), beside
+    /// the corrected latency of `metrics` and `histogram` (from its scheduled send).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_time: Option<ServiceTime>,
+    /// Requests sent a second time on a new connection after the server closed their idle
+    /// kept-alive connection (a keep-alive timeout race); absent when none was.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resends: u64,
+    /// The most connections open at once, when the open model opened more than it started with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_connections: Option<u32>,
+    /// Open model: set when the load generator could not keep to the planned rate; every
+    /// latency SLO of the version is then inconclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saturation: Option<SaturationResult>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The uncorrected service time of one version: latency from the actual send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceTime {
+    /// Latency metrics by name (`http/latency-mean`, `http/latency-p95` …), in ms.
+    pub metrics: BTreeMap<String, f64>,
+    /// Its histogram, as [`VersionResult::histogram`].
+    pub histogram: Vec<HistogramBucket>,
+}
+
+/// The load generator fell behind the planned rate for want of connections.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SaturationResult {
+    /// Connections the planned rate needs at the measured mean service time.
+    pub connections_needed: u64,
+    /// Connections the run could open (`load.maxConnections`).
+    pub max_connections: u32,
+    /// Measured requests that waited inside the load generator for a free connection.
+    pub late_requests: u64,
+    /// The sentence reports show.
+    pub reason: String,
 }
 
 /// One bucket of a latency histogram, in milliseconds.
@@ -395,6 +438,30 @@ impl ExperimentResult {
             error_kinds: m.error_kinds.clone(),
             achieved_qps,
             target_qps: m.target_qps.filter(|q| q.is_finite()),
+            service_time: m.service_time.as_ref().map(|h| {
+                let service = Measurement {
+                    latency: h.clone(),
+                    ..Measurement::default()
+                };
+                let mut latency_metrics = metrics::version_metrics(&service, &extra);
+                latency_metrics.retain(|name, _| {
+                    name.parse::<Metric>()
+                        .is_ok_and(|metric| metric.is_latency())
+                });
+                ServiceTime {
+                    metrics: latency_metrics,
+                    histogram: metrics::histogram_buckets(h),
+                }
+            }),
+            resends: m.resends,
+            peak_connections: (m.target_qps.is_some() && m.peak_connections > 0)
+                .then_some(m.peak_connections),
+            saturation: m.saturation.map(|s| SaturationResult {
+                connections_needed: s.connections_needed,
+                max_connections: s.max_connections,
+                late_requests: s.late_requests,
+                reason: s.describe(),
+            }),
         };
         match self.versions.iter_mut().find(|v| v.name == version.name) {
             Some(existing) => *existing = entry,

@@ -67,13 +67,20 @@ pub struct Header {
     pub value: String,
 }
 
-/// Load settings: the load engine's options.
+/// Load settings as written in the spec's `load:` section; [`LoadSpec::settings`] checks
+/// them into the [`LoadSettings`] the load engine takes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LoadSpec {
-    /// Number of concurrent connections (exactly this many). Default 8.
+    /// Connections opened at the start. The closed model keeps exactly this many; the open
+    /// model opens more, up to `maxConnections`, when every one is busy at a request's due
+    /// time. Default 8.
     #[serde(default = "default_connections")]
     pub connections: u32,
+    /// Open model: the most connections the run may open to keep to the planned rate.
+    /// Default the larger of 64 and `connections`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u32>,
     /// Total requests per second across connections; absent = closed model (as fast as possible).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qps: Option<f64>,
@@ -130,6 +137,7 @@ impl Default for LoadSpec {
     fn default() -> Self {
         Self {
             connections: default_connections(),
+            max_connections: None,
             qps: None,
             num_requests: None,
             duration: None,
@@ -154,6 +162,171 @@ pub const DEFAULT_NUM_REQUESTS: u64 = 100;
 /// The default number of connections, 8.
 pub fn default_connections() -> u32 {
     8
+}
+
+/// Open model: the fewest connections `maxConnections` defaults to.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 64;
+
+/// HTTP status codes are three digits, 100 to 599 (RFC 9110, section 15).
+pub const STATUS_CODES: std::ops::RangeInclusive<u16> = 100..=599;
+
+/// When the measured part of a load run ends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StopAfter {
+    /// After this many measured requests.
+    Requests(u64),
+    /// After this much time.
+    Duration(Duration),
+}
+
+/// What is sent and discarded before measuring begins.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Warmup {
+    /// Nothing: measure from the first request.
+    #[default]
+    None,
+    /// This many requests.
+    Requests(u64),
+    /// Requests sent during this long.
+    Duration(Duration),
+}
+
+/// Where the request body comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum BodySource {
+    /// No body.
+    #[default]
+    None,
+    /// The `body` given inline.
+    Inline(String),
+    /// The file named by `bodyFile`, read once before the run.
+    File(PathBuf),
+    /// The `payloadUrl`, downloaded once before the run.
+    Download(String),
+}
+
+/// Load settings checked once, by [`LoadSpec::settings`]: every number in range, exclusive
+/// settings resolved, defaults applied. The load engine takes nothing else.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadSettings {
+    connections: u32,
+    max_connections: u32,
+    qps: Option<f64>,
+    stop_after: StopAfter,
+    warmup: Warmup,
+    method: Option<String>,
+    headers: Vec<Header>,
+    body: BodySource,
+    content_type: Option<String>,
+    timeout: Duration,
+    http2: bool,
+    error_ranges: Vec<StatusRange>,
+}
+
+impl LoadSettings {
+    /// Connections opened at the start (at least 1).
+    pub fn connections(&self) -> u32 {
+        self.connections
+    }
+
+    /// Open model: the most connections the run may open (at least `connections`).
+    pub fn max_connections(&self) -> u32 {
+        self.max_connections
+    }
+
+    /// Target total rate in requests per second (finite, above 0); `None` for the closed model.
+    pub fn qps(&self) -> Option<f64> {
+        self.qps
+    }
+
+    /// When the measured part ends.
+    pub fn stop_after(&self) -> StopAfter {
+        self.stop_after
+    }
+
+    /// What is discarded before measuring.
+    pub fn warmup(&self) -> Warmup {
+        self.warmup
+    }
+
+    /// The HTTP method (an RFC 9110 token), when one was given.
+    pub fn method(&self) -> Option<&str> {
+        self.method.as_deref()
+    }
+
+    /// Headers sent with every request (valid names, one-line printable values).
+    pub fn headers(&self) -> &[Header] {
+        &self.headers
+    }
+
+    /// Where the body comes from.
+    pub fn body(&self) -> &BodySource {
+        &self.body
+    }
+
+    /// Content-Type of the body, when one was given.
+    pub fn content_type(&self) -> Option<&str> {
+        self.content_type.as_deref()
+    }
+
+    /// Per-request timeout (above 0).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Whether to speak HTTP/2.
+    pub fn http2(&self) -> bool {
+        self.http2
+    }
+
+    /// Status ranges that count as errors, each within 100..=599 and ordered.
+    pub fn error_ranges(&self) -> &[StatusRange] {
+        &self.error_ranges
+    }
+}
+
+impl LoadSpec {
+    /// Checks every load rule at once into [`LoadSettings`]; each problem's path is relative
+    /// to the `load` section (`qps`, `errorRanges[0].from`).
+    pub fn settings(&self) -> Result<LoadSettings, Vec<FieldError>> {
+        let mut p = Problems::default();
+        validate::load_rules(self, &mut p);
+        if !p.0.is_empty() {
+            return Err(p.0);
+        }
+        let stop_after = match (self.num_requests, self.duration) {
+            (Some(n), _) => StopAfter::Requests(n),
+            (None, Some(d)) => StopAfter::Duration(d),
+            (None, None) => StopAfter::Requests(DEFAULT_NUM_REQUESTS),
+        };
+        let warmup = match (self.warmup_requests, self.warmup) {
+            (Some(n), _) if n > 0 => Warmup::Requests(n),
+            (None, Some(d)) if !d.is_zero() => Warmup::Duration(d),
+            _ => Warmup::None,
+        };
+        let body = match (&self.body, &self.body_file, &self.payload_url) {
+            (Some(text), _, _) => BodySource::Inline(text.clone()),
+            (_, Some(path), _) => BodySource::File(path.clone()),
+            (_, _, Some(url)) => BodySource::Download(url.clone()),
+            _ => BodySource::None,
+        };
+        Ok(LoadSettings {
+            connections: self.connections,
+            max_connections: self
+                .max_connections
+                .unwrap_or(DEFAULT_MAX_CONNECTIONS.max(self.connections)),
+            qps: self.qps,
+            stop_after,
+            warmup,
+            method: self.method.clone(),
+            headers: self.headers.clone(),
+            body,
+            content_type: self.content_type.clone(),
+            timeout: self.timeout,
+            http2: self.http2,
+            error_ranges: self.error_ranges.clone(),
+        })
+    }
 }
 
 /// The default per-request timeout, 10 s.
@@ -610,32 +783,53 @@ mod validate {
     }
 
     fn load(load: &LoadSpec, p: &mut Problems) {
+        let mut rules = Problems::default();
+        load_rules(load, &mut rules);
+        for problem in rules.0 {
+            p.add(format!("load.{}", problem.path), problem.reason);
+        }
+    }
+
+    /// Every rule of the load section, paths relative to it: the spec's validation and
+    /// [`LoadSpec::settings`] both apply exactly these.
+    pub(super) fn load_rules(load: &LoadSpec, p: &mut Problems) {
         if load.connections < 1 {
-            p.add("load.connections", "must be at least 1");
+            p.add("connections", "must be at least 1");
+        }
+        if let Some(max) = load.max_connections
+            && max < load.connections
+        {
+            p.add(
+                "maxConnections",
+                format!(
+                    "{max} is fewer than connections ({}); it must be at least that",
+                    load.connections
+                ),
+            );
         }
         if let Some(qps) = load.qps
             && !(qps.is_finite() && qps > 0.0)
         {
             p.add(
-                "load.qps",
+                "qps",
                 format!("must be a number greater than 0, not {}; leave it out to send as fast as the connections go", number(qps)),
             );
         }
         if load.num_requests.is_some() && load.duration.is_some() {
             p.add(
-                "load.duration",
+                "duration",
                 "numRequests and duration exclude each other: set one",
             );
         }
         if load.num_requests == Some(0) {
-            p.add("load.numRequests", "must be at least 1");
+            p.add("numRequests", "must be at least 1");
         }
         if load.duration == Some(Duration::ZERO) {
-            p.add("load.duration", "must be longer than 0s");
+            p.add("duration", "must be longer than 0s");
         }
         if load.warmup_requests.is_some() && load.warmup.is_some() {
             p.add(
-                "load.warmup",
+                "warmup",
                 "warmupRequests and warmup exclude each other: set one",
             );
         }
@@ -647,7 +841,7 @@ mod validate {
         let given: Vec<&str> = bodies.iter().filter(|b| b.1).map(|b| b.0).collect();
         if given.len() > 1 {
             p.add(
-                format!("load.{}", given[1]),
+                given[1],
                 format!(
                     "{} exclude each other: give the body one way",
                     given.join(" and ")
@@ -655,36 +849,39 @@ mod validate {
             );
         }
         if let Some(url) = &load.payload_url {
-            http_url("load.payloadUrl", url, p);
+            http_url("payloadUrl", url, p);
         }
         if load
             .body_file
             .as_ref()
             .is_some_and(|f| f.as_os_str().is_empty())
         {
-            p.add("load.bodyFile", "must not be empty");
+            p.add("bodyFile", "must not be empty");
         }
         if let Some(method) = &load.method
             && (method.is_empty() || !method.bytes().all(is_token_byte))
         {
             p.add(
-                "load.method",
+                "method",
                 format!("{} is not an HTTP method (e.g. GET, POST)", quote(method)),
             );
         }
         if let Some(ct) = &load.content_type
-            && (ct.trim().is_empty() || ct.contains(['\r', '\n']))
+            && (ct.trim().is_empty() || !is_header_value(ct))
         {
-            p.add("load.contentType", "must be a non-empty single-line value");
+            p.add(
+                "contentType",
+                "must be a non-empty value of printable ASCII characters",
+            );
         }
         if load.timeout == Duration::ZERO {
-            p.add("load.timeout", "must be longer than 0s");
+            p.add("timeout", "must be longer than 0s");
         }
-        headers("load.headers", &load.headers, p);
+        headers("headers", &load.headers, p);
         for (i, range) in load.error_ranges.iter().enumerate() {
-            let at = format!("load.errorRanges[{i}]");
+            let at = format!("errorRanges[{i}]");
             for (field, value) in [("from", range.from), ("to", range.to)] {
-                if !(100..=599).contains(&value) {
+                if !STATUS_CODES.contains(&value) {
                     p.add(
                         format!("{at}.{field}"),
                         format!("{value} is not an HTTP status (100..599)"),
@@ -842,13 +1039,20 @@ mod validate {
                     format!("{} is not a valid header name", quote(&h.name)),
                 );
             }
-            if h.value.contains(['\r', '\n', '\0']) {
+            if !is_header_value(&h.value) {
                 p.add(
                     format!("{path}[{i}].value"),
-                    "must be one line (no CR, LF or NUL)",
+                    "must be one line of printable ASCII characters (no CR, LF or other control characters)",
                 );
             }
         }
+    }
+
+    /// What the load engine can send as a header value: printable ASCII, spaces and tabs.
+    fn is_header_value(value: &str) -> bool {
+        value
+            .bytes()
+            .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
     }
 
     /// RFC 9110 `tchar`: what header names and methods are made of.

@@ -30,7 +30,7 @@
 
 use statrs::distribution::{Binomial as BinomialDist, DiscreteCDF};
 
-use crate::measure::{MAX_LATENCY_US, Measurement};
+use crate::measure::{MAX_LATENCY_US, Measurement, Saturation};
 use crate::metrics::Metric;
 use crate::result::{OverallVerdict, SloResult, SloVerdict};
 use crate::spec::{InconclusivePolicy, SloSpec};
@@ -104,8 +104,34 @@ pub fn estimate(metric: Metric, m: &Measurement, confidence: f64) -> Estimate {
 /// Judges one SLO for one version from its measurement.
 ///
 /// `slo.metric` must parse (the spec was validated); an unknown name is judged
-/// inconclusive with the parse error as the reason rather than panicking.
+/// inconclusive with the parse error as the reason rather than panicking. When the load
+/// generator was saturated ([`Measurement::saturation`]) every latency SLO is inconclusive:
+/// the latency holds time requests waited inside the generator, and the service was not
+/// measured at the planned rate.
 pub fn judge_slo(slo: &SloSpec, version: &str, m: &Measurement, confidence: f64) -> SloResult {
+    let result = judge_measured(slo, version, m, confidence);
+    match &m.saturation {
+        Some(saturation) if slo.metric.parse::<Metric>().is_ok_and(|x| x.is_latency()) => {
+            saturated(result, saturation)
+        }
+        _ => result,
+    }
+}
+
+/// A latency SLO of a saturated run: inconclusive, whatever its interval said.
+fn saturated(mut result: SloResult, saturation: &Saturation) -> SloResult {
+    result.verdict = SloVerdict::Inconclusive;
+    result.requests_needed = None;
+    result.reason = format!(
+        "{} of {} cannot be judged: {}, so its latency holds time requests waited inside slogate and the service was not measured at the planned rate.",
+        result.metric,
+        result.version,
+        saturation.describe()
+    );
+    result
+}
+
+fn judge_measured(slo: &SloSpec, version: &str, m: &Measurement, confidence: f64) -> SloResult {
     let mut result = SloResult {
         version: version.to_owned(),
         metric: slo.metric.clone(),
@@ -721,6 +747,29 @@ mod tests {
         let e = judge_slo(&slo("http/error-rate", Some(0.01), None), "v1", &m, 0.95);
         assert_eq!(e.verdict, SloVerdict::Inconclusive);
         assert!(e.reason.contains("no request finished"), "{}", e.reason);
+    }
+
+    #[test]
+    fn a_saturated_load_generator_makes_latency_slos_inconclusive_not_violated() {
+        let mut m = measured(1000, 0, 200.0, 10.0);
+        m.saturation = Some(Saturation {
+            connections_needed: 14,
+            max_connections: 8,
+            late_requests: 900,
+        });
+        let r = judge_slo(&slo("http/latency-mean", Some(50.0), None), "v1", &m, 0.95);
+        assert_eq!(r.verdict, SloVerdict::Inconclusive, "{}", r.reason);
+        assert!(
+            r.reason
+                .contains("load generator saturated: 14 connections needed"),
+            "{}",
+            r.reason
+        );
+        let p95 = judge_slo(&slo("http/latency-p95", Some(500.0), None), "v1", &m, 0.95);
+        assert_eq!(p95.verdict, SloVerdict::Inconclusive, "never satisfied");
+        // The error rate does not depend on the generator's queue.
+        let e = judge_slo(&slo("http/error-rate", Some(0.0), None), "v1", &m, 0.95);
+        assert_eq!(e.verdict, SloVerdict::Satisfied, "{}", e.reason);
     }
 
     #[test]

@@ -281,3 +281,51 @@ fn a_run_that_stopped_publishing_is_stale_after_a_few_intervals() {
     result.fail("Interrupted: SIGTERM", at("2026-11-23T10:00:01Z"));
     assert_eq!(result.staleness(at("2026-11-24T10:00:00Z")), None);
 }
+fn saturated_open_model_result_keeps_service_time_resends_and_is_valid() {
+    let spec = ExperimentSpec::from_yaml(SPEC).unwrap();
+    let mut m = measurement(5000, 200.0, 30);
+    // The service answered in about 30 ms; the corrected latency above holds the queue.
+    let mut service = slogate_core::measure::new_latency_histogram();
+    for i in 0..5000u64 {
+        service.record(30_000 + i % 1000).unwrap();
+    }
+    m.service_time = Some(service);
+    m.error_kinds.insert(ErrorKind::ClosedWithoutResponse, 30);
+    m.resends = 3;
+    m.peak_connections = 8;
+    m.saturation = Some(slogate_core::measure::Saturation {
+        connections_needed: 15,
+        max_connections: 8,
+        late_requests: 4000,
+    });
+    let mut result = ExperimentResult::running(&spec, at("2026-11-23T10:00:00Z"));
+    result.complete(
+        &spec,
+        &[m.clone(), m.clone(), m],
+        at("2026-11-23T10:00:30Z"),
+    );
+    assert_valid(&result);
+    let v = &result.versions[0];
+    let service = v.service_time.as_ref().unwrap();
+    assert!((service.metrics["http/latency-mean"] - 30.5).abs() < 0.1);
+    assert!(v.metrics["http/latency-mean"] > 100.0);
+    assert!(!service.metrics.contains_key("http/error-rate"));
+    assert_eq!(v.resends, 3);
+    assert!(
+        v.saturation
+            .as_ref()
+            .unwrap()
+            .reason
+            .contains("15 connections needed")
+    );
+    // Latency SLOs are inconclusive, never violated, when the generator was the bottleneck.
+    for slo in result
+        .slos
+        .iter()
+        .filter(|s| s.metric.starts_with("http/latency-"))
+    {
+        assert_eq!(slo.verdict, SloVerdict::Inconclusive, "{}", slo.reason);
+    }
+    let back: ExperimentResult = serde_json::from_str(&result.to_json()).unwrap();
+    assert_eq!(back, result);
+}

@@ -187,6 +187,10 @@ pub(crate) mod tests {
             error_kinds: BTreeMap::new(),
             achieved_qps: 0.0,
             target_qps: None,
+            service_time: None,
+            resends: 0,
+            peak_connections: None,
+            saturation: None,
         });
         let err = result_configmap(&result, "my-exp", "staging", None).unwrap_err();
         assert!(matches!(err, Error::TooLarge { bytes, .. } if bytes > MAX_DATA_BYTES));

@@ -44,8 +44,8 @@ impl RequestError {
         }
     }
 
-    /// Whether the server never saw the request because it had already closed the
-    /// connection (see [`Unanswered`]).
+    /// Whether the server closed the connection without a byte of response (see
+    /// [`Unanswered`]).
     pub(crate) fn is_unanswered(&self) -> bool {
         self.source.is::<Unanswered>()
     }
@@ -55,6 +55,28 @@ impl RequestError {
         let kind = classify_hyper(&err);
         Self::new(kind, err)
     }
+
+    /// Classifies a failure of an HTTP/2 request before its response head arrived: a GOAWAY
+    /// from the server means it closed the connection without answering (see
+    /// [`Unanswered`]), anything else is classified as [`RequestError::from_hyper`] does.
+    pub(crate) fn from_hyper_before_response(err: hyper::Error) -> Self {
+        if is_remote_go_away(&err) {
+            return Self::new(ErrorKind::ClosedWithoutResponse, Unanswered);
+        }
+        Self::from_hyper(err)
+    }
+}
+
+/// Whether the server ended the HTTP/2 connection with GOAWAY (a stream reset is not).
+fn is_remote_go_away(err: &hyper::Error) -> bool {
+    let mut cause: Option<&(dyn StdError + 'static)> = err.source();
+    while let Some(inner) = cause {
+        if let Some(h2_err) = inner.downcast_ref::<h2::Error>() {
+            return h2_err.is_go_away() && h2_err.is_remote() && !h2_err.is_reset();
+        }
+        cause = inner.source();
+    }
+    false
 }
 
 fn classify_hyper(err: &hyper::Error) -> ErrorKind {

@@ -7,20 +7,29 @@
 //! Open model: request `i` is due at `origin + i / qps`; a free connection takes the next
 //! slot, waits for its due time and sends. Latency is measured from the due time, so a server
 //! that stalls is charged for every request it kept waiting (coordinated omission corrected),
-//! and from the actual send too (service time).
+//! and from the actual send too (service time). When every connection is busy at a request's
+//! due time, the connection that takes it late opens one more, up to the plan's
+//! `max_connections`; a run that still fell behind is reported as saturated.
+//!
+//! A kept connection that ends before any byte of a response is resent once on a new
+//! connection only when it had sat idle for [`IDLE_RESEND_AFTER`] since its last response
+//! (the server's keep-alive timeout raced the request); otherwise the request was dropped,
+//! and it counts as a `closed-without-response` error.
 
 use std::num::NonZeroUsize;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use http_body_util::BodyExt;
 use hyper::client::conn::http2;
-use slogate_core::measure::{ErrorKind, Measurement, new_latency_histogram, record_latency};
+use slogate_core::measure::{
+    ErrorKind, Measurement, Saturation, new_latency_histogram, record_latency,
+};
 use slogate_core::spec::StatusRange;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
@@ -40,6 +49,20 @@ const BACKOFF_MIN: Duration = Duration::from_millis(5);
 const BACKOFF_MAX: Duration = Duration::from_millis(250);
 /// `measure_start_ns` before measuring has begun.
 const UNKNOWN: u64 = u64::MAX;
+/// A kept connection the server closed without answering is taken for a keep-alive timeout
+/// race, and its request resent once, only when it had sat idle at least this long since its
+/// last response. Keep-alive timeouts are seconds (gunicorn 2 s, Node 5 s, nginx 75 s); a
+/// connection busy until just before is never one a server closed for idleness.
+pub(crate) const IDLE_RESEND_AFTER: Duration = Duration::from_secs(1);
+/// Open model: a request taken this long after its due time found every connection busy.
+const LATE_AFTER: Duration = Duration::from_millis(2);
+/// Open model: the run is saturated when at least this share of measured requests waited for
+/// a connection while every allowed one was open, and the planned rate needs at least
+/// [`SATURATED_UTILISATION`] of them busy on average: then requests queue inside the load
+/// generator, not in the service. Fewer late requests are a burst or a stall of the service,
+/// which the corrected latency rightly charges to it.
+const SATURATED_LATE_SHARE: f64 = 0.01;
+const SATURATED_UTILISATION: f64 = 0.8;
 
 /// Counters one connection publishes for the progress ticker, on its own cache line.
 #[derive(Default)]
@@ -192,9 +215,13 @@ struct Recorder {
     last_done: Option<Instant>,
     /// Latencies beyond what the histogram holds.
     latency_out_of_range: u64,
+    /// Measured requests sent again after a keep-alive timeout race.
+    resends: u64,
+    /// Measured requests that waited for a connection while every allowed one was open.
+    late: u64,
 }
 
-const ERROR_KINDS: [ErrorKind; 7] = [
+const ERROR_KINDS: [ErrorKind; 8] = [
     ErrorKind::ConnectRefused,
     ErrorKind::Connect,
     ErrorKind::Reset,
@@ -202,6 +229,7 @@ const ERROR_KINDS: [ErrorKind; 7] = [
     ErrorKind::Tls,
     ErrorKind::Status,
     ErrorKind::Protocol,
+    ErrorKind::ClosedWithoutResponse,
 ];
 
 fn kind_index(kind: ErrorKind) -> usize {
@@ -213,6 +241,7 @@ fn kind_index(kind: ErrorKind) -> usize {
         ErrorKind::Tls => 4,
         ErrorKind::Status => 5,
         ErrorKind::Protocol => 6,
+        ErrorKind::ClosedWithoutResponse => 7,
     }
 }
 
@@ -233,6 +262,8 @@ impl Recorder {
             bytes_sent: 0,
             last_done: None,
             latency_out_of_range: 0,
+            resends: 0,
+            late: 0,
         }
     }
 
@@ -293,6 +324,7 @@ impl Recorder {
         }
         m.bytes_received += self.bytes_received;
         m.bytes_sent += self.bytes_sent;
+        m.resends += self.resends;
     }
 }
 
@@ -302,7 +334,22 @@ struct Shared {
     connector: Connector,
     timeout: Duration,
     error_ranges: Vec<StatusRange>,
+    /// One per connection that may be opened (`max_connections`).
     published: Vec<Published>,
+    /// Connections opened so far, each with its index below this.
+    open_connections: AtomicUsize,
+    max_connections: usize,
+}
+
+impl Shared {
+    /// Claims the index of one more connection, unless `max_connections` are open.
+    fn claim_connection(&self) -> Option<usize> {
+        self.open_connections
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |open| {
+                (open < self.max_connections).then_some(open + 1)
+            })
+            .ok()
+    }
 }
 
 impl Shared {
@@ -315,6 +362,12 @@ impl Shared {
 pub(crate) async fn run(plan: LoadPlan, options: RunOptions) -> Result<Measurement, LoadError> {
     let connections = plan.connections as usize;
     let open = plan.qps.is_some();
+    // Only the open model has a timetable to fall behind; the closed model keeps its count.
+    let max_connections = if open {
+        (plan.max_connections as usize).max(connections)
+    } else {
+        connections
+    };
     let stop = options.stop.clone();
 
     // One event loop per thread, each owning a share of the connections (as wrk does): a
@@ -363,7 +416,9 @@ pub(crate) async fn run(plan: LoadPlan, options: RunOptions) -> Result<Measureme
         connector: plan.connector.clone(),
         timeout: plan.timeout,
         error_ranges: plan.error_ranges.clone(),
-        published: (0..connections).map(|_| Published::default()).collect(),
+        published: (0..max_connections).map(|_| Published::default()).collect(),
+        open_connections: AtomicUsize::new(connections),
+        max_connections,
     });
     for start in starts {
         // A worker that is gone has failed; its error is collected below.
@@ -387,6 +442,7 @@ pub(crate) async fn run(plan: LoadPlan, options: RunOptions) -> Result<Measureme
 
     let mut measurement = empty_measurement(&plan);
     let mut last_done: Option<Instant> = None;
+    let mut late = 0;
     let mut failure = None;
     for joined in workers {
         // A worker only ends by returning its recorders; a panic would be a bug.
@@ -394,6 +450,7 @@ pub(crate) async fn run(plan: LoadPlan, options: RunOptions) -> Result<Measureme
             Ok(recorders) => {
                 for recorder in recorders {
                     last_done = last_done.max(recorder.last_done);
+                    late += recorder.late;
                     recorder.merge_into(&mut measurement);
                 }
             }
@@ -410,12 +467,75 @@ pub(crate) async fn run(plan: LoadPlan, options: RunOptions) -> Result<Measureme
     let start = shared.schedule.measure_start();
     let end = last_done.unwrap_or_else(Instant::now);
     measurement.elapsed = start.map_or(Duration::ZERO, |s| end.saturating_duration_since(s));
+    measurement.peak_connections =
+        u32::try_from(shared.open_connections.load(Ordering::Relaxed)).unwrap_or(u32::MAX);
+    measurement.saturation = saturation(&measurement, late, max_connections);
     if let Some(progress) = &options.progress {
         let mut last = snapshot(&shared);
         last.elapsed = measurement.elapsed;
         progress.send_replace(last);
     }
     Ok(measurement)
+}
+
+/// Open model: whether the run fell behind its timetable for want of connections, and how
+/// many it would have needed (see [`SATURATED_LATE_SHARE`]).
+fn saturation(m: &Measurement, late: u64, max_connections: usize) -> Option<Saturation> {
+    let qps = m.target_qps?;
+    let service = m.service_time.as_ref().filter(|h| !h.is_empty())?;
+    if (late as f64) < SATURATED_LATE_SHARE * m.requests.max(1) as f64 {
+        return None;
+    }
+    // Little's law: connections busy on average = rate × mean service time; with 20 % room
+    // so that requests do not queue for a free one.
+    let busy = qps * service.mean() / 1e6;
+    let needed = (busy / SATURATED_UTILISATION).ceil();
+    (needed > max_connections as f64).then(|| Saturation {
+        connections_needed: needed as u64,
+        max_connections: u32::try_from(max_connections).unwrap_or(u32::MAX),
+        late_requests: late,
+    })
+}
+
+/// Starts connection tasks on one engine thread.
+struct Spawner {
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+    grow: mpsc::UnboundedSender<usize>,
+    open: bool,
+}
+
+impl Spawner {
+    /// Drives connection `index` on `connection`, or on a new one when `connect` is set.
+    fn spawn(
+        &self,
+        tasks: &mut JoinSet<Recorder>,
+        index: usize,
+        connection: Option<Connection>,
+        connect: bool,
+    ) {
+        let shared = self.shared.clone();
+        let stop = self.stop.child_token();
+        let grow = self.grow.clone();
+        let open = self.open;
+        tasks.spawn(async move {
+            let mut recorder = Recorder::new(open);
+            let work = async {
+                let connection = if connect {
+                    shared.connector.connect().await.ok()
+                } else {
+                    connection
+                };
+                drive(&shared, index, connection, &mut recorder, &grow).await;
+            };
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => {}
+                () = work => {}
+            }
+            recorder
+        });
+    }
 }
 
 /// One engine thread: opens `indices`' connections on its own single-threaded runtime,
@@ -455,23 +575,31 @@ fn worker(
         let Ok(shared) = start.await else {
             return Ok(Vec::new());
         };
+        // A connection that falls behind the timetable asks its own thread for one more.
+        let (grow, mut grown) = mpsc::unbounded_channel();
+        let spawner = Spawner {
+            shared,
+            stop: stop.clone(),
+            grow,
+            open,
+        };
         let mut tasks = JoinSet::new();
         for (index, connection) in initial {
-            let shared = shared.clone();
-            let stop = stop.child_token();
-            tasks.spawn(async move {
-                let mut recorder = Recorder::new(open);
-                tokio::select! {
-                    biased;
-                    () = stop.cancelled() => {}
-                    () = drive(&shared, index, connection, &mut recorder) => {}
-                }
-                recorder
-            });
+            spawner.spawn(&mut tasks, index, connection, false);
         }
         let mut recorders = Vec::with_capacity(tasks.len());
-        while let Some(joined) = tasks.join_next().await {
-            recorders.push(joined.map_err(LoadError::Task)?);
+        loop {
+            // Only this thread's tasks ask here, so once they have all ended no ask is left.
+            while let Ok(index) = grown.try_recv() {
+                spawner.spawn(&mut tasks, index, None, true);
+            }
+            if tasks.is_empty() {
+                break;
+            }
+            tokio::select! {
+                Some(joined) = tasks.join_next() => recorders.push(joined.map_err(LoadError::Task)?),
+                Some(index) = grown.recv() => spawner.spawn(&mut tasks, index, None, true),
+            }
         }
         Ok(recorders)
     })
@@ -510,15 +638,20 @@ fn snapshot(shared: &Shared) -> LoadProgress {
 }
 
 /// One connection's loop: take the next request slot, send, record; reconnect on failure.
+/// In the open model a slot taken late asks for one more connection on `grow`.
 async fn drive(
     shared: &Shared,
     index: usize,
     mut connection: Option<Connection>,
     rec: &mut Recorder,
+    grow: &mpsc::UnboundedSender<usize>,
 ) {
     let schedule = &shared.schedule;
     let published = &shared.published[index];
     let mut backoff = BACKOFF_MIN;
+    // Since when the open connection has carried no request: its opening, then its last
+    // response. Only a connection idle for IDLE_RESEND_AFTER may have been closed for idleness.
+    let mut idle_since = connection.as_ref().map(|_| Instant::now());
     // One timer per connection, re-armed only when it fires early: see `exchange`.
     let mut timer = Box::pin(tokio::time::sleep(shared.timeout));
     // The clock is read once per exchange: its end is also when the next one is scheduled.
@@ -527,8 +660,18 @@ async fn drive(
         let due = due_ns.map(|ns| schedule.origin + Duration::from_nanos(ns));
         if let Some(due) = due {
             let wake = due.checked_sub(TIMER_SLACK).unwrap_or(due);
-            if wake > Instant::now() {
+            let free_at = Instant::now();
+            if wake > free_at {
                 tokio::time::sleep_until(wake).await;
+            } else if free_at > due + LATE_AFTER {
+                // Every connection was busy at this request's due time.
+                match shared.claim_connection() {
+                    Some(more) => {
+                        let _ = grow.send(more);
+                    }
+                    None if measured => rec.late += 1,
+                    None => {}
+                }
             }
         }
         let reused = connection.is_some();
@@ -537,6 +680,7 @@ async fn drive(
             None => match shared.connector.connect().await {
                 Ok(conn) => {
                     backoff = BACKOFF_MIN;
+                    idle_since = Some(Instant::now());
                     connection.insert(conn)
                 }
                 Err(err) => {
@@ -562,11 +706,24 @@ async fn drive(
         };
         let deadline = sent + shared.timeout;
         let mut outcome = exchange(conn, &shared.template, deadline, &mut timer).await;
-        if reused && outcome.as_ref().is_err_and(RequestError::is_unanswered) {
-            // The server had closed the kept connection while it sat idle (its keep-alive
-            // timeout), so the request never reached it: it goes again, once, on a new
-            // connection, and the time that takes counts towards its latency.
-            tracing::debug!("connection {index}: closed by the server while idle, reconnecting");
+        let idle = idle_since.map_or(Duration::ZERO, |since| {
+            sent.saturating_duration_since(since)
+        });
+        if reused
+            && idle >= IDLE_RESEND_AFTER
+            && outcome.as_ref().is_err_and(RequestError::is_unanswered)
+        {
+            // The server closed the kept connection at its keep-alive timeout as the request
+            // went out, so it never took the request up: it goes again, once, on a new
+            // connection, and the time that takes counts towards its latency. A connection
+            // that was busy until just before was not closed for idleness: its request was
+            // dropped and counts as `closed-without-response`.
+            tracing::debug!(
+                "connection {index}: closed by the server after {idle:?} idle, resending"
+            );
+            if measured {
+                rec.resends += 1;
+            }
             outcome = match shared.connector.connect().await {
                 Ok(fresh) => {
                     let fresh = connection.insert(fresh);
@@ -607,8 +764,11 @@ async fn drive(
             publish(published, rec);
         }
         now = done;
-        if !keep {
+        if keep {
+            idle_since = Some(done);
+        } else {
             connection = None;
+            idle_since = None;
         }
     }
 }
@@ -669,15 +829,18 @@ async fn exchange_h2(
     deadline: Instant,
     timer: &mut Pin<Box<Sleep>>,
 ) -> Result<Response, RequestError> {
+    // Whether the response head arrived: a connection that ends after it failed mid-response.
+    let answered = std::sync::atomic::AtomicBool::new(false);
     let work = async {
         // A request the connection never took up was not sent: it failed unanswered.
-        let unanswered = || RequestError::new(ErrorKind::Reset, Unanswered);
+        let unanswered = || RequestError::new(ErrorKind::ClosedWithoutResponse, Unanswered);
         sender.ready().await.map_err(|_| unanswered())?;
         let response = match sender.try_send_request(request).await {
             Ok(response) => response,
             Err(err) if err.message().is_some() => return Err(unanswered()),
-            Err(err) => return Err(RequestError::from_hyper(err.into_error())),
+            Err(err) => return Err(RequestError::from_hyper_before_response(err.into_error())),
         };
+        answered.store(true, Ordering::Relaxed);
         let status = response.status().as_u16();
         let mut body = response.into_body();
         let mut body_bytes = 0u64;
@@ -703,7 +866,12 @@ async fn exchange_h2(
                     }),
                     (Err(err), _) if err.is_unanswered() => Err(err),
                     // The driver knows better why the connection failed than the request does.
-                    (Err(_), Some(Err(driver_err))) => Err(RequestError::from_hyper(driver_err)),
+                    (Err(_), Some(Err(driver_err))) if answered.load(Ordering::Relaxed) => {
+                        Err(RequestError::from_hyper(driver_err))
+                    }
+                    (Err(_), Some(Err(driver_err))) => {
+                        Err(RequestError::from_hyper_before_response(driver_err))
+                    }
                     (Err(err), _) => Err(err),
                 };
             }

@@ -55,9 +55,11 @@ struct Head {
     keep_alive: bool,
 }
 
-/// A request the server never saw: the connection ended cleanly (FIN, not RST) before a byte
-/// of its response arrived (HTTP/1.1), or before the connection took the request up (HTTP/2).
-/// On a kept connection this is a server that closed it while idle (its keep-alive timeout).
+/// A request the server did not answer: the connection ended cleanly (FIN, not RST) before a
+/// byte of its response arrived (HTTP/1.1), or the server sent GOAWAY before answering or the
+/// connection never took the request up (HTTP/2). On a kept connection that had sat idle for
+/// a while this is a server that closed it at its keep-alive timeout as the request went out,
+/// and the request is sent again; otherwise the server dropped it (an error).
 #[derive(Debug, thiserror::Error)]
 #[error("the server closed the connection before responding")]
 pub(crate) struct Unanswered;
@@ -143,7 +145,10 @@ impl Http1 {
             }
             if self.fill().await? == 0 {
                 if !self.received {
-                    return Err(RequestError::new(ErrorKind::Reset, Unanswered));
+                    return Err(RequestError::new(
+                        ErrorKind::ClosedWithoutResponse,
+                        Unanswered,
+                    ));
                 }
                 return Err(closed(
                     "the server closed the connection within the response head",
@@ -524,7 +529,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_connection_closed_early_is_a_reset() {
+    async fn a_connection_closed_early_is_a_reset_or_closed_without_response() {
         for (reply, why) in [
             ("", "before responding"),
             ("HTTP/1.1 200 OK\r\nContent-", "within the response head"),
@@ -542,7 +547,13 @@ mod tests {
             ),
         ] {
             let (kind, message) = kind_of(reply.as_bytes().to_vec()).await;
-            assert_eq!(kind, ErrorKind::Reset, "{reply:?}");
+            // Before any byte of a response it is a request the server dropped.
+            let expected = if reply.is_empty() {
+                ErrorKind::ClosedWithoutResponse
+            } else {
+                ErrorKind::Reset
+            };
+            assert_eq!(kind, expected, "{reply:?}");
             assert!(message.contains(why), "{reply:?}: {message}");
         }
     }
@@ -557,7 +568,7 @@ mod tests {
         assert_eq!(first.unwrap(), ok(200, 0, true));
         let err = conn.exchange(GET, false).await.unwrap_err();
         assert!(err.is_unanswered(), "{err}");
-        assert_eq!(err.kind, ErrorKind::Reset);
+        assert_eq!(err.kind, ErrorKind::ClosedWithoutResponse);
         // A connection cut within a response is a plain reset.
         let (mut conn, _) = serve(replies(&["HTTP/1.1 200"]), false).await;
         assert!(!conn.exchange(GET, false).await.unwrap_err().is_unanswered());

@@ -1,8 +1,9 @@
 //! HTTP load engine of slogate: open and closed models, every request recorded into
 //! HdrHistograms so memory stays flat however long the run.
 //!
-//! Build a [`LoadPlan`] from a version and the load settings (this resolves the body and
-//! checks the URL), then [`run`] it. Progress is published on a watch channel; cancelling the
+//! Check the spec's load section into [`slogate_core::spec::LoadSettings`]
+//! ([`slogate_core::spec::LoadSpec::settings`]), build a [`LoadPlan`] from a version and those
+//! settings (this resolves the body and checks the URL), then [`run`] it. Progress is published on a watch channel; cancelling the
 //! stop token ends the run early and still returns what was measured.
 
 mod connect;
@@ -26,7 +27,8 @@ pub use plan::{LoadPlan, StopAfter, Warmup};
 /// Failed requests are never an error of the run: they are counted in the [`Measurement`].
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// A setting is invalid; `field` names it (e.g. `url`, `qps`).
+    /// A setting the load settings' rules cannot check is invalid; `field` names it (e.g.
+    /// `url`, `headers`).
     #[error("{field}: {reason}")]
     Invalid {
         /// The offending field or flag.

@@ -1,4 +1,4 @@
-//! Turning a version and its load settings into a checked [`LoadPlan`]: every field validated,
+//! Turning a version and its checked [`LoadSettings`] into a [`LoadPlan`]: the URL parsed,
 //! the body loaded once, the request template and the connector built before any load is sent.
 
 use std::sync::Arc;
@@ -13,7 +13,8 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::{CertificateDer, ServerName};
-use slogate_core::spec::{DEFAULT_NUM_REQUESTS, LoadSpec, StatusRange, VersionSpec};
+use slogate_core::spec::{BodySource, LoadSettings, StatusRange, VersionSpec};
+pub use slogate_core::spec::{StopAfter, Warmup};
 
 use crate::LoadError;
 use crate::connect::{Connector, tls_config};
@@ -21,33 +22,13 @@ use crate::connect::{Connector, tls_config};
 /// Largest payload `payloadUrl` may deliver.
 const MAX_PAYLOAD_BYTES: usize = 64 << 20;
 
-/// When the measured part of a run ends.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum StopAfter {
-    /// After this many measured requests.
-    Requests(u64),
-    /// After this much time.
-    Duration(Duration),
-}
-
-/// What is sent and discarded before measuring begins.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub enum Warmup {
-    /// Nothing: measure from the first request.
-    #[default]
-    None,
-    /// This many requests.
-    Requests(u64),
-    /// Requests sent during this long.
-    Duration(Duration),
-}
-
 /// A load run ready to start: settings checked, body loaded, connector built.
 #[derive(Debug, Clone)]
 pub struct LoadPlan {
     pub(crate) version: String,
     pub(crate) url: url::Url,
     pub(crate) connections: u32,
+    pub(crate) max_connections: u32,
     pub(crate) qps: Option<f64>,
     pub(crate) stop_after: StopAfter,
     pub(crate) warmup: Warmup,
@@ -92,8 +73,8 @@ fn invalid(field: &str, reason: impl Into<String>) -> LoadError {
 }
 
 impl LoadPlan {
-    /// Checks the settings and loads the body (file or payload URL) once.
-    pub async fn new(version: &VersionSpec, load: &LoadSpec) -> Result<Self, LoadError> {
+    /// Parses the version's URL and loads the body (file or payload URL) once.
+    pub async fn new(version: &VersionSpec, load: &LoadSettings) -> Result<Self, LoadError> {
         Self::with_root_certificates(version, load, Vec::new()).await
     }
 
@@ -101,23 +82,23 @@ impl LoadPlan {
     /// besides the system's roots.
     pub async fn with_root_certificates(
         version: &VersionSpec,
-        load: &LoadSpec,
+        load: &LoadSettings,
         extra_roots: Vec<CertificateDer<'static>>,
     ) -> Result<Self, LoadError> {
-        let checked = check_settings(load)?;
         let target = parse_target(&version.url, "url")?;
-        let connector = connector_for(&target, load.http2, load.timeout, &extra_roots)?;
+        let connector = connector_for(&target, load.http2(), load.timeout(), &extra_roots)?;
         let body = load_body(load, &extra_roots).await?;
         let template = build_template(version, load, &target.url, body)?;
         Ok(Self {
             version: version.name.clone(),
             url: target.url,
-            connections: load.connections,
-            qps: load.qps,
-            stop_after: checked.stop_after,
-            warmup: checked.warmup,
-            timeout: load.timeout,
-            error_ranges: load.error_ranges.clone(),
+            connections: load.connections(),
+            max_connections: load.max_connections(),
+            qps: load.qps(),
+            stop_after: load.stop_after(),
+            warmup: load.warmup(),
+            timeout: load.timeout(),
+            error_ranges: load.error_ranges().to_vec(),
             template: Arc::new(template),
             connector,
         })
@@ -133,9 +114,14 @@ impl LoadPlan {
         &self.url
     }
 
-    /// Number of connections.
+    /// Connections opened at the start.
     pub fn connections(&self) -> u32 {
         self.connections
+    }
+
+    /// Open model: the most connections the run may open to keep to the rate.
+    pub fn max_connections(&self) -> u32 {
+        self.max_connections
     }
 
     /// Target total rate (open model), or `None` for the closed model.
@@ -160,77 +146,6 @@ impl LoadPlan {
             StopAfter::Duration(d) => self.qps.map(|q| (d.as_secs_f64() * q).round() as u64),
         }
     }
-}
-
-struct Checked {
-    stop_after: StopAfter,
-    warmup: Warmup,
-}
-
-/// Checks every numeric and exclusive setting; names the spec field at fault.
-fn check_settings(load: &LoadSpec) -> Result<Checked, LoadError> {
-    if load.connections == 0 {
-        return Err(invalid("connections", "must be at least 1"));
-    }
-    if let Some(qps) = load.qps
-        && !(qps.is_finite() && qps > 0.0)
-    {
-        return Err(invalid(
-            "qps",
-            format!("must be a positive number, got {qps}"),
-        ));
-    }
-    let stop_after = match (load.num_requests, load.duration) {
-        (Some(_), Some(_)) => {
-            return Err(invalid(
-                "numRequests",
-                "cannot be combined with duration; give one of them",
-            ));
-        }
-        (Some(0), None) => return Err(invalid("numRequests", "must be at least 1")),
-        (Some(n), None) => StopAfter::Requests(n),
-        (None, Some(d)) if d.is_zero() => return Err(invalid("duration", "must be positive")),
-        (None, Some(d)) => StopAfter::Duration(d),
-        (None, None) => StopAfter::Requests(DEFAULT_NUM_REQUESTS),
-    };
-    let warmup = match (load.warmup_requests, load.warmup) {
-        (Some(_), Some(_)) => {
-            return Err(invalid(
-                "warmupRequests",
-                "cannot be combined with warmup; give one of them",
-            ));
-        }
-        (Some(0), None) | (None, None) => Warmup::None,
-        (Some(n), None) => Warmup::Requests(n),
-        (None, Some(d)) if d.is_zero() => Warmup::None,
-        (None, Some(d)) => Warmup::Duration(d),
-    };
-    if load.timeout.is_zero() {
-        return Err(invalid("timeout", "must be positive"));
-    }
-    let bodies = [
-        load.body.is_some(),
-        load.body_file.is_some(),
-        load.payload_url.is_some(),
-    ];
-    if bodies.iter().filter(|given| **given).count() > 1 {
-        return Err(invalid(
-            "body",
-            "give at most one of body, bodyFile and payloadUrl",
-        ));
-    }
-    for range in &load.error_ranges {
-        if range.from > range.to || !(100..=999).contains(&range.from) || range.to > 999 {
-            return Err(invalid(
-                "errorRanges",
-                format!(
-                    "{}..{} is not a range of status codes (100 to 999, from ≤ to)",
-                    range.from, range.to
-                ),
-            ));
-        }
-    }
-    Ok(Checked { stop_after, warmup })
 }
 
 struct Target {
@@ -294,25 +209,21 @@ fn connector_for(
 }
 
 async fn load_body(
-    load: &LoadSpec,
+    load: &LoadSettings,
     extra_roots: &[CertificateDer<'static>],
 ) -> Result<Bytes, LoadError> {
-    if let Some(body) = &load.body {
-        return Ok(Bytes::from(body.clone()));
-    }
-    if let Some(path) = &load.body_file {
-        return tokio::fs::read(path)
+    match load.body() {
+        BodySource::None => Ok(Bytes::new()),
+        BodySource::Inline(body) => Ok(Bytes::from(body.clone())),
+        BodySource::File(path) => tokio::fs::read(path)
             .await
             .map(Bytes::from)
             .map_err(|source| LoadError::BodyFile {
                 path: path.clone(),
                 source,
-            });
+            }),
+        BodySource::Download(url) => download(url, load.timeout(), extra_roots).await,
     }
-    if let Some(url) = &load.payload_url {
-        return download(url, load.timeout, extra_roots).await;
-    }
-    Ok(Bytes::new())
 }
 
 /// Fetches the payload once over a fresh connection (HTTP/1.1, or h2 by ALPN).
@@ -382,11 +293,11 @@ fn authority(url: &url::Url) -> String {
 
 fn build_template(
     version: &VersionSpec,
-    load: &LoadSpec,
+    load: &LoadSettings,
     url: &url::Url,
     body: Bytes,
 ) -> Result<RequestTemplate, LoadError> {
-    let method = match &load.method {
+    let method = match load.method() {
         Some(m) => Method::from_bytes(m.to_ascii_uppercase().as_bytes())
             .map_err(|_| invalid("method", format!("{m:?} is not an HTTP method")))?,
         None if body.is_empty() => Method::GET,
@@ -402,7 +313,7 @@ fn build_template(
         USER_AGENT,
         HeaderValue::from_static(concat!("slogate/", env!("CARGO_PKG_VERSION"))),
     );
-    if let Some(content_type) = &load.content_type {
+    if let Some(content_type) = load.content_type() {
         let value = HeaderValue::from_str(content_type).map_err(|_| {
             invalid(
                 "contentType",
@@ -412,7 +323,7 @@ fn build_template(
         headers.insert(CONTENT_TYPE, value);
     }
     let mut given = Vec::new();
-    for header in load.headers.iter().chain(&version.headers) {
+    for header in load.headers().iter().chain(&version.headers) {
         let name = HeaderName::from_bytes(header.name.as_bytes())
             .map_err(|_| invalid("headers", format!("{:?} is not a header name", header.name)))?;
         let value = HeaderValue::from_str(&header.value).map_err(|_| {
@@ -479,7 +390,7 @@ fn serialize_h1(method: &Method, target: &Uri, headers: &HeaderMap, body: &Bytes
 #[cfg(test)]
 mod tests {
     use super::*;
-    use slogate_core::spec::Header;
+    use slogate_core::spec::{DEFAULT_NUM_REQUESTS, Header, LoadSpec};
 
     fn version(url: &str) -> VersionSpec {
         VersionSpec {
@@ -489,66 +400,31 @@ mod tests {
         }
     }
 
-    async fn field_of(url: &str, load: LoadSpec) -> String {
-        match LoadPlan::new(&version(url), &load).await {
-            Err(LoadError::Invalid { field, .. }) => field,
-            other => panic!("expected an invalid setting, got {other:?}"),
+    #[tokio::test]
+    async fn a_url_the_engine_cannot_load_names_the_url() {
+        let load = LoadSpec::default().settings().unwrap();
+        for url in ["ftp://x/", "not a url", "http:///"] {
+            match LoadPlan::new(&version(url), &load).await {
+                Err(LoadError::Invalid { field, .. }) => assert_eq!(field, "url", "{url}"),
+                other => panic!("{url}: expected an invalid url, got {other:?}"),
+            }
         }
     }
 
     #[tokio::test]
-    async fn each_bad_setting_names_its_field() {
-        let ok = "http://127.0.0.1:1/";
-        let spec = LoadSpec::default;
-        assert_eq!(field_of("ftp://x/", spec()).await, "url");
-        assert_eq!(field_of("not a url", spec()).await, "url");
-        let zero_conns = LoadSpec {
-            connections: 0,
-            ..spec()
+    async fn a_missing_body_file_is_refused_with_the_os_reason() {
+        let load = LoadSpec {
+            body_file: Some("/nonexistent/slogate-body.json".into()),
+            ..LoadSpec::default()
         };
-        assert_eq!(field_of(ok, zero_conns).await, "connections");
-        for qps in [0.0, -5.0, f64::NAN, f64::INFINITY] {
-            let load = LoadSpec {
-                qps: Some(qps),
-                ..spec()
-            };
-            assert_eq!(field_of(ok, load).await, "qps");
-        }
-        let both = LoadSpec {
-            num_requests: Some(5),
-            duration: Some(Duration::from_secs(1)),
-            ..spec()
+        let err = LoadPlan::new(&version("http://127.0.0.1:1/"), &load.settings().unwrap())
+            .await
+            .unwrap_err();
+        let LoadError::BodyFile { path, source } = err else {
+            panic!("expected a body-file error, got {err:?}");
         };
-        assert_eq!(field_of(ok, both).await, "numRequests");
-        let warm = LoadSpec {
-            warmup_requests: Some(5),
-            warmup: Some(Duration::from_secs(1)),
-            ..spec()
-        };
-        assert_eq!(field_of(ok, warm).await, "warmupRequests");
-        let method = LoadSpec {
-            method: Some("GE T".into()),
-            ..spec()
-        };
-        assert_eq!(field_of(ok, method).await, "method");
-        let header = LoadSpec {
-            headers: vec![Header {
-                name: "bad name".into(),
-                value: "x".into(),
-            }],
-            ..spec()
-        };
-        assert_eq!(field_of(ok, header).await, "headers");
-        let timeout = LoadSpec {
-            timeout: Duration::ZERO,
-            ..spec()
-        };
-        assert_eq!(field_of(ok, timeout).await, "timeout");
-        let ranges = LoadSpec {
-            error_ranges: vec![StatusRange { from: 500, to: 400 }],
-            ..spec()
-        };
-        assert_eq!(field_of(ok, ranges).await, "errorRanges");
+        assert_eq!(path, std::path::Path::new("/nonexistent/slogate-body.json"));
+        assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
     }
 
     #[tokio::test]
@@ -562,9 +438,12 @@ mod tests {
             }],
             ..LoadSpec::default()
         };
-        let plan = LoadPlan::new(&version("http://localhost:8080/a?b=1"), &load)
-            .await
-            .unwrap();
+        let plan = LoadPlan::new(
+            &version("http://localhost:8080/a?b=1"),
+            &load.settings().unwrap(),
+        )
+        .await
+        .unwrap();
         let t = &plan.template;
         assert_eq!(
             std::str::from_utf8(&t.h1).unwrap(),

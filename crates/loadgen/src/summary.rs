@@ -56,14 +56,22 @@ pub struct Summary {
     pub url: String,
     /// `closed` (as fast as responses come) or `open` (fixed rate).
     pub model: &'static str,
-    /// Connections used.
+    /// Connections opened at the start.
     pub connections: u32,
+    /// The most connections open at once: above `connections` when the open model opened
+    /// more to keep to the rate.
+    pub peak_connections: u32,
     /// Open model: the target total rate in requests per second.
     pub target_rate: Option<f64>,
     /// Measured requests finished, successful or not.
     pub requests: u64,
     /// Requests that count as errors.
     pub errors: u64,
+    /// Requests sent a second time on a new connection because the server had closed their
+    /// kept-alive connection after it sat idle (a keep-alive timeout race); never an error.
+    pub resends: u64,
+    /// Open model: set when the load generator could not keep to the rate.
+    pub saturation: Option<SaturationSummary>,
     /// `errors / requests`, 0 when there were no requests.
     pub error_rate: f64,
     /// Wall time of the measured part, in seconds.
@@ -84,21 +92,35 @@ pub struct Summary {
     pub bytes_sent: u64,
 }
 
+/// The load generator fell behind the open model's timetable because every connection it may
+/// open was busy: the latency holds time requests waited inside it.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SaturationSummary {
+    /// Connections the target rate needs at the measured mean service time.
+    pub connections_needed: u64,
+    /// Connections the run could open (`--max-connections`).
+    pub max_connections: u32,
+    /// Measured requests that waited for a free connection.
+    pub late_requests: u64,
+}
+
 /// Latency statistics in milliseconds, from an HdrHistogram of microseconds (3 significant
-/// digits: every value is within 0.1 % of the true one).
+/// digits: every value is within 0.1 % of the true one). When no request has a latency (every
+/// one refused, say) the values are `None`, written as `null`: nothing was measured.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LatencyStats {
     /// Requests with a latency (responses and timeouts).
     pub count: u64,
     /// Smallest latency.
-    pub min_ms: f64,
+    pub min_ms: Option<f64>,
     /// Mean latency.
-    pub mean_ms: f64,
+    pub mean_ms: Option<f64>,
     /// Standard deviation of latency.
-    pub stddev_ms: f64,
+    pub stddev_ms: Option<f64>,
     /// Largest latency.
-    pub max_ms: f64,
+    pub max_ms: Option<f64>,
     /// The percentiles asked for, in the order asked.
     pub percentiles: Vec<Percentile>,
     /// Buckets with 1-2-5 bounds covering every recorded latency; empty buckets omitted.
@@ -111,8 +133,8 @@ pub struct LatencyStats {
 pub struct Percentile {
     /// The percentile, e.g. 97.5.
     pub percentile: f64,
-    /// The latency at that percentile, in milliseconds.
-    pub value_ms: f64,
+    /// The latency at that percentile, in milliseconds; `None` when nothing was measured.
+    pub value_ms: Option<f64>,
 }
 
 /// One histogram bucket: latencies in `[fromMs, toMs)`.
@@ -137,15 +159,15 @@ impl LatencyStats {
         if h.is_empty() {
             return Self {
                 count: 0,
-                min_ms: 0.0,
-                mean_ms: 0.0,
-                stddev_ms: 0.0,
-                max_ms: 0.0,
+                min_ms: None,
+                mean_ms: None,
+                stddev_ms: None,
+                max_ms: None,
                 percentiles: percentiles
                     .iter()
                     .map(|&percentile| Percentile {
                         percentile,
-                        value_ms: 0.0,
+                        value_ms: None,
                     })
                     .collect(),
                 histogram: Vec::new(),
@@ -153,27 +175,27 @@ impl LatencyStats {
         }
         Self {
             count: h.len(),
-            min_ms: ms(h.min() as f64),
-            mean_ms: ms(h.mean()),
-            stddev_ms: ms(h.stdev()),
-            max_ms: ms(h.max() as f64),
+            min_ms: Some(ms(h.min() as f64)),
+            mean_ms: Some(ms(h.mean())),
+            stddev_ms: Some(ms(h.stdev())),
+            max_ms: Some(ms(h.max() as f64)),
             percentiles: percentiles
                 .iter()
                 .map(|&percentile| Percentile {
                     percentile,
-                    value_ms: ms(h.value_at_quantile(percentile / 100.0) as f64),
+                    value_ms: Some(ms(h.value_at_quantile(percentile / 100.0) as f64)),
                 })
                 .collect(),
             histogram: buckets(h),
         }
     }
 
-    /// The value at `percentile`, if it was asked for.
+    /// The value at `percentile`, if it was asked for and measured.
     pub fn percentile(&self, percentile: f64) -> Option<f64> {
         self.percentiles
             .iter()
             .find(|p| p.percentile == percentile)
-            .map(|p| p.value_ms)
+            .and_then(|p| p.value_ms)
     }
 }
 
@@ -215,9 +237,16 @@ impl Summary {
                 "closed"
             },
             connections,
+            peak_connections: m.peak_connections.max(connections),
             target_rate: m.target_qps,
             requests: m.requests,
             errors: m.errors,
+            resends: m.resends,
+            saturation: m.saturation.map(|s| SaturationSummary {
+                connections_needed: s.connections_needed,
+                max_connections: s.max_connections,
+                late_requests: s.late_requests,
+            }),
             error_rate: if m.requests == 0 {
                 0.0
             } else {
@@ -249,11 +278,15 @@ impl Summary {
     /// The summary as text for a terminal.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(
+        let _ = write!(
             out,
-            "Target:      {} ({} model, {} connections)",
+            "Target:      {} ({} model, {} connections",
             self.url, self.model, self.connections
         );
+        if self.peak_connections > self.connections {
+            let _ = write!(out, ", up to {} to keep to the rate", self.peak_connections);
+        }
+        out.push_str(")\n");
         let _ = write!(
             out,
             "Requests:    {} in {:.3} s = {:.1} req/s",
@@ -270,7 +303,21 @@ impl Summary {
             self.error_rate * 100.0
         );
         for (kind, count) in &self.error_kinds {
-            let _ = writeln!(out, "  {:<16} {count}", kind_name(*kind));
+            let _ = writeln!(out, "  {:<24} {count}", kind_name(*kind));
+        }
+        if self.resends > 0 {
+            let _ = writeln!(
+                out,
+                "Resent:      {} (the server closed an idle kept-alive connection as the request went out; sent again once, not errors)",
+                self.resends
+            );
+        }
+        if let Some(s) = &self.saturation {
+            let _ = writeln!(
+                out,
+                "Saturated:   load generator saturated: {} connections needed at the measured service time, {} allowed (--max-connections); {} requests waited for a free connection, so latency holds time spent inside slogate",
+                s.connections_needed, s.max_connections, s.late_requests
+            );
         }
         let _ = writeln!(out, "Statuses:");
         for (status, count) in &self.status_counts {
@@ -303,17 +350,23 @@ fn kind_name(kind: ErrorKind) -> String {
 
 fn write_stats(out: &mut String, title: &str, s: &LatencyStats) {
     let _ = writeln!(out, "{title}");
-    if s.count == 0 {
-        let _ = writeln!(out, "  none: no request got a response");
+    let (Some(min), Some(mean), Some(stddev), Some(max)) =
+        (s.min_ms, s.mean_ms, s.stddev_ms, s.max_ms)
+    else {
+        let _ = writeln!(
+            out,
+            "  not measured: no request got a response (JSON output gives null)"
+        );
         return;
-    }
+    };
     let _ = writeln!(
         out,
-        "  min {:.3}  mean {:.3}  stddev {:.3}  max {:.3}",
-        s.min_ms, s.mean_ms, s.stddev_ms, s.max_ms
+        "  min {min:.3}  mean {mean:.3}  stddev {stddev:.3}  max {max:.3}"
     );
     for p in &s.percentiles {
-        let _ = writeln!(out, "  p{:<6} {:.3}", p.percentile, p.value_ms);
+        if let Some(value) = p.value_ms {
+            let _ = writeln!(out, "  p{:<6} {value:.3}", p.percentile);
+        }
     }
     if !s.histogram.is_empty() {
         let _ = writeln!(out, "  histogram:");
@@ -360,7 +413,7 @@ mod tests {
             let got = stats.percentile(p).unwrap();
             assert!((got - expected).abs() <= expected * 0.001, "p{p}: {got}");
         }
-        assert!((stats.mean_ms - 5.0005).abs() < 0.01);
+        assert!((stats.mean_ms.unwrap() - 5.0005).abs() < 0.01);
         assert_eq!(stats.histogram.iter().map(|b| b.count).sum::<u64>(), 10_000);
         assert_eq!(stats.histogram.first().unwrap().from_ms, 0.001);
     }
@@ -379,5 +432,29 @@ mod tests {
         assert_eq!(s.error_rate, 0.05);
         assert_eq!(s.model, "closed");
         assert!(s.to_text().contains("p99.9"));
+    }
+
+    #[test]
+    fn latencies_never_measured_are_null_not_zero() {
+        // Every request refused: nothing has a latency.
+        let m = Measurement {
+            requests: 20,
+            errors: 20,
+            elapsed: std::time::Duration::from_secs(1),
+            ..Measurement::default()
+        };
+        let s = Summary::new(&m, "http://x/", 2, &DEFAULT_PERCENTILES);
+        let json: serde_json::Value = serde_json::from_str(&s.to_json()).unwrap();
+        for field in ["minMs", "meanMs", "stddevMs", "maxMs"] {
+            assert!(
+                json["latency"][field].is_null(),
+                "{field}: {}",
+                json["latency"]
+            );
+        }
+        assert!(json["latency"]["percentiles"][0]["valueMs"].is_null());
+        let text = s.to_text();
+        assert!(text.contains("not measured"), "{text}");
+        assert!(!text.contains("p50"), "{text}");
     }
 }

@@ -44,7 +44,7 @@ async fn load(
         http2,
         ..LoadSpec::default()
     };
-    let plan = LoadPlan::with_root_certificates(&version, &spec, roots)
+    let plan = LoadPlan::with_root_certificates(&version, &spec.settings().unwrap(), roots)
         .await
         .unwrap();
     run(plan, RunOptions::default()).await.unwrap()

@@ -40,6 +40,9 @@ pub(crate) struct View {
     pub no_slos: &'static str,
     pub metrics_table: Table,
     pub has_metrics: bool,
+    /// Sentences about how the load was generated that change how to read the metrics
+    /// (a saturated load generator, requests resent after an idle close).
+    pub load_notes: Vec<String>,
     pub verdict: VerdictView,
     pub promotion: PromotionView,
     pub histograms: Vec<HistogramView>,
@@ -219,6 +222,7 @@ pub(crate) fn build(result: &ExperimentResult, notes: Vec<String>) -> View {
         },
         metrics_table: metrics_table(&result.versions),
         has_metrics: result.versions.iter().any(|v| !v.metrics.is_empty()),
+        load_notes: load_notes(&result.versions),
         verdict: verdict(result, multiple),
         promotion: promotion(result),
         has_histograms: !histograms.is_empty(),
@@ -341,6 +345,41 @@ fn metrics_table(versions: &[VersionResult]) -> Table {
                 .map_or_else(|| MISSING.to_owned(), format::number)
         });
     }
+    // The corrected latency above is from each request's scheduled send; the service time
+    // from its actual send. They differ when requests waited to be sent.
+    let mut service_names: Vec<&String> = versions
+        .iter()
+        .filter_map(|v| v.service_time.as_ref())
+        .flat_map(|s| s.metrics.keys())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .filter(|name| service_time_differs(versions, name))
+        .collect();
+    service_names.sort_by_key(|m| format::metric_order(m));
+    for name in service_names {
+        row(
+            format!("service time: {}", format::metric_label(name)),
+            &|v| {
+                format::metric_value_opt(
+                    name,
+                    v.service_time
+                        .as_ref()
+                        .and_then(|s| s.metrics.get(name).copied()),
+                )
+            },
+        );
+    }
+    if versions.iter().any(|v| v.peak_connections.is_some()) {
+        row("connections (most open)".to_owned(), &|v| {
+            v.peak_connections
+                .map_or_else(|| MISSING.to_owned(), |n| format::count(u64::from(n)))
+        });
+    }
+    if versions.iter().any(|v| v.resends > 0) {
+        row("resent after an idle close".to_owned(), &|v| {
+            format::count(v.resends)
+        });
+    }
     let statuses: BTreeSet<&String> = versions
         .iter()
         .flat_map(|v| v.status_counts.keys())
@@ -361,6 +400,46 @@ fn metrics_table(versions: &[VersionResult]) -> Table {
         });
     }
     table
+}
+
+/// A latency metric's uncorrected service time, when it differs from the corrected latency
+/// by more than 1 % (and 0.01 ms) in some version: only then is it worth a row.
+fn service_time_differs(versions: &[VersionResult], name: &str) -> bool {
+    versions.iter().any(|v| {
+        let corrected = v.metrics.get(name).copied();
+        let service = v
+            .service_time
+            .as_ref()
+            .and_then(|s| s.metrics.get(name).copied());
+        match (corrected, service) {
+            (Some(c), Some(s)) => (c - s).abs() > (0.01 * c.abs()).max(0.01),
+            (None, Some(_)) => true,
+            _ => false,
+        }
+    })
+}
+
+/// See [`View::load_notes`].
+fn load_notes(versions: &[VersionResult]) -> Vec<String> {
+    let mut notes = Vec::new();
+    for v in versions {
+        if let Some(s) = &v.saturation {
+            notes.push(format!(
+                "{}: {}; {} requests waited inside slogate for a free connection, so its latency SLOs are inconclusive: the service was not measured at the planned rate.",
+                v.name,
+                s.reason,
+                format::count(s.late_requests)
+            ));
+        }
+        if v.resends > 0 {
+            notes.push(format!(
+                "{}: {} requests were sent again on a new connection because the service had closed their idle kept-alive connection (keep-alive timeout); they are not errors.",
+                v.name,
+                format::count(v.resends)
+            ));
+        }
+    }
+    notes
 }
 
 fn verdict(result: &ExperimentResult, multiple: bool) -> VerdictView {

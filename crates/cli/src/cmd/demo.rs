@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::anyhow;
-use slogate_core::result::Stage;
+use slogate_core::result::{ExperimentResult, SloVerdict, Stage};
 use slogate_core::spec::{ExperimentSpec, LoadSpec, PromotionSpec, SloSpec, VersionSpec};
 use slogate_hello::{Behavior, HelloServer};
 use slogate_report::Format;
@@ -17,7 +17,8 @@ use crate::experiment::{self, FileSink, Interrupt, Settings};
 pub enum Candidate {
     /// Fast and error-free: every SLO holds and the pull request is shown.
     Stable,
-    /// Makes no errors but its tail is slow: the p95 SLO fails.
+    /// Makes no errors but its tail is slow (one request in ten takes 170 ms): the p95 SLO
+    /// fails on the service's own time, with slogate keeping to the planned rate.
     Slow,
     /// Fast, but one request in twenty answers 503: the error-rate SLO fails.
     Flaky,
@@ -83,6 +84,52 @@ fn demo_spec(url: String, args: &Args) -> ExperimentSpec {
     }
 }
 
+/// Why the demo's candidate failed, in words: the service's own time against each limit it
+/// broke, and whether slogate kept to the planned rate, so a reader sees who was slow.
+fn why(result: &ExperimentResult) -> Vec<String> {
+    let mut lines = Vec::new();
+    for v in &result.versions {
+        let failed: Vec<_> = result
+            .slos
+            .iter()
+            .filter(|s| s.version == v.name && s.verdict != SloVerdict::Satisfied)
+            .collect();
+        if failed.is_empty() {
+            continue;
+        }
+        if let Some(saturation) = &v.saturation {
+            lines.push(format!(
+                "Why: {} was not judged on latency: {}; rerun with fewer requests per second.",
+                v.name, saturation.reason
+            ));
+            continue;
+        }
+        let pace = match (v.target_qps, v.peak_connections) {
+            (Some(target), Some(peak)) => format!(
+                "slogate kept to the planned {target:.0} req/s ({:.0} achieved) with up to {peak} connections, so the time is the service's own",
+                v.achieved_qps
+            ),
+            _ => format!("slogate sent {:.0} req/s", v.achieved_qps),
+        };
+        for slo in failed {
+            let own = v
+                .service_time
+                .as_ref()
+                .and_then(|s| s.metrics.get(&slo.metric))
+                .filter(|_| slo.metric.starts_with("http/latency"));
+            let line = match (own, slo.upper_limit) {
+                (Some(ms), Some(limit)) => format!(
+                    "Why: {} fails {} <= {limit}: the service itself takes {ms:.1} ms there (time from each request's send to its answer); {pace}.",
+                    v.name, slo.metric
+                ),
+                _ => format!("Why: {} fails {}: {}", v.name, slo.metric, slo.reason),
+            };
+            lines.push(line);
+        }
+    }
+    lines
+}
+
 /// Runs `slogate demo`: exit 0 when the experiment ran, whatever its verdict.
 pub async fn run(args: Args) -> CmdResult {
     let behavior = match args.candidate {
@@ -118,6 +165,9 @@ pub async fn run(args: Args) -> CmdResult {
         .map_err(|err| Failure::Runtime(anyhow!("cannot render the report: {err}")))?;
     // The pull request it would open was printed on stderr by the promotion step.
     println!("{report}");
+    for line in why(&result) {
+        println!("{line}");
+    }
     match result.stage {
         Stage::Completed => Ok(ExitCode::SUCCESS),
         _ => Err(Failure::Runtime(anyhow!(

@@ -1,7 +1,8 @@
 //! `slogate load`: an ad-hoc load test of one URL, printed as text or JSON.
 //!
 //! Flags are checked by clap's value parsers (each error names its flag and exits 64), then
-//! turned into a [`LoadSpec`] that the load engine validates once more before any I/O.
+//! turned into a [`LoadSpec`] and checked by the same rules as a spec's `load:` section into
+//! the [`slogate_core::spec::LoadSettings`] the engine takes; every problem names its flag.
 
 use std::io::Write as _;
 use std::num::NonZeroUsize;
@@ -28,6 +29,10 @@ pub struct Args {
     /// Connections, each with one request in flight at a time.
     #[arg(short = 'c', long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
     connections: u32,
+    /// With -q: the most connections to open when every one is busy at a request's due time
+    /// (default the larger of 64 and -c). A run that needs more says it is saturated.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: Option<u32>,
     /// Total requests per second (open model, latency corrected for coordinated omission);
     /// without it, every connection sends as fast as responses come (closed model).
     #[arg(short = 'q', long, allow_negative_numbers = true, value_parser = parse_qps)]
@@ -135,11 +140,13 @@ fn parse_percentile_list(text: &str) -> Result<Percentiles, String> {
     }
 }
 
-/// The flag behind a load setting, for error messages.
+/// The flag behind a load setting (a field path of the load section), for error messages.
 fn flag_of(field: &str) -> &'static str {
+    let field = field.split(['.', '[']).next().unwrap_or(field);
     match field {
         "url" => "URL",
         "connections" => "-c/--connections",
+        "maxConnections" => "--max-connections",
         "qps" => "-q/--qps",
         "numRequests" => "-n/--requests",
         "duration" => "-z/--duration",
@@ -159,6 +166,7 @@ impl Args {
     fn load_spec(&self) -> LoadSpec {
         LoadSpec {
             connections: self.connections,
+            max_connections: self.max_connections,
             qps: self.qps,
             num_requests: self.requests,
             duration: self.duration,
@@ -184,7 +192,14 @@ pub async fn run(args: Args) -> CmdResult {
         url: args.url.clone(),
         headers: Vec::new(),
     };
-    let plan = LoadPlan::new(&version, &args.load_spec())
+    let settings = args.load_spec().settings().map_err(|problems| {
+        let lines: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{}: {}", flag_of(&p.path), p.reason))
+            .collect();
+        Failure::Invalid(anyhow!("{}", lines.join("\n")))
+    })?;
+    let plan = LoadPlan::new(&version, &settings)
         .await
         .map_err(|err| match err {
             LoadError::Invalid { field, reason } => {

@@ -1,0 +1,122 @@
+//! The load section is checked by one set of rules, whether it comes from a spec file or
+//! from `slogate load`'s flags, into the typed settings the load engine takes.
+
+use std::time::Duration;
+
+use slogate_core::spec::{
+    BodySource, DEFAULT_MAX_CONNECTIONS, DEFAULT_NUM_REQUESTS, ExperimentSpec, LoadSpec,
+    StatusRange, StopAfter, Warmup,
+};
+
+fn paths(load: LoadSpec) -> Vec<String> {
+    load.settings()
+        .unwrap_err()
+        .into_iter()
+        .map(|p| p.path)
+        .collect()
+}
+
+#[test]
+fn spec_and_engine_share_one_status_range_rule() {
+    // 600..=999 used to pass the engine's check while the spec refused it.
+    for (from, to) in [(600, 999), (99, 200), (500, 400)] {
+        let load = LoadSpec {
+            error_ranges: vec![StatusRange { from, to }],
+            ..LoadSpec::default()
+        };
+        assert!(load.settings().is_err(), "{from}..{to} accepted");
+        let spec = ExperimentSpec {
+            load,
+            ..ExperimentSpec::from_yaml("name: x\nversions: [{name: v, url: 'http://a/'}]").unwrap()
+        };
+        assert!(
+            spec.validate().is_err(),
+            "{from}..{to} accepted by the spec"
+        );
+    }
+    let ok = LoadSpec {
+        error_ranges: vec![StatusRange { from: 500, to: 599 }],
+        ..LoadSpec::default()
+    };
+    assert_eq!(
+        ok.settings().unwrap().error_ranges(),
+        [StatusRange { from: 500, to: 599 }]
+    );
+}
+
+#[test]
+fn every_load_problem_is_reported_with_its_path() {
+    let load = LoadSpec {
+        connections: 0,
+        qps: Some(-1.0),
+        num_requests: Some(5),
+        duration: Some(Duration::from_secs(1)),
+        timeout: Duration::ZERO,
+        method: Some("GE T".into()),
+        content_type: Some("text/é".into()),
+        error_ranges: vec![StatusRange { from: 600, to: 700 }],
+        ..LoadSpec::default()
+    };
+    let found = paths(load);
+    for want in [
+        "connections",
+        "qps",
+        "duration",
+        "timeout",
+        "method",
+        "contentType",
+        "errorRanges[0].from",
+        "errorRanges[0].to",
+    ] {
+        assert!(
+            found.iter().any(|p| p == want),
+            "{want} missing from {found:?}"
+        );
+    }
+}
+
+#[test]
+fn max_connections_defaults_to_64_and_may_not_be_below_connections() {
+    let settings = LoadSpec::default().settings().unwrap();
+    assert_eq!(settings.connections(), 8);
+    assert_eq!(settings.max_connections(), DEFAULT_MAX_CONNECTIONS);
+    let many = LoadSpec {
+        connections: 100,
+        ..LoadSpec::default()
+    };
+    assert_eq!(many.settings().unwrap().max_connections(), 100);
+    let below = LoadSpec {
+        connections: 8,
+        max_connections: Some(4),
+        ..LoadSpec::default()
+    };
+    assert_eq!(paths(below), ["maxConnections"]);
+    let spec = ExperimentSpec::from_yaml(
+        "name: x\nversions: [{name: v, url: 'http://a/'}]\nload: {connections: 8, maxConnections: 4}",
+    )
+    .unwrap_err();
+    assert!(
+        spec.to_string()
+            .contains("load.maxConnections: 4 is fewer than connections (8)"),
+        "{spec}"
+    );
+}
+
+#[test]
+fn settings_resolve_defaults_and_exclusive_fields() {
+    let s = LoadSpec::default().settings().unwrap();
+    assert_eq!(s.stop_after(), StopAfter::Requests(DEFAULT_NUM_REQUESTS));
+    assert_eq!(s.warmup(), Warmup::None);
+    assert_eq!(s.body(), &BodySource::None);
+    let s = LoadSpec {
+        duration: Some(Duration::from_secs(3)),
+        warmup: Some(Duration::from_secs(1)),
+        body_file: Some("body.json".into()),
+        ..LoadSpec::default()
+    }
+    .settings()
+    .unwrap();
+    assert_eq!(s.stop_after(), StopAfter::Duration(Duration::from_secs(3)));
+    assert_eq!(s.warmup(), Warmup::Duration(Duration::from_secs(1)));
+    assert_eq!(s.body(), &BodySource::File("body.json".into()));
+}
