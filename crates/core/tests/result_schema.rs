@@ -281,6 +281,8 @@ fn a_run_that_stopped_publishing_is_stale_after_a_few_intervals() {
     result.fail("Interrupted: SIGTERM", at("2026-11-23T10:00:01Z"));
     assert_eq!(result.staleness(at("2026-11-24T10:00:00Z")), None);
 }
+
+#[test]
 fn saturated_open_model_result_keeps_service_time_resends_and_is_valid() {
     let spec = ExperimentSpec::from_yaml(SPEC).unwrap();
     let mut m = measurement(5000, 200.0, 30);
