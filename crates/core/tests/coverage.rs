@@ -34,9 +34,9 @@ fn replications(metric: Metric, n: u64) -> u64 {
         .unwrap_or(1000u64);
     match metric {
         Metric::LatencyMean | Metric::LatencyStddev => match n {
-            ..=100 => full,
-            ..=300 => full / 2,
-            ..=1000 => full / 4,
+            0..=100 => full,
+            101..=300 => full / 2,
+            301..=1000 => full / 4,
             _ => full / 10,
         },
         _ => full,
@@ -190,8 +190,10 @@ fn run(cell: &Cell) -> Coverage {
         Population::Errors(p) => p,
     };
     for _ in 0..cell.reps {
-        let mut m = Measurement::default();
-        m.requests = cell.n;
+        let mut m = Measurement {
+            requests: cell.n,
+            ..Measurement::default()
+        };
         match cell.population {
             Population::Latency(d) => {
                 for _ in 0..cell.n {
