@@ -68,6 +68,9 @@ need two values at once live here, so `helm template` names the values and the r
 {{- $_ := set $load "qps" (float64 $qps) -}}
 {{- end -}}
 {{- if not (kindIs "invalid" $v.duration) -}}
+{{- if not (regexMatch "^([0-9]+(ns|us|ms|s|m|h))+$" $v.duration) -}}
+{{- fail (printf "duration %s is not a duration; write it like 30s, 2m or 1h30m" (include "slo-pr.shown" $v.duration)) -}}
+{{- end -}}
 {{- $_ := set $load "duration" $v.duration -}}
 {{- else -}}
 {{- $n := 100 -}}

@@ -374,7 +374,10 @@ fn bad_values_are_refused_with_the_value_named() {
             &["--set", url, "--set", "confidence=1.0"],
             "confidence must be less than 1, not 1.0",
         ),
-        (&["--set", url, "--set", "duration=soon"], "at '/duration'"),
+        (
+            &["--set", url, "--set", "duration=soon"],
+            "duration \"soon\" is not a duration; write it like 30s, 2m or 1h30m",
+        ),
         (
             &["--set", url, "--set", "limitMeanLatancy=50.0"],
             "additional properties 'limitMeanLatancy' not allowed",
