@@ -74,9 +74,6 @@ package tools
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kube-scheduler"
-	_ "k8s.io/kubernetes/cmd/kube-proxy"
-	_ "k8s.io/kubernetes/cmd/kubelet"
 )
 GO
       go mod tidy -e >/dev/null 2>&1 || true
@@ -97,9 +94,5 @@ GO
 }
 build_kube_binary kube-apiserver
 build_kube_binary kube-controller-manager || log "kube-controller-manager did not build; tests that need it will say so"
-# The one-node cluster that runs the Job as a real pod.
-build_kube_binary kube-scheduler
-build_kube_binary kube-proxy
-build_kube_binary kubelet
 
 log "tools in $SLOGATE_TOOLS"
