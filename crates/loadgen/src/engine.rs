@@ -100,13 +100,13 @@ enum Next {
 
 impl Schedule {
     fn new(plan: &LoadPlan, origin: Instant) -> Self {
-        let (warmup_requests, warmup_ns) = match plan.warmup {
+        let (warmup_requests, warmup_ns) = match plan.settings.warmup() {
             Warmup::None => (0, 0),
             Warmup::Requests(n) => (n, 0),
             Warmup::Duration(d) => (0, nanos(d)),
         };
-        let ns_per_request = plan.qps.map(|qps| 1e9 / qps);
-        let (slot_limit, duration_ns) = match plan.stop_after {
+        let ns_per_request = plan.settings.qps().map(|qps| 1e9 / qps);
+        let (slot_limit, duration_ns) = match plan.settings.stop_after() {
             StopAfter::Requests(n) => (Some(warmup_requests.saturating_add(n)), None),
             StopAfter::Duration(d) => (None, Some(nanos(d))),
         };
@@ -360,11 +360,11 @@ impl Shared {
 
 /// Runs `plan`; see [`crate::run`].
 pub(crate) async fn run(plan: LoadPlan, options: RunOptions) -> Result<Measurement, LoadError> {
-    let connections = plan.connections as usize;
-    let open = plan.qps.is_some();
+    let connections = plan.settings.connections() as usize;
+    let open = plan.settings.qps().is_some();
     // Only the open model has a timetable to fall behind; the closed model keeps its count.
     let max_connections = if open {
-        (plan.max_connections as usize).max(connections)
+        (plan.settings.max_connections() as usize).max(connections)
     } else {
         connections
     };
@@ -414,8 +414,8 @@ pub(crate) async fn run(plan: LoadPlan, options: RunOptions) -> Result<Measureme
         schedule: Schedule::new(&plan, Instant::now()),
         template: plan.template.clone(),
         connector: plan.connector.clone(),
-        timeout: plan.timeout,
-        error_ranges: plan.error_ranges.clone(),
+        timeout: plan.settings.timeout(),
+        error_ranges: plan.settings.error_ranges().to_vec(),
         published: (0..max_connections).map(|_| Published::default()).collect(),
         open_connections: AtomicUsize::new(connections),
         max_connections,
@@ -607,8 +607,8 @@ fn worker(
 
 fn empty_measurement(plan: &LoadPlan) -> Measurement {
     Measurement {
-        service_time: plan.qps.map(|_| new_latency_histogram()),
-        target_qps: plan.qps,
+        service_time: plan.settings.qps().map(|_| new_latency_histogram()),
+        target_qps: plan.settings.qps(),
         ..Measurement::default()
     }
 }

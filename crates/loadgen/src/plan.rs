@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::{CertificateDer, ServerName};
-use slogate_core::spec::{BodySource, LoadSettings, StatusRange, VersionSpec};
+use slogate_core::spec::{BodySource, LoadSettings, VersionSpec};
 pub use slogate_core::spec::{StopAfter, Warmup};
 
 use crate::LoadError;
@@ -27,13 +27,8 @@ const MAX_PAYLOAD_BYTES: usize = 64 << 20;
 pub struct LoadPlan {
     pub(crate) version: String,
     pub(crate) url: url::Url,
-    pub(crate) connections: u32,
-    pub(crate) max_connections: u32,
-    pub(crate) qps: Option<f64>,
-    pub(crate) stop_after: StopAfter,
-    pub(crate) warmup: Warmup,
-    pub(crate) timeout: Duration,
-    pub(crate) error_ranges: Vec<StatusRange>,
+    /// The checked settings the plan was built from: counts, rate, stop and warmup rules.
+    pub(crate) settings: LoadSettings,
     pub(crate) template: Arc<RequestTemplate>,
     pub(crate) connector: Connector,
 }
@@ -92,13 +87,7 @@ impl LoadPlan {
         Ok(Self {
             version: version.name.clone(),
             url: target.url,
-            connections: load.connections(),
-            max_connections: load.max_connections(),
-            qps: load.qps(),
-            stop_after: load.stop_after(),
-            warmup: load.warmup(),
-            timeout: load.timeout(),
-            error_ranges: load.error_ranges().to_vec(),
+            settings: load.clone(),
             template: Arc::new(template),
             connector,
         })
@@ -114,36 +103,19 @@ impl LoadPlan {
         &self.url
     }
 
-    /// Connections opened at the start.
-    pub fn connections(&self) -> u32 {
-        self.connections
-    }
-
-    /// Open model: the most connections the run may open to keep to the rate.
-    pub fn max_connections(&self) -> u32 {
-        self.max_connections
-    }
-
-    /// Target total rate (open model), or `None` for the closed model.
-    pub fn qps(&self) -> Option<f64> {
-        self.qps
-    }
-
-    /// When the measured part of the run ends.
-    pub fn stop_after(&self) -> StopAfter {
-        self.stop_after
-    }
-
-    /// What is discarded before measuring.
-    pub fn warmup(&self) -> Warmup {
-        self.warmup
+    /// The checked load settings the plan runs with.
+    pub fn settings(&self) -> &LoadSettings {
+        &self.settings
     }
 
     /// Requests planned in total (measured ones), when the run is count-limited.
     pub fn planned_requests(&self) -> Option<u64> {
-        match self.stop_after {
+        match self.settings.stop_after() {
             StopAfter::Requests(n) => Some(n),
-            StopAfter::Duration(d) => self.qps.map(|q| (d.as_secs_f64() * q).round() as u64),
+            StopAfter::Duration(d) => self
+                .settings
+                .qps()
+                .map(|q| (d.as_secs_f64() * q).round() as u64),
         }
     }
 }
@@ -461,6 +433,9 @@ mod tests {
         assert_eq!(h2.uri(), "http://localhost:8080/a?b=1");
         assert!(!h2.headers().contains_key(HOST));
         assert_eq!(h2.headers()[USER_AGENT], "me");
-        assert_eq!(plan.stop_after(), StopAfter::Requests(DEFAULT_NUM_REQUESTS));
+        assert_eq!(
+            plan.settings().stop_after(),
+            StopAfter::Requests(DEFAULT_NUM_REQUESTS)
+        );
     }
 }
