@@ -309,9 +309,7 @@ async fn sigterm_publishes_an_interrupted_result() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let running = validate(&result);
     assert_eq!(running["stage"], "Running");
-    let pid = child.id().unwrap().to_string();
-    let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(kill.success());
+    common::signal(child.id().unwrap(), "TERM");
     let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
         .await
         .expect("slogate stops soon after SIGTERM")
@@ -486,14 +484,7 @@ async fn sigterm_while_the_payload_is_fetched_publishes_an_interrupted_result() 
         .spawn()
         .unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let pid = child.id().unwrap().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::signal(child.id().unwrap(), "TERM");
     let status = tokio::time::timeout(Duration::from_secs(8), child.wait())
         .await
         .expect("slogate stops soon after SIGTERM")

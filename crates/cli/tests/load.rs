@@ -163,11 +163,7 @@ async fn sigterm_stops_the_run_and_prints_what_was_measured() {
         .spawn()
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::signal(child.id(), "TERM");
     let out = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .unwrap()

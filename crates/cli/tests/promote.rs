@@ -2,6 +2,7 @@
 //! on loopback and promotes through the GitHub double of `slogate-github`'s tests, whose every
 //! request is checked against GitHub's OpenAPI description.
 
+mod common;
 #[path = "../../github/tests/support/mod.rs"]
 mod support;
 
@@ -386,14 +387,7 @@ async fn sigterm_during_a_rate_limit_wait_ends_promotion_as_interrupted_at_once(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let pid = child.id().unwrap().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    common::signal(child.id().unwrap(), "TERM");
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
         .await
         .expect("slogate stops well within Kubernetes' 30 s grace period")
