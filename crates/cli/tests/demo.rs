@@ -98,3 +98,23 @@ fn bad_rate_is_invalid_input_naming_the_flag() {
     assert_eq!(out.status.code(), Some(64), "{stderr}");
     assert!(stderr.contains("--qps"), "{stderr}");
 }
+
+#[test]
+fn an_undecided_slo_is_not_blamed_on_the_service() {
+    // 30 requests of the stable service are too few, for their spread, to judge the mean on.
+    let out = demo(&["-n", "30", "-q", "200"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let why: Vec<&str> = stdout.lines().filter(|l| l.starts_with("Why:")).collect();
+    for metric in ["http/latency-mean", "http/latency-p95"] {
+        if !slo_row(&stdout, metric).contains("? inconclusive") {
+            continue;
+        }
+        let line = why
+            .iter()
+            .find(|l| l.contains(metric))
+            .unwrap_or_else(|| panic!("no Why line for {metric}:\n{stdout}"));
+        assert!(line.contains("is undecided on"), "{line}");
+        assert!(!line.contains("the service itself takes"), "{line}");
+    }
+}

@@ -117,8 +117,15 @@ fn why(result: &ExperimentResult) -> Vec<String> {
                 .as_ref()
                 .and_then(|s| s.metrics.get(&slo.metric))
                 .filter(|_| slo.metric.starts_with("http/latency"));
-            let line = match (own, slo.upper_limit) {
-                (Some(ms), Some(limit)) => format!(
+            // Only a violated limit is the service's doing; an undecided one says why it is.
+            let line = match (slo.verdict, own, slo.upper_limit) {
+                (SloVerdict::Inconclusive, _, _) => {
+                    format!(
+                        "Why: {} is undecided on {}: {}",
+                        v.name, slo.metric, slo.reason
+                    )
+                }
+                (SloVerdict::Violated, Some(ms), Some(limit)) => format!(
                     "Why: {} fails {} <= {limit}: the service itself takes {ms:.1} ms there (time from each request's send to its answer); {pace}.",
                     v.name, slo.metric
                 ),
