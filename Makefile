@@ -13,9 +13,10 @@ build:
 setup:
 	scripts/setup.sh
 
-# Everything: unit, integration, real control plane, helm, chromium; then lint.
-test: setup
-	$(CARGO) test --workspace --all-targets -- --include-ignored
+# Everything: unit, integration, real control plane, helm, chromium; then lint. The tutorial in
+# real pods (root, a one-node cluster) runs in `make e2e`.
+test: setup static
+	$(CARGO) test --workspace --all-targets -- --include-ignored --skip tutorial_in_real_pods
 	$(MAKE) lint
 	$(MAKE) static-check
 
@@ -23,10 +24,12 @@ test: setup
 unit:
 	$(CARGO) test --workspace --all-targets
 
-# The chart with the real helm, and the slo-pr Job on a real kube-apiserver.
-e2e: setup
+# The chart with the real helm, the slo-pr Job's command on a real kube-apiserver (fast tier),
+# and the tutorial in real pods on a one-node cluster (needs root; images from `make static`).
+e2e: setup static
 	$(CARGO) test -p slogate-k8s --all-targets -- --include-ignored
-	$(CARGO) test -p slogate --test cluster_e2e -- --include-ignored
+	$(CARGO) test -p slogate --test job_command_on_the_host -- --include-ignored
+	$(CARGO) test -p slogate --test tutorial_in_pods -- --include-ignored --nocapture
 
 # The coverage study of every bound a verdict uses (fixed seed); prints the table the README
 # shows. It is also part of `unit` and `test`, where it fails when a bound covers too little.
@@ -44,8 +47,9 @@ lint:
 demo:
 	$(CARGO) run --release -q -p slogate -- demo
 
+# The static slogate (the Dockerfile's binary) and hello (the test node's sample service).
 static:
-	$(CARGO) build --release -p slogate --target x86_64-unknown-linux-musl
+	$(CARGO) build --release -p slogate -p slogate-hello --target x86_64-unknown-linux-musl
 
 # The binary the Dockerfile ships: it must be static and run a real experiment.
 STATIC_BIN := target/x86_64-unknown-linux-musl/release/slogate

@@ -10,11 +10,17 @@ LOG_PREFIX=setup
 . "$(dirname "$0")/lib.sh"
 
 # Debian packages: etcd for the control plane, chromium for the HTML report test,
-# musl-tools and file for the static binary the Dockerfile ships, unzip for the helm package.
-APT_PACKAGES=(etcd-server chromium musl-tools unzip curl ca-certificates file)
+# musl-tools and file for the static binary the Dockerfile ships, unzip for the helm package;
+# containerd, runc, the CNI plugins, iptables, conntrack and iproute2 for the node that runs
+# the Job as a real pod.
+APT_PACKAGES=(etcd-server chromium musl-tools unzip curl ca-certificates file
+  containerd runc containernetworking-plugins iptables conntrack iproute2 kmod)
 ensure_debian_packages "${APT_PACKAGES[@]}"
-# Debian's etcd service must not hold port 2379 while tests start their own etcd.
-if command -v systemctl >/dev/null 2>&1; then systemctl stop etcd >/dev/null 2>&1 || true; fi
+# Debian's etcd and containerd services must not run beside the ones the tests start.
+if command -v systemctl >/dev/null 2>&1; then
+  systemctl stop etcd containerd >/dev/null 2>&1 || true
+  systemctl disable containerd >/dev/null 2>&1 || true
+fi
 ln -sf "$(command -v etcd)" "$BIN/etcd"
 
 rustup target list --installed | grep -q x86_64-unknown-linux-musl \
@@ -94,5 +100,28 @@ GO
 }
 build_kube_binary kube-apiserver
 build_kube_binary kube-controller-manager || log "kube-controller-manager did not build; tests that need it will say so"
+
+# Cluster DNS for the node's pods: CoreDNS from its public Go module (it runs on the host,
+# listening on the pod bridge's address, with its kubernetes plugin).
+COREDNS_VERSION=${COREDNS_VERSION:-v1.15.0}
+build_coredns() {
+  local gobin="$SLOGATE_TOOLS/src/coredns-$COREDNS_VERSION"
+  log "building coredns $COREDNS_VERSION from its Go module"
+  mkdir -p "$gobin"
+  GOTOOLCHAIN=local GOFLAGS=-trimpath CGO_ENABLED=0 GOBIN="$gobin" \
+    go install -ldflags="-s -w" "github.com/coredns/coredns@$COREDNS_VERSION" \
+    && mv "$gobin/coredns" "$BIN/coredns" \
+    && echo "$COREDNS_VERSION" > "$BIN/coredns.version"
+}
+if [ ! -x "$BIN/coredns" ] || [ "$(cat "$BIN/coredns.version" 2>/dev/null)" != "$COREDNS_VERSION" ]; then
+  build_coredns || log "coredns did not build; the pod tests will say so"
+fi
+
+# The node's sandbox ("pause") image: a static program that sleeps until a signal ends it.
+if [ ! -x "$BIN/pause" ] || [ "$(dirname "$0")/pause.c" -nt "$BIN/pause" ]; then
+  log "building the pause program with musl-gcc"
+  { musl-gcc -static -Os -s -o "$BIN/pause.tmp" "$(dirname "$0")/pause.c" \
+    && mv "$BIN/pause.tmp" "$BIN/pause"; } || log "pause did not build; the pod tests will say so"
+fi
 
 log "tools in $SLOGATE_TOOLS"

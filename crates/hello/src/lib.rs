@@ -63,7 +63,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 #[derive(Debug, thiserror::Error)]
 pub enum HelloError {
     /// Binding the loopback listening socket failed.
-    #[error("cannot listen on 127.0.0.1: {0}")]
+    #[error("cannot listen: {0}")]
     Bind(#[source] io::Error),
     /// A [`Behavior`] setting is out of range; the message names it.
     #[error("invalid hello behavior: {0}")]
@@ -266,7 +266,13 @@ pub struct HelloServer {
 impl HelloServer {
     /// Listens on a free loopback port and serves `behavior` until shut down.
     pub async fn start(behavior: Behavior) -> Result<Self, HelloError> {
-        Self::start_with(behavior, None).await
+        Self::start_with(behavior, None, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Like [`HelloServer::start`], listening on `addr` instead (the `hello` binary in a pod
+    /// listens on `0.0.0.0:8080`).
+    pub async fn start_on(addr: SocketAddr, behavior: Behavior) -> Result<Self, HelloError> {
+        Self::start_with(behavior, None, addr).await
     }
 
     /// Like [`HelloServer::start`], over TLS with `config` (its certificate and key); ALPN
@@ -278,17 +284,21 @@ impl HelloServer {
         if config.alpn_protocols.is_empty() {
             config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         }
-        Self::start_with(behavior, Some(Arc::new(config))).await
+        Self::start_with(
+            behavior,
+            Some(Arc::new(config)),
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+        )
+        .await
     }
 
     async fn start_with(
         behavior: Behavior,
         tls: Option<Arc<rustls::ServerConfig>>,
+        addr: SocketAddr,
     ) -> Result<Self, HelloError> {
         behavior.validate()?;
-        let listener = TcpListener::bind(("127.0.0.1", 0))
-            .await
-            .map_err(HelloError::Bind)?;
+        let listener = TcpListener::bind(addr).await.map_err(HelloError::Bind)?;
         let addr = listener.local_addr().map_err(HelloError::Bind)?;
         let shared = Arc::new(Shared {
             behavior,

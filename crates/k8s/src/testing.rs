@@ -22,6 +22,9 @@ use kube::Client;
 
 use crate::Connection;
 
+pub mod node;
+pub mod oci;
+
 /// Why the control plane could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
@@ -154,10 +157,20 @@ struct Process {
 impl Process {
     fn spawn(tool: &'static str, args: &[String], dir: &Path) -> Result<Self, HarnessError> {
         let bin = self::tool(tool)?;
+        Self::spawn_at(tool, &bin, args, dir)
+    }
+
+    /// Like [`Process::spawn`], for the binary at `bin`.
+    fn spawn_at(
+        tool: &'static str,
+        bin: &Path,
+        args: &[String],
+        dir: &Path,
+    ) -> Result<Self, HarnessError> {
         let log = dir.join(format!("{tool}.log"));
         let out = fs::File::create(&log).map_err(io(format!("cannot create {}", log.display())))?;
         let err = out.try_clone().map_err(io("cannot duplicate a log file"))?;
-        let child = Command::new(&bin)
+        let child = Command::new(bin)
             .args(args)
             .current_dir(dir)
             .stdin(Stdio::null())
@@ -220,16 +233,37 @@ const ADMIN_TOKEN: &str = "slogate-test-admin-token";
 /// Issuer of service-account tokens.
 const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 
+/// Where and how the API server of a [`ControlPlane`] listens.
+#[derive(Debug, Default)]
+struct PlaneOptions {
+    /// Serve on this address and port, advertised to clients (default: a free loopback port).
+    serve: Option<(std::net::Ipv4Addr, u16)>,
+    /// More lines for the static token file (`token,user,uid,"group1,group2"`).
+    extra_tokens: String,
+    /// Create the scratch directory under this one (default: the system's temporary directory).
+    dir_in: Option<PathBuf>,
+    /// Run as a node's control plane: Node authorization and NodeRestriction, the
+    /// `kubernetes` Service's endpoints kept, the kubelet reached by its InternalIP.
+    for_node: bool,
+}
+
 impl ControlPlane {
     /// Starts etcd and kube-apiserver and waits until `/readyz` answers `ok`.
     pub async fn start() -> Result<Self, HarnessError> {
+        Self::start_with(PlaneOptions::default()).await
+    }
+
+    async fn start_with(options: PlaneOptions) -> Result<Self, HarnessError> {
         // Look for both binaries first so a missing one is reported before anything starts.
         tool("etcd")?;
         tool("kube-apiserver")?;
-        let dir = tempfile::Builder::new()
-            .prefix("slogate-control-plane-")
-            .tempdir()
-            .map_err(io("cannot create a temporary directory"))?;
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("slogate-control-plane-");
+        let dir = match &options.dir_in {
+            Some(parent) => builder.tempdir_in(parent),
+            None => builder.tempdir(),
+        }
+        .map_err(io("cannot create a temporary directory"))?;
         let root = dir.path().to_owned();
 
         let (client_port, peer_port) = (free_port()?, free_port()?);
@@ -258,33 +292,47 @@ impl ControlPlane {
         let tokens = root.join("tokens.csv");
         fs::write(
             &tokens,
-            format!("{ADMIN_TOKEN},admin,admin,system:masters\n"),
+            format!(
+                "{ADMIN_TOKEN},admin,admin,system:masters\n{}",
+                options.extra_tokens
+            ),
         )
         .map_err(io("cannot write the token file"))?;
         let certs = root.join("certs");
-        let port = free_port()?;
-        let mut apiserver = Process::spawn(
-            "kube-apiserver",
-            &[
-                format!("--etcd-servers={etcd_url}"),
-                format!("--secure-port={port}"),
-                "--bind-address=127.0.0.1".to_owned(),
-                "--advertise-address=127.0.0.1".to_owned(),
-                format!("--cert-dir={}", certs.display()),
-                format!("--token-auth-file={}", tokens.display()),
+        let (address, port) = match options.serve {
+            Some(serve) => serve,
+            None => (std::net::Ipv4Addr::LOCALHOST, free_port()?),
+        };
+        let mut args = vec![
+            format!("--etcd-servers={etcd_url}"),
+            format!("--secure-port={port}"),
+            format!("--bind-address={address}"),
+            format!("--advertise-address={address}"),
+            format!("--cert-dir={}", certs.display()),
+            format!("--token-auth-file={}", tokens.display()),
+            format!("--service-account-issuer={ISSUER}"),
+            format!("--service-account-key-file={}", public_key.display()),
+            format!("--service-account-signing-key-file={}", key.display()),
+            // Without a node nothing is ever sent to this range; with one, kube-proxy routes it.
+            "--service-cluster-ip-range=10.0.0.0/24".to_owned(),
+        ];
+        if options.for_node {
+            args.extend([
+                "--authorization-mode=Node,RBAC".to_owned(),
+                "--enable-admission-plugins=NodeRestriction".to_owned(),
+                // Else `kubectl logs` looks the node's name up in DNS.
+                "--kubelet-preferred-address-types=InternalIP".to_owned(),
+            ]);
+        } else {
+            args.extend([
                 "--authorization-mode=RBAC".to_owned(),
-                format!("--service-account-issuer={ISSUER}"),
-                format!("--service-account-key-file={}", public_key.display()),
-                format!("--service-account-signing-key-file={}", key.display()),
-                // An address range for Services is required; nothing is ever sent to it.
-                "--service-cluster-ip-range=10.0.0.0/24".to_owned(),
                 // The `kubernetes` Service's endpoints would be the loopback address, which
                 // endpoint validation refuses.
                 "--endpoint-reconciler-type=none".to_owned(),
-            ],
-            &root,
-        )?;
-        let url = format!("https://127.0.0.1:{port}");
+            ]);
+        }
+        let mut apiserver = Process::spawn("kube-apiserver", &args, &root)?;
+        let url = format!("https://{address}:{port}");
         let cert = certs.join("apiserver.crt");
         let started = Instant::now();
         let ca_pem = loop {

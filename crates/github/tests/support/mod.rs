@@ -432,7 +432,7 @@ pub struct State {
 
 /// The running double.
 pub struct GitHubDouble {
-    /// `http://127.0.0.1:PORT`.
+    /// `http://ADDRESS:PORT`.
     pub url: String,
     /// The repository it serves.
     pub owner: String,
@@ -450,7 +450,13 @@ pub const HEAD_SHA: &str = "0d1e5a7c3f9b2e4d6a8c0b1f3e5d7a9c2b4f6e81";
 impl GitHubDouble {
     /// Starts a double serving `owner/repo` that accepts `token`.
     pub async fn start(owner: &str, repo: &str, token: &str) -> GitHubDouble {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on("127.0.0.1:0", owner, repo, token).await
+    }
+
+    /// Like [`GitHubDouble::start`], listening on `addr` (e.g. the test node's bridge address,
+    /// where pods reach it).
+    pub async fn start_on(addr: &str, owner: &str, repo: &str, token: &str) -> GitHubDouble {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let double = GitHubDouble {
             url,

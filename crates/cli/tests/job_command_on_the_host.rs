@@ -1,13 +1,14 @@
-//! The slo-pr Job end to end on a real control plane (etcd + kube-apiserver, RBAC and Pod
-//! Security enforced): the tutorial's `helm upgrade --install` with the real helm, then the
-//! Job's container command run the way its pod would run it, as the Job's service account,
+//! The fast tier of the slo-pr Job test, no pod: the Job's container command run on the host
+//! against a real control plane (etcd + kube-apiserver, RBAC and Pod Security enforced): the
+//! tutorial's `helm upgrade --install` with the real helm, then the Job's container command run
+//! the way its pod would run it, as the Job's service account,
 //! against the hello service on loopback and the GitHub double. Then `slogate describe` and
 //! `slogate assert` read the result ConfigMap back from the cluster.
 //!
 //! There is no kubelet, so this test plays its part: it materialises the Pod's volumes (the
 //! spec ConfigMap, the token Secret) as files under a scratch root, resolves the downward-API
 //! environment, and gives the process a token for the Job's service account from the
-//! TokenRequest API.
+//! TokenRequest API. `tutorial_in_pods.rs` runs the same Job as a real pod on a real node.
 
 #[path = "../../github/tests/support/mod.rs"]
 mod support;
@@ -179,7 +180,7 @@ fn text(bytes: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs kube-apiserver, etcd and helm; run by make test"]
-async fn slo_pr_job_writes_its_result_configmap_and_opens_the_pr() {
+async fn job_command_on_the_host_writes_its_result_configmap_and_opens_the_pr() {
     let plane = ControlPlane::start()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
