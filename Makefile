@@ -13,10 +13,10 @@ build:
 setup:
 	scripts/setup.sh
 
-# Everything: unit, integration, real control plane, helm, chromium; then lint. The tutorial in
-# real pods (root, a one-node cluster) runs in `make e2e`.
+# Everything: unit, integration, real control plane, the tutorial in real pods on a one-node
+# cluster (root), helm, chromium; then lint.
 test: setup static
-	$(CARGO) test --workspace --all-targets -- --include-ignored --skip tutorial_in_real_pods
+	$(CARGO) test --workspace --all-targets -- --include-ignored
 	$(MAKE) lint
 	$(MAKE) static-check
 

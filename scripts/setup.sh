@@ -80,6 +80,9 @@ package tools
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 )
 GO
       go mod tidy -e >/dev/null 2>&1 || true
@@ -100,6 +103,10 @@ GO
 }
 build_kube_binary kube-apiserver
 build_kube_binary kube-controller-manager || log "kube-controller-manager did not build; tests that need it will say so"
+# The one-node cluster that runs the Job as a real pod.
+build_kube_binary kube-scheduler
+build_kube_binary kube-proxy
+build_kube_binary kubelet
 
 # Cluster DNS for the node's pods: CoreDNS from its public Go module (it runs on the host,
 # listening on the pod bridge's address, with its kubernetes plugin).
@@ -115,13 +122,6 @@ build_coredns() {
 }
 if [ ! -x "$BIN/coredns" ] || [ "$(cat "$BIN/coredns.version" 2>/dev/null)" != "$COREDNS_VERSION" ]; then
   build_coredns || log "coredns did not build; the pod tests will say so"
-fi
-
-# The node's sandbox ("pause") image: a static program that sleeps until a signal ends it.
-if [ ! -x "$BIN/pause" ] || [ "$(dirname "$0")/pause.c" -nt "$BIN/pause" ]; then
-  log "building the pause program with musl-gcc"
-  { musl-gcc -static -Os -s -o "$BIN/pause.tmp" "$(dirname "$0")/pause.c" \
-    && mv "$BIN/pause.tmp" "$BIN/pause"; } || log "pause did not build; the pod tests will say so"
 fi
 
 log "tools in $SLOGATE_TOOLS"

@@ -19,9 +19,14 @@
 //!   Every resample counts, including those without spread (a floor on their standard error
 //!   stands in for the spread the histogram cannot resolve); dropping them, as a naive
 //!   bootstrap-t does, removes exactly the resamples that miss the slow outliers and
-//!   collapses the upper bound. Below [`MEAN_MIN_SAMPLES`] samples, or when the sample is
-//!   so skewed that fewer than [`MEAN_SKEW_FACTOR`]·g1² samples were seen (Cochran's rule,
-//!   g1 the sample skewness), there are no bounds: the SLO is inconclusive.
+//!   collapses the upper bound. Below [`MEAN_MIN_SAMPLES`] samples there are no bounds: the
+//!   SLO is inconclusive. When the sample is so skewed that fewer than
+//!   [`MEAN_SKEW_FACTOR`]·g1² samples were seen (Cochran's rule, g1 the sample skewness),
+//!   the bootstrap's normal-theory studentization cannot be trusted, and from
+//!   [`MEAN_CANTELLI_MIN_SAMPLES`] samples on the bounds are Cantelli's instead: `mean ± k·s/√n` with `k = √(c / (1 − c))` (4.36 at 0.95), which
+//!   hold for any distribution with that spread. They are wide (about 2.6 times the
+//!   bootstrap's), so a mean far from its limit is still decided on a small skewed sample,
+//!   and one near it needs more requests.
 //! - **Standard deviation** ([`stddev_bounds`]): a lower bound only, from a bootstrap-t of
 //!   `ln s` studentized with the sample kurtosis. No upper bound studied (percentile
 //!   bootstrap, bootstrap-t of `ln s`) holds its level on log-normal latencies up to
@@ -54,6 +59,10 @@ pub const BOOTSTRAP_SEED: u64 = 0x510_6a7e;
 pub const MEAN_MIN_SAMPLES: u64 = 30;
 /// Cochran's rule for the mean: at least this many times the squared sample skewness.
 pub const MEAN_SKEW_FACTOR: f64 = 25.0;
+/// Fewest samples for Cantelli's bounds of a mean too skewed for the bootstrap: below it, a
+/// heavy-tailed sample often has not yet seen the tail that sets the mean and its spread
+/// (log-normal σ = 1.5 at n = 30 covers only about 93 %).
+pub const MEAN_CANTELLI_MIN_SAMPLES: u64 = 100;
 /// Fewest samples for bounds of the standard deviation.
 pub const STDDEV_MIN_SAMPLES: u64 = 30;
 /// Samples needed for the standard deviation, per unit of sample kurtosis.
@@ -416,21 +425,36 @@ fn check_level(confidence: f64) -> Result<usize, Unsupported> {
     })
 }
 
-/// One-sided bootstrap-t bounds of the mean of a latency histogram in µs, in ms.
+/// One-sided bounds of the mean of a latency histogram in µs, in ms: bootstrap-t, or
+/// Cantelli's distribution-free bounds ([`cantelli_k`]) when the sample has fewer than
+/// `25·g1²` samples (then the mean is too dominated by the few slowest requests for the
+/// bootstrap's studentization to hold its level).
 ///
-/// Refuses samples below [`MEAN_MIN_SAMPLES`] or below `25·g1²` (then the mean is too
-/// dominated by the few slowest requests for any interval from the sample to hold its
-/// level) and levels above [`highest_bootstrap_confidence`].
+/// Refuses samples below [`MEAN_MIN_SAMPLES`] and levels above
+/// [`highest_bootstrap_confidence`].
 pub fn mean_bounds(hist: &Histogram<u64>, confidence: f64) -> Result<Bounds, Unsupported> {
     let groups = groups(hist);
     let counts: Vec<u64> = groups.iter().map(|g| g.count).collect();
     let m = moments(&groups, &counts);
-    let by_shape = (MEAN_SKEW_FACTOR * m.skewness * m.skewness).ceil() as u64;
-    let needed = MEAN_MIN_SAMPLES.max(by_shape);
-    if m.n < needed {
-        return Err(Unsupported::TooFewSamples { needed });
+    if m.n < MEAN_MIN_SAMPLES {
+        return Err(Unsupported::TooFewSamples {
+            needed: MEAN_MIN_SAMPLES,
+        });
     }
     let resamples = check_level(confidence)?;
+    let by_shape = (MEAN_SKEW_FACTOR * m.skewness * m.skewness).ceil() as u64;
+    if m.n < by_shape {
+        if m.n < MEAN_CANTELLI_MIN_SAMPLES {
+            return Err(Unsupported::TooFewSamples {
+                needed: by_shape.min(MEAN_CANTELLI_MIN_SAMPLES),
+            });
+        }
+        let half_width = cantelli_k(confidence) * m.sd / (m.n as f64).sqrt();
+        return Ok(Bounds {
+            lower: (m.mean - half_width).max(0.0),
+            upper: m.mean + half_width,
+        });
+    }
     if groups.len() == 1 {
         // Every request fell within 1 % of one value: the spread is below what the
         // histogram resolves, so the bounds are the value's own buckets.
@@ -455,6 +479,12 @@ pub fn mean_bounds(hist: &Histogram<u64>, confidence: f64) -> Result<Bounds, Uns
         lower: (m.mean - t_high * se).max(0.0),
         upper: m.mean - t_low * se,
     })
+}
+
+/// Cantelli's one-sided multiplier: `P(X̄ − μ ≥ k·σ/√n) ≤ 1 / (1 + k²)` for any
+/// distribution with standard deviation σ, so `k = √(c / (1 − c))` gives level `c`.
+pub fn cantelli_k(confidence: f64) -> f64 {
+    (confidence / (1.0 - confidence)).sqrt()
 }
 
 /// One-sided bootstrap-t lower bound of the standard deviation of a latency histogram in µs,
@@ -647,11 +677,31 @@ mod tests {
     fn one_outlier_in_thirty_is_too_skewed_for_the_mean() {
         let mut values = vec![5.0; 29];
         values.push(500.0);
-        // g1 ≈ 5.2, so Cochran's rule asks for 25 · 27 ≈ 680 samples.
-        match mean_bounds(&hist_ms(&values), 0.95) {
-            Err(Unsupported::TooFewSamples { needed }) => assert!(needed > 600, "{needed}"),
-            other => panic!("{other:?}"),
-        }
+        // g1 ≈ 5.2: Cochran's rule asks for 25 · 27 ≈ 680 samples, and 30 are too few even
+        // for the distribution-free bounds.
+        assert_eq!(
+            mean_bounds(&hist_ms(&values), 0.95),
+            Err(Unsupported::TooFewSamples {
+                needed: MEAN_CANTELLI_MIN_SAMPLES
+            })
+        );
+        // Four times the same shape: Cantelli's bounds, mean ± 4.36 · s/√120 with mean
+        // 21.5 ms and s ≈ 90 ms.
+        let values: Vec<f64> = values.iter().copied().cycle().take(120).collect();
+        let b = mean_bounds(&hist_ms(&values), 0.95).unwrap();
+        assert!(b.upper > 50.0, "{b:?}");
+        assert_eq!(b.lower, 0.0, "{b:?}");
+    }
+
+    #[test]
+    fn a_skewed_sample_far_below_its_limit_is_still_bounded_below_it() {
+        // 100 requests around 4 ms with a slow first one: too skewed for the bootstrap, but
+        // the distribution-free upper bound is still far below a 50 ms limit.
+        let mut values: Vec<f64> = (0..99).map(|i| 3.0 + f64::from(i % 5) * 0.5).collect();
+        values.push(120.0);
+        let b = mean_bounds(&hist_ms(&values), 0.95).unwrap();
+        assert!(b.upper < 15.0, "{b:?}");
+        assert!((cantelli_k(0.95) - 4.3589).abs() < 1e-3);
     }
 
     #[test]

@@ -24,7 +24,7 @@ use k8s_openapi::api::core::v1::{Event, Node as NodeObject, Pod};
 use kube::Api;
 use kube::api::ListParams;
 
-use super::oci::{ImageArchive, ImageSpec, write_image};
+use super::oci::{ImageArchive, ImageSpec, PAUSE_IMAGE, workspace_root, write_image};
 use super::{ControlPlane, HarnessError, PlaneOptions, Process, free_port, io, tool};
 
 /// The pod bridge's address: the node IP, the API server's, the kubelet's and CoreDNS's.
@@ -56,14 +56,6 @@ const SYSCTLS: &[&str] = &[
 ];
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// The pause image: the static `pause` program setup builds, as `/pause`.
-const PAUSE_IMAGE: ImageSpec = ImageSpec {
-    binary: "pause",
-    path: "/pause",
-    user: "65535:65535",
-    entrypoint: &["/pause"],
-};
-
 /// A running one-node cluster, torn down (host changes undone) on drop.
 pub struct Node {
     /// Node daemons in start order; stopped in reverse.
@@ -88,7 +80,6 @@ impl Node {
             "kube-proxy",
             "kubelet",
             "coredns",
-            "pause",
             "kubectl",
             "helm",
         ] {
@@ -193,7 +184,12 @@ impl Node {
         self.daemons.push(containerd);
         let images = root.join("images");
         fs::create_dir_all(&images).map_err(io("cannot create the image directory"))?;
-        let pause = write_image(&PAUSE_IMAGE, &tool("pause")?, PAUSE_IMAGE_NAME, &images)?;
+        let pause = write_image(
+            &PAUSE_IMAGE,
+            &workspace_root().join(PAUSE_IMAGE.binary),
+            PAUSE_IMAGE_NAME,
+            &images,
+        )?;
         self.import(&pause)?;
 
         // The control plane, on the bridge's address.

@@ -42,6 +42,14 @@ pub const HELLO_IMAGE: ImageSpec = ImageSpec {
     entrypoint: &["/usr/local/bin/hello"],
 };
 
+/// The pause program (`crates/hello/src/bin/pause.rs`, built static): every pod's sandbox.
+pub const PAUSE_IMAGE: ImageSpec = ImageSpec {
+    binary: "target/x86_64-unknown-linux-musl/release/pause",
+    path: "/pause",
+    user: "65535:65535",
+    entrypoint: &["/pause"],
+};
+
 /// The workspace root of this source tree.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
