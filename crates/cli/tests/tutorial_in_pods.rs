@@ -378,22 +378,46 @@ async fn tutorial_in_real_pods_promotes_gates_a_slow_candidate_and_stops_on_job_
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     // The result ConfigMap is owned by the Job and goes with it: watch every version of it.
+    let from = configmaps
+        .get("my-exp")
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
     let watched = configmaps
-        .watch(&WatchParams::default().fields("metadata.name=my-exp"), "0")
+        .watch(
+            &WatchParams::default().fields("metadata.name=my-exp"),
+            &from,
+        )
         .await
         .unwrap();
     let watch = tokio::spawn(async move {
         let mut watched = Box::pin(watched);
+        let mut seen = Vec::new();
         while let Some(event) = watched.next().await {
-            if let Ok(WatchEvent::Added(cm) | WatchEvent::Modified(cm)) = event
-                && let Some(data) = cm.data
-                && let Ok(doc) = serde_json::from_str::<serde_json::Value>(&data["result.json"])
-                && doc["stage"] == "Failed"
-            {
-                return Some((cm.metadata.owner_references, doc));
+            match event {
+                Ok(WatchEvent::Added(cm) | WatchEvent::Modified(cm)) => {
+                    let doc = cm
+                        .data
+                        .as_ref()
+                        .and_then(|d| d.get("result.json"))
+                        .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+                        .unwrap_or_default();
+                    seen.push(format!(
+                        "written: stage {} failure {}",
+                        doc["stage"], doc["failure"]
+                    ));
+                    if doc["stage"] == "Failed" {
+                        return Ok((cm.metadata.owner_references, doc));
+                    }
+                }
+                Ok(WatchEvent::Deleted(_)) => seen.push("deleted".to_owned()),
+                Ok(other) => seen.push(format!("{other:?}")),
+                Err(err) => seen.push(format!("watch error: {err}")),
             }
         }
-        None
+        Err(seen)
     });
     node.kubectl(
         &["-n", "staging", "delete", "job", "my-exp-3", "--wait=false"],
@@ -406,7 +430,14 @@ async fn tutorial_in_real_pods_promotes_gates_a_slow_candidate_and_stops_on_job_
             node.diagnose("staging").await
         );
     };
-    let (owners, doc) = seen.unwrap().expect("the watch saw the final result");
+    let (owners, doc) = match seen.unwrap() {
+        Ok(found) => found,
+        Err(seen) => panic!(
+            "the watch ended without a Failed result; it saw:\n{}\n--- kubelet ---\n{}",
+            seen.join("\n"),
+            node.log_tail("kubelet")
+        ),
+    };
     assert_eq!(doc["failure"], "Interrupted: SIGTERM", "{doc:#}");
     assert_eq!(
         owners.unwrap()[0].uid,

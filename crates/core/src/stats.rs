@@ -433,6 +433,33 @@ fn check_level(confidence: f64) -> Result<usize, Unsupported> {
 /// Refuses samples below [`MEAN_MIN_SAMPLES`] and levels above
 /// [`highest_bootstrap_confidence`].
 pub fn mean_bounds(hist: &Histogram<u64>, confidence: f64) -> Result<Bounds, Unsupported> {
+    mean_bounds_by(hist, confidence).map(|(bounds, _)| bounds)
+}
+
+/// How [`mean_bounds_by`] bounded a mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MeanMethod {
+    /// The studentized bootstrap over the histogram.
+    BootstrapT,
+    /// Cantelli's distribution-free bounds, for a sample too skewed for the bootstrap.
+    Cantelli,
+}
+
+impl MeanMethod {
+    /// The method's name in the result document.
+    pub fn name(self) -> &'static str {
+        match self {
+            MeanMethod::BootstrapT => "bootstrap-t",
+            MeanMethod::Cantelli => "cantelli",
+        }
+    }
+}
+
+/// [`mean_bounds`] and the method that gave them.
+pub fn mean_bounds_by(
+    hist: &Histogram<u64>,
+    confidence: f64,
+) -> Result<(Bounds, MeanMethod), Unsupported> {
     let groups = groups(hist);
     let counts: Vec<u64> = groups.iter().map(|g| g.count).collect();
     let m = moments(&groups, &counts);
@@ -450,18 +477,20 @@ pub fn mean_bounds(hist: &Histogram<u64>, confidence: f64) -> Result<Bounds, Uns
             });
         }
         let half_width = cantelli_k(confidence) * m.sd / (m.n as f64).sqrt();
-        return Ok(Bounds {
+        let bounds = Bounds {
             lower: (m.mean - half_width).max(0.0),
             upper: m.mean + half_width,
-        });
+        };
+        return Ok((bounds, MeanMethod::Cantelli));
     }
     if groups.len() == 1 {
         // Every request fell within 1 % of one value: the spread is below what the
         // histogram resolves, so the bounds are the value's own buckets.
-        return Ok(Bounds {
+        let bounds = Bounds {
             lower: hist.lowest_equivalent(hist.min()) as f64 / 1000.0,
             upper: (hist.highest_equivalent(hist.max()) + 1) as f64 / 1000.0,
-        });
+        };
+        return Ok((bounds, MeanMethod::BootstrapT));
     }
     let root_n = (m.n as f64).sqrt();
     let floor = m.mean * HISTOGRAM_RESOLUTION;
@@ -475,10 +504,11 @@ pub fn mean_bounds(hist: &Histogram<u64>, confidence: f64) -> Result<Bounds, Uns
     let (t_low, t_high) = t_quantiles(&t, confidence);
     let se = m.sd / root_n;
     // Studentized: the upper bound uses the lower t quantile and vice versa.
-    Ok(Bounds {
+    let bounds = Bounds {
         lower: (m.mean - t_high * se).max(0.0),
         upper: m.mean - t_low * se,
-    })
+    };
+    Ok((bounds, MeanMethod::BootstrapT))
 }
 
 /// Cantelli's one-sided multiplier: `P(X̄ − μ ≥ k·σ/√n) ≤ 1 / (1 + k²)` for any
@@ -688,7 +718,8 @@ mod tests {
         // Four times the same shape: Cantelli's bounds, mean ± 4.36 · s/√120 with mean
         // 21.5 ms and s ≈ 90 ms.
         let values: Vec<f64> = values.iter().copied().cycle().take(120).collect();
-        let b = mean_bounds(&hist_ms(&values), 0.95).unwrap();
+        let (b, method) = mean_bounds_by(&hist_ms(&values), 0.95).unwrap();
+        assert_eq!(method, MeanMethod::Cantelli);
         assert!(b.upper > 50.0, "{b:?}");
         assert_eq!(b.lower, 0.0, "{b:?}");
     }

@@ -81,11 +81,10 @@ pub fn estimate(metric: Metric, m: &Measurement, confidence: f64) -> Estimate {
             "order-statistic",
             false,
         ),
-        Metric::LatencyMean => (
-            split(stats::mean_bounds(&m.latency, confidence)),
-            "bootstrap-t",
-            false,
-        ),
+        Metric::LatencyMean => match stats::mean_bounds_by(&m.latency, confidence) {
+            Ok((bounds, method)) => ((Some(bounds), None), method.name(), false),
+            Err(why) => ((None, Some(why)), "bootstrap-t", false),
+        },
         Metric::LatencyStddev => (
             split(stats::stddev_bounds(&m.latency, confidence)),
             "bootstrap-t",

@@ -54,6 +54,8 @@ const SYSCTLS: &[&str] = &[
     "kernel/keys/root_maxkeys",
     "kernel/keys/root_maxbytes",
 ];
+/// libcni's cache of plugin results.
+const CNI_RESULTS: &str = "/var/lib/cni/results";
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// A running one-node cluster, torn down (host changes undone) on drop.
@@ -63,6 +65,10 @@ pub struct Node {
     plane: Option<ControlPlane>,
     sysctls: Vec<(PathBuf, String)>,
     containerd_socket: PathBuf,
+    /// What CNI's result cache held before the node started: containerd's loopback results
+    /// are named after containers, not after the network, so the new ones are found by
+    /// difference.
+    cni_results_before: Vec<std::ffi::OsString>,
 }
 
 impl Node {
@@ -121,6 +127,7 @@ impl Node {
             plane: None,
             sysctls,
             containerd_socket: root.join("containerd/containerd.sock"),
+            cni_results_before: dir_names(Path::new(CNI_RESULTS)),
         };
         // From here on, a failure drops `node`, which undoes what was done so far.
         node.start_parts(&root).await?;
@@ -259,6 +266,8 @@ impl Node {
                 format!("--hostname-override={NODE_NAME}"),
                 format!("--node-ip={BRIDGE_ADDRESS}"),
                 format!("--root-dir={}", root.join("kubelet").display()),
+                // Its self-signed serving certificate, else written to /var/lib/kubelet/pki.
+                format!("--cert-dir={}", root.join("kubelet-pki").display()),
             ],
             root,
         )?;
@@ -610,6 +619,13 @@ impl Drop for Node {
         }
         self.plane.take();
         cleanup_host(Path::new(ROOT));
+        for name in dir_names(Path::new(CNI_RESULTS)) {
+            if !self.cni_results_before.contains(&name) {
+                let _ = fs::remove_file(Path::new(CNI_RESULTS).join(name));
+            }
+        }
+        let _ = fs::remove_dir(CNI_RESULTS);
+        let _ = fs::remove_dir("/var/lib/cni");
         for (path, value) in &self.sysctls {
             if fs::read_to_string(path)
                 .map(|v| v.trim() != value)
@@ -619,6 +635,13 @@ impl Drop for Node {
             }
         }
     }
+}
+
+/// The names in a directory (none when it does not exist).
+fn dir_names(dir: &Path) -> Vec<std::ffi::OsString> {
+    fs::read_dir(dir)
+        .map(|entries| entries.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default()
 }
 
 /// Whether a pod is Ready.
@@ -878,7 +901,7 @@ fn cleanup_host(root: &Path) {
     let _ = fs::remove_dir("/run/containerd");
 
     // CNI's cache of results for our network, and the directories if nothing else is in them.
-    for dir in ["/var/lib/cni/results", "/var/lib/cni/networks"] {
+    for dir in [CNI_RESULTS, "/var/lib/cni/networks"] {
         if let Ok(entries) = fs::read_dir(dir) {
             for entry in entries.flatten() {
                 if entry.file_name().to_string_lossy().starts_with(CNI_NETWORK) {

@@ -23,7 +23,14 @@ pub struct ImageSpec {
     pub user: &'static str,
     /// The image's entrypoint.
     pub entrypoint: &'static [&'static str],
+    /// Whether the image carries the machine's CA bundle at [`CA_BUNDLE`], as the
+    /// Dockerfile's distroless base does (slogate trusts the system's roots, so GitHub
+    /// Enterprise behind a private CA works with a mounted bundle).
+    pub ca_bundle: bool,
 }
+
+/// Where Debian, and so distroless, keeps the CA bundle; the image has it at the same path.
+pub const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// The slogate image: the static musl binary (`make static`) on an otherwise empty base, as
 /// the Dockerfile's final stage ships it on distroless `static:nonroot`.
@@ -32,6 +39,7 @@ pub const SLOGATE_IMAGE: ImageSpec = ImageSpec {
     path: "/usr/local/bin/slogate",
     user: "65532:65532",
     entrypoint: &["/usr/local/bin/slogate"],
+    ca_bundle: true,
 };
 
 /// The sample hello service (`crates/hello`, built static), listening on 8080.
@@ -40,6 +48,7 @@ pub const HELLO_IMAGE: ImageSpec = ImageSpec {
     path: "/usr/local/bin/hello",
     user: "65532:65532",
     entrypoint: &["/usr/local/bin/hello"],
+    ca_bundle: false,
 };
 
 /// The pause program (`crates/hello/src/bin/pause.rs`, built static): every pod's sandbox.
@@ -48,6 +57,7 @@ pub const PAUSE_IMAGE: ImageSpec = ImageSpec {
     path: "/pause",
     user: "65535:65535",
     entrypoint: &["/pause"],
+    ca_bundle: false,
 };
 
 /// The workspace root of this source tree.
@@ -85,21 +95,29 @@ pub fn write_image(
     );
     let group = format!("root:x:0:\nnonroot:x:{gid}:\n");
 
-    let mut layer = Tar::default();
+    let mut layer = Tar::new();
     let mut parent = String::new();
     let path = spec.path.trim_start_matches('/');
     let parts: Vec<&str> = path.split('/').collect();
     for part in &parts[..parts.len() - 1] {
         parent.push_str(part);
         parent.push('/');
-        layer.dir(&parent, 0o755);
+        layer.dir(&parent, 0o755)?;
     }
-    layer.file(path, 0o755, &program);
-    layer.dir("etc/", 0o755);
-    layer.file("etc/passwd", 0o644, passwd.as_bytes());
-    layer.file("etc/group", 0o644, group.as_bytes());
-    layer.dir("tmp/", 0o1777);
-    let layer = layer.finish();
+    layer.file(path, 0o755, &program)?;
+    layer.dir("etc/", 0o755)?;
+    layer.file("etc/passwd", 0o644, passwd.as_bytes())?;
+    layer.file("etc/group", 0o644, group.as_bytes())?;
+    if spec.ca_bundle {
+        let bundle = std::fs::read(CA_BUNDLE).map_err(io(format!(
+            "cannot read {CA_BUNDLE} (Debian's ca-certificates package)"
+        )))?;
+        layer.dir("etc/ssl/", 0o755)?;
+        layer.dir("etc/ssl/certs/", 0o755)?;
+        layer.file(CA_BUNDLE.trim_start_matches('/'), 0o644, &bundle)?;
+    }
+    layer.dir("tmp/", 0o1777)?;
+    let layer = layer.finish()?;
     let layer_digest = sha256(&layer);
 
     let config = serde_json::to_vec(&json!({
@@ -148,22 +166,22 @@ pub fn write_image(
     }))
     .expect("JSON serializes");
 
-    let mut archive = Tar::default();
-    archive.file("oci-layout", 0o644, br#"{"imageLayoutVersion":"1.0.0"}"#);
-    archive.file("index.json", 0o644, &index);
-    archive.dir("blobs/", 0o755);
-    archive.dir("blobs/sha256/", 0o755);
+    let mut archive = Tar::new();
+    archive.file("oci-layout", 0o644, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    archive.file("index.json", 0o644, &index)?;
+    archive.dir("blobs/", 0o755)?;
+    archive.dir("blobs/sha256/", 0o755)?;
     for (digest, blob) in [
         (&layer_digest, &layer),
         (&config_digest, &config),
         (&manifest_digest, &manifest),
     ] {
         let hex = digest.trim_start_matches("sha256:");
-        archive.file(&format!("blobs/sha256/{hex}"), 0o644, blob);
+        archive.file(&format!("blobs/sha256/{hex}"), 0o644, blob)?;
     }
     let file_name = name.replace(['/', ':'], "_");
     let file = dir.join(format!("{file_name}.oci.tar"));
-    std::fs::write(&file, archive.finish())
+    std::fs::write(&file, archive.finish()?)
         .map_err(io(format!("cannot write {}", file.display())))?;
     Ok(ImageArchive {
         file,
@@ -178,56 +196,50 @@ fn sha256(data: &[u8]) -> String {
     format!("sha256:{hex}")
 }
 
-/// A minimal ustar writer: regular files and directories owned by root, names under 100 bytes.
-#[derive(Default)]
+/// A reproducible tar stream in memory: entries owned by root, mtime 0.
 struct Tar {
-    bytes: Vec<u8>,
+    builder: tar::Builder<Vec<u8>>,
 }
 
 impl Tar {
-    fn dir(&mut self, name: &str, mode: u32) {
-        self.entry(name, mode, b'5', &[]);
+    fn new() -> Self {
+        Self {
+            builder: tar::Builder::new(Vec::new()),
+        }
     }
 
-    fn file(&mut self, name: &str, mode: u32, data: &[u8]) {
-        self.entry(name, mode, b'0', data);
+    fn dir(&mut self, name: &str, mode: u32) -> Result<(), HarnessError> {
+        self.entry(name, mode, tar::EntryType::Directory, &[])
     }
 
-    fn entry(&mut self, name: &str, mode: u32, kind: u8, data: &[u8]) {
-        assert!(name.len() < 100, "tar name too long: {name}");
-        let mut header = [0u8; 512];
-        header[..name.len()].copy_from_slice(name.as_bytes());
-        octal(&mut header[100..108], u64::from(mode));
-        octal(&mut header[108..116], 0);
-        octal(&mut header[116..124], 0);
-        octal(&mut header[124..136], data.len() as u64);
-        octal(&mut header[136..148], 0);
-        header[156] = kind;
-        header[257..263].copy_from_slice(b"ustar\0");
-        header[263..265].copy_from_slice(b"00");
-        // The checksum is computed with its own field read as spaces.
-        header[148..156].copy_from_slice(b"        ");
-        let sum: u32 = header.iter().map(|&b| u32::from(b)).sum();
-        let text = format!("{sum:06o}\0 ");
-        header[148..156].copy_from_slice(text.as_bytes());
-        self.bytes.extend_from_slice(&header);
-        self.bytes.extend_from_slice(data);
-        let pad = (512 - data.len() % 512) % 512;
-        self.bytes.extend(std::iter::repeat_n(0u8, pad));
+    fn file(&mut self, name: &str, mode: u32, data: &[u8]) -> Result<(), HarnessError> {
+        self.entry(name, mode, tar::EntryType::Regular, data)
     }
 
-    fn finish(mut self) -> Vec<u8> {
-        self.bytes.extend(std::iter::repeat_n(0u8, 1024));
-        self.bytes
+    fn entry(
+        &mut self,
+        name: &str,
+        mode: u32,
+        kind: tar::EntryType,
+        data: &[u8],
+    ) -> Result<(), HarnessError> {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(kind);
+        header.set_mode(mode);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_size(data.len() as u64);
+        self.builder
+            .append_data(&mut header, name, data)
+            .map_err(io(format!("cannot add {name} to an image archive")))
     }
-}
 
-/// Writes `value` as zero-padded octal filling `field` but its last byte (a NUL).
-fn octal(field: &mut [u8], value: u64) {
-    let width = field.len() - 1;
-    let text = format!("{value:0width$o}");
-    field[..width].copy_from_slice(text.as_bytes());
-    field[width] = 0;
+    fn finish(self) -> Result<Vec<u8>, HarnessError> {
+        self.builder
+            .into_inner()
+            .map_err(io("cannot finish an image archive"))
+    }
 }
 
 #[cfg(test)]
@@ -295,6 +307,12 @@ mod tests {
                 .lines()
                 .any(|l| l.starts_with("-rwxr-xr-x") && l.ends_with(" usr/local/bin/slogate")),
             "{layer}"
+        );
+        assert!(
+            layer
+                .lines()
+                .any(|l| l.ends_with(" etc/ssl/certs/ca-certificates.crt")),
+            "the slogate image carries the CA bundle, as its distroless base does:\n{layer}"
         );
         assert_eq!(
             image.layer_bytes,
