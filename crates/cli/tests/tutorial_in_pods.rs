@@ -7,7 +7,7 @@
 //! spec: it resolves the Service by DNS, writes its result ConfigMap with in-cluster credentials
 //! and opens the pull request on the GitHub double. Then `slogate describe` and `slogate assert`
 //! read the result from the host; a slow candidate fails the gate; deleting a running Job ends
-//! its run as Interrupted.
+//! its run as Interrupted. When the node stops, nothing of it is left on the host.
 //!
 //! Needs root and the node's tools (scripts/setup.sh) and the static binaries (`make static`).
 
@@ -444,4 +444,9 @@ async fn tutorial_in_real_pods_promotes_gates_a_slow_candidate_and_stops_on_job_
         job3_uid,
         "written by the deleted Job's pod"
     );
+
+    // Nothing of the node stays on the host: processes, bridge, iptables, mounts, files,
+    // sysctls.
+    let left = node.stop();
+    assert!(left.is_empty(), "left on the host: {left:#?}");
 }

@@ -13,6 +13,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::{CertificateDer, ServerName};
+use slogate_core::quote::quote;
 use slogate_core::spec::{BodySource, LoadSettings, VersionSpec};
 pub use slogate_core::spec::{StopAfter, Warmup};
 
@@ -57,6 +58,18 @@ impl RequestTemplate {
         *request.version_mut() = http::Version::HTTP_2;
         *request.headers_mut() = self.h2_headers.clone();
         request
+    }
+}
+
+/// Why a header value is refused, without showing it: the first byte a header value cannot
+/// hold (control characters but tab; HTTP allows visible ASCII, space, tab and obs-text).
+fn header_value_problem(value: &str) -> String {
+    match value
+        .bytes()
+        .position(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
+    {
+        Some(at) => format!("byte {} is a control character", at + 1),
+        None => "it is not a valid header value".to_owned(),
     }
 }
 
@@ -129,14 +142,19 @@ struct Target {
 
 /// Parses an http(s) URL with a host; `field` names the setting in errors.
 fn parse_target(text: &str, field: &str) -> Result<Target, LoadError> {
-    let url = url::Url::parse(text).map_err(|err| invalid(field, format!("{text:?}: {err}")))?;
+    let url =
+        url::Url::parse(text).map_err(|err| invalid(field, format!("{}: {err}", quote(text))))?;
     let https = match url.scheme() {
         "http" => false,
         "https" => true,
         other => {
             return Err(invalid(
                 field,
-                format!("{text:?}: scheme {other:?} is not http or https"),
+                format!(
+                    "{}: scheme {} is not http or https",
+                    quote(text),
+                    quote(other)
+                ),
             ));
         }
     };
@@ -144,11 +162,11 @@ fn parse_target(text: &str, field: &str) -> Result<Target, LoadError> {
         Some(url::Host::Domain(d)) => d.to_owned(),
         Some(url::Host::Ipv4(ip)) => ip.to_string(),
         Some(url::Host::Ipv6(ip)) => ip.to_string(),
-        None => return Err(invalid(field, format!("{text:?} has no host"))),
+        None => return Err(invalid(field, format!("{} has no host", quote(text)))),
     };
     let port = url
         .port_or_known_default()
-        .ok_or_else(|| invalid(field, format!("{text:?} has no port")))?;
+        .ok_or_else(|| invalid(field, format!("{} has no port", quote(text))))?;
     Ok(Target {
         url,
         host,
@@ -271,14 +289,14 @@ fn build_template(
 ) -> Result<RequestTemplate, LoadError> {
     let method = match load.method() {
         Some(m) => Method::from_bytes(m.to_ascii_uppercase().as_bytes())
-            .map_err(|_| invalid("method", format!("{m:?} is not an HTTP method")))?,
+            .map_err(|_| invalid("method", format!("{} is not an HTTP method", quote(m))))?,
         None if body.is_empty() => Method::GET,
         None => Method::POST,
     };
-    let origin_uri =
-        Uri::try_from(origin_form(url)).map_err(|err| invalid("url", format!("{url}: {err}")))?;
-    let absolute_uri =
-        Uri::try_from(url.as_str()).map_err(|err| invalid("url", format!("{url}: {err}")))?;
+    let origin_uri = Uri::try_from(origin_form(url))
+        .map_err(|err| invalid("url", format!("{}: {err}", quote(url.as_str()))))?;
+    let absolute_uri = Uri::try_from(url.as_str())
+        .map_err(|err| invalid("url", format!("{}: {err}", quote(url.as_str()))))?;
 
     let mut headers = HeaderMap::new();
     headers.insert(
@@ -289,19 +307,28 @@ fn build_template(
         let value = HeaderValue::from_str(content_type).map_err(|_| {
             invalid(
                 "contentType",
-                format!("{content_type:?} is not a header value"),
+                format!("{} is not a header value", quote(content_type)),
             )
         })?;
         headers.insert(CONTENT_TYPE, value);
     }
     let mut given = Vec::new();
     for header in load.headers().iter().chain(&version.headers) {
-        let name = HeaderName::from_bytes(header.name.as_bytes())
-            .map_err(|_| invalid("headers", format!("{:?} is not a header name", header.name)))?;
+        let name = HeaderName::from_bytes(header.name.as_bytes()).map_err(|_| {
+            invalid(
+                "headers",
+                format!("{} is not a header name", quote(&header.name)),
+            )
+        })?;
         let value = HeaderValue::from_str(&header.value).map_err(|_| {
             invalid(
                 "headers",
-                format!("{}: {:?} is not a header value", header.name, header.value),
+                // The value is not shown: headers carry credentials.
+                format!(
+                    "the value of {} is not a header value ({})",
+                    quote(&header.name),
+                    header_value_problem(&header.value)
+                ),
             )
         })?;
         given.push((name, value));
@@ -321,7 +348,7 @@ fn build_template(
     }
     if !headers.contains_key(HOST) {
         let host = HeaderValue::from_str(&authority(url))
-            .map_err(|err| invalid("url", format!("{url}: {err}")))?;
+            .map_err(|err| invalid("url", format!("{}: {err}", quote(url.as_str()))))?;
         headers.insert(HOST, host);
     }
     let h1 = serialize_h1(&method, &origin_uri, &headers, &body);
@@ -397,6 +424,29 @@ mod tests {
         };
         assert_eq!(path, std::path::Path::new("/nonexistent/slogate-body.json"));
         assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    #[tokio::test]
+    async fn a_bad_header_value_is_refused_without_showing_it() {
+        let load = LoadSpec {
+            headers: vec![Header {
+                name: "Authorization".into(),
+                value: "Bearer s3cret-token\r\nX-Injected: 1".into(),
+            }],
+            ..LoadSpec::default()
+        };
+        let message = match load.settings() {
+            Err(problems) => format!("{problems:?}"),
+            Ok(settings) => LoadPlan::new(&version("http://127.0.0.1:1/"), &settings)
+                .await
+                .unwrap_err()
+                .to_string(),
+        };
+        assert!(
+            message.contains("Authorization") || message.contains("headers[0]"),
+            "the message names the header: {message}"
+        );
+        assert!(!message.contains("s3cret"), "{message}");
     }
 
     #[tokio::test]

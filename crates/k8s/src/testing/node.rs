@@ -69,6 +69,8 @@ pub struct Node {
     /// are named after containers, not after the network, so the new ones are found by
     /// difference.
     cni_results_before: Vec<std::ffi::OsString>,
+    /// Which of [`HOST_PATHS`] existed before the node started.
+    paths_before: Vec<String>,
 }
 
 impl Node {
@@ -128,6 +130,11 @@ impl Node {
             sysctls,
             containerd_socket: root.join("containerd/containerd.sock"),
             cni_results_before: dir_names(Path::new(CNI_RESULTS)),
+            paths_before: HOST_PATHS
+                .iter()
+                .filter(|p| Path::new(p).exists())
+                .map(|p| (*p).to_owned())
+                .collect(),
         };
         // From here on, a failure drops `node`, which undoes what was done so far.
         node.start_parts(&root).await?;
@@ -608,8 +615,68 @@ impl Node {
     }
 }
 
-impl Drop for Node {
-    fn drop(&mut self) {
+/// Host paths the node's parts create; each must be gone after teardown unless it was there
+/// before the node started.
+const HOST_PATHS: &[&str] = &[
+    ROOT,
+    "/var/lib/kubelet",
+    "/var/log/pods",
+    "/var/log/containers",
+    "/run/containerd",
+    "/run/netns",
+    "/var/lib/cni",
+];
+
+impl Node {
+    /// Tears the node down and returns what it left on the host: running parts, the bridge,
+    /// iptables chains, mounts, files and sysctls not as they were. Empty when the host is
+    /// as before.
+    pub fn stop(mut self) -> Vec<String> {
+        self.teardown();
+        let mut left = Vec::new();
+        let pids = node_processes(Path::new(ROOT));
+        if !pids.is_empty() {
+            left.push(format!("processes still running: {}", pids.join(" ")));
+        }
+        if Path::new("/sys/class/net").join(BRIDGE).exists() {
+            left.push(format!("the bridge {BRIDGE}"));
+        }
+        for iptables in ["iptables", "ip6tables"] {
+            for table in ["filter", "nat", "mangle"] {
+                let rules = quietly(&[iptables, "-w", "-t", table, "-S"]);
+                let ours = rules
+                    .lines()
+                    .filter(|l| l.contains("KUBE-") || l.contains("CNI-"))
+                    .count();
+                if ours > 0 {
+                    left.push(format!("{ours} {iptables} {table} rules or chains"));
+                }
+            }
+        }
+        let mounts = node_mounts(Path::new(ROOT));
+        if !mounts.is_empty() {
+            left.push(format!("mounts: {}", mounts.join(" ")));
+        }
+        for path in HOST_PATHS {
+            if Path::new(path).exists() && !self.paths_before.iter().any(|p| p == path) {
+                left.push((*path).to_owned());
+            }
+        }
+        for (path, value) in &self.sysctls {
+            let now = fs::read_to_string(path).unwrap_or_default();
+            if now.trim() != value {
+                left.push(format!(
+                    "{} is {} (was {value})",
+                    path.display(),
+                    now.trim()
+                ));
+            }
+        }
+        left
+    }
+
+    /// Stops every part and undoes every host change; safe to call twice.
+    fn teardown(&mut self) {
         // The kubelet first, so nothing restarts containers; containerd last.
         while let Some(daemon) = self.daemons.pop() {
             if daemon.tool == "containerd" {
@@ -634,6 +701,12 @@ impl Drop for Node {
                 let _ = fs::write(path, value);
             }
         }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.teardown();
     }
 }
 
@@ -843,6 +916,26 @@ fn node_processes(root: &Path) -> Vec<String> {
     pids
 }
 
+/// Mount points the node's parts make (the kubelet's volumes and its root, containers' root
+/// filesystems and shm, the pods' network namespaces), deepest first.
+fn node_mounts(root: &Path) -> Vec<String> {
+    let root_text = root.display().to_string();
+    let mut mounts: Vec<String> = fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4).map(unescape_mount_path))
+        .filter(|m| {
+            m.starts_with(&root_text)
+                || m.starts_with("/run/netns/cni-")
+                || m.starts_with("/var/run/netns/cni-")
+                || m.starts_with("/run/containerd/")
+        })
+        .collect();
+    mounts.sort_by_key(|m| std::cmp::Reverse(m.matches('/').count()));
+    mounts.dedup();
+    mounts
+}
+
 /// Undoes every change a node makes to the host. Safe to run when there is nothing to undo.
 fn cleanup_host(root: &Path) {
     for _ in 0..20 {
@@ -862,21 +955,7 @@ fn cleanup_host(root: &Path) {
 
     // Mounts: the kubelet's volumes and its root, containers' root filesystems and shm, the
     // pods' network namespaces. Deepest first.
-    let root_text = root.display().to_string();
-    let mut mounts: Vec<String> = fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4).map(unescape_mount_path))
-        .filter(|m| {
-            m.starts_with(&root_text)
-                || m.starts_with("/run/netns/cni-")
-                || m.starts_with("/var/run/netns/cni-")
-                || m.starts_with("/run/containerd/")
-        })
-        .collect();
-    mounts.sort_by_key(|m| std::cmp::Reverse(m.matches('/').count()));
-    mounts.dedup();
-    for mount in &mounts {
+    for mount in &node_mounts(root) {
         quietly(&["umount", "-l", mount]);
     }
     let _ = fs::remove_dir_all(root);
