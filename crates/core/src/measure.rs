@@ -332,7 +332,9 @@ mod tests {
         let mut x = seed;
         (0..n)
             .map(|_| {
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let u = (x >> 11) as f64 / (1u64 << 53) as f64;
                 (100.0 * (u * 10.0).exp()) as u64 + 1
             })

@@ -605,6 +605,9 @@ mod tests {
             upper_limit: upper,
             lower_limit: lower,
             version: None,
+            versus: None,
+            max_increase: None,
+            max_decrease: None,
         }
     }
 

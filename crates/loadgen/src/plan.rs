@@ -369,6 +369,8 @@ mod tests {
             name: "v".into(),
             url: url.into(),
             headers: Vec::new(),
+            role: Default::default(),
+            variables: Default::default(),
         }
     }
 

@@ -56,6 +56,9 @@ fn demo_spec(url: String, args: &Args) -> ExperimentSpec {
         upper_limit: Some(limit),
         lower_limit: None,
         version: None,
+        versus: None,
+        max_increase: None,
+        max_decrease: None,
     };
     ExperimentSpec {
         name: "hello-demo".to_owned(),
@@ -64,6 +67,8 @@ fn demo_spec(url: String, args: &Args) -> ExperimentSpec {
             name: "candidate".to_owned(),
             url,
             headers: Vec::new(),
+            role: Default::default(),
+            variables: Default::default(),
         }],
         load: LoadSpec {
             connections: 8,
@@ -81,6 +86,7 @@ fn demo_spec(url: String, args: &Args) -> ExperimentSpec {
         inconclusive: Default::default(),
         result: None,
         promotion: Some(PromotionSpec::new("example", "hello", "master", "staging")),
+        strategy: None,
     }
 }
 
