@@ -292,7 +292,8 @@ pub async fn run(
         run.publish().await;
     }
 
-    run.result.complete(spec, &measurements, Timestamp::now());
+    let judged = slogate_core::verdict::judge_experiment(spec, &measurements);
+    run.result.complete(spec, &measurements, judged, Timestamp::now());
     if let Some(verdict) = &run.result.verdict {
         let word = if verdict.pass { "PASS" } else { "FAIL" };
         eprintln!("slogate: {}: {word}: {}", spec.name, verdict.reason);

@@ -1239,6 +1239,18 @@ mod validate {
                 );
             }
         }
+        if let (Some(up), Some(down)) = (slo.max_increase, slo.max_decrease)
+            && matches!(up, Change::Percent(_)) != matches!(down, Change::Percent(_))
+        {
+            p.add(
+                format!("{at}.maxDecrease"),
+                format!(
+                    "{} and maxIncrease {} mix a percentage and an amount: write both one way",
+                    down.text(),
+                    up.text()
+                ),
+            );
+        }
         if slo.max_increase.is_none() && slo.max_decrease.is_none() {
             p.add(
                 at,
