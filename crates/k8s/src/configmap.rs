@@ -139,6 +139,8 @@ pub(crate) mod tests {
             updated_at: None,
             publish_interval_seconds: None,
             judgement: None,
+            testing_pattern: None,
+            winner: None,
         }
     }
 
@@ -181,6 +183,8 @@ pub(crate) mod tests {
         result.versions.push(VersionResult {
             name: "candidate".to_owned(),
             url: format!("http://127.0.0.1/{}", "x".repeat(MAX_DATA_BYTES)),
+            role: None,
+            variables: Default::default(),
             metrics: BTreeMap::new(),
             histogram: Vec::new(),
             status_counts: BTreeMap::new(),

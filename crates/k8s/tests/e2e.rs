@@ -42,6 +42,8 @@ fn result(stage: Stage) -> ExperimentResult {
         updated_at: None,
         publish_interval_seconds: None,
         judgement: None,
+        testing_pattern: None,
+        winner: None,
     }
 }
 

@@ -626,6 +626,8 @@ mod tests {
             updated_at: None,
             publish_interval_seconds: None,
             judgement: None,
+            testing_pattern: None,
+            winner: None,
         }
     }
 
@@ -731,11 +733,14 @@ mod tests {
             verdict: SloVerdict::Inconclusive,
             requests_needed: Some(5000),
             method: "order-statistic".into(),
+            comparison: None,
             reason: "It straddles.".into(),
         };
         let judged = ExperimentResult {
             slos: vec![slo],
             judgement: Some(slogate_core::result::Judgement::current()),
+            testing_pattern: None,
+            winner: None,
             ..completed()
         };
         assert!(
@@ -750,6 +755,8 @@ mod tests {
         // Documents from before say what they said then.
         let old = ExperimentResult {
             judgement: None,
+            testing_pattern: None,
+            winner: None,
             ..judged
         };
         assert!(
