@@ -158,6 +158,10 @@ pub struct Progress {
     /// Seconds planned, when the run is bounded by time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_planned_seconds: Option<f64>,
+    /// Measured requests finished so far per version (versions are loaded at the same
+    /// time); absent in older documents.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<String, u64>,
 }
 
 /// Metrics of one version.
@@ -458,6 +462,7 @@ impl ExperimentResult {
                 requests_planned: spec.planned_requests(),
                 elapsed_seconds: 0.0,
                 duration_planned_seconds: spec.planned_seconds(),
+                versions: BTreeMap::new(),
             },
             failure: None,
             confidence: spec.confidence,
@@ -561,6 +566,12 @@ impl ExperimentResult {
         for (version, m) in spec.versions.iter().zip(measurements) {
             self.record_version(spec, version, m);
         }
+        self.progress.versions = spec
+            .versions
+            .iter()
+            .zip(measurements)
+            .map(|(v, m)| (v.name.clone(), m.requests))
+            .collect();
         let done: u64 = measurements.iter().map(|m| m.requests).sum();
         // The versions were loaded at the same time: the run took as long as the longest.
         let elapsed: Duration = measurements

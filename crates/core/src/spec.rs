@@ -410,6 +410,23 @@ impl LoadSettings {
     pub fn error_ranges(&self) -> &[StatusRange] {
         &self.error_ranges
     }
+
+    /// Version `index`'s share when `parts` versions are loaded at the same time: the
+    /// connections, the most connections and the rate divided among them (the first
+    /// versions take what does not divide evenly; every version gets at least one
+    /// connection). The stop rule and warmup are each version's own: `numRequests` is per
+    /// version, and a `duration` is the same time window for all.
+    pub fn share(&self, parts: u32, index: u32) -> LoadSettings {
+        let parts = parts.max(1);
+        let split = |total: u32| (total / parts + u32::from(index < total % parts)).max(1);
+        let connections = split(self.connections);
+        LoadSettings {
+            connections,
+            max_connections: split(self.max_connections).max(connections),
+            qps: self.qps.map(|q| q / f64::from(parts)),
+            ..self.clone()
+        }
+    }
 }
 
 impl LoadSpec {
@@ -835,11 +852,10 @@ impl ExperimentSpec {
         }
     }
 
-    /// The measured seconds the run plans in all versions together, when bounded by time.
+    /// The measured seconds the run plans, when bounded by time: every version is loaded
+    /// in the same time window.
     pub fn planned_seconds(&self) -> Option<f64> {
-        self.load
-            .duration
-            .map(|d| d.as_secs_f64() * self.versions.len() as f64)
+        self.load.duration.map(|d| d.as_secs_f64())
     }
 
     /// The versions an SLO applies to: the one it names, or every version (a relative

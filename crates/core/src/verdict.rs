@@ -1481,7 +1481,11 @@ mod tests {
         let few = measured(300, 3, 5.0, 1.0);
         let r = judge_relative(&slo, "candidate", &few, "current", &few, 0.95);
         assert_eq!(r.verdict, SloVerdict::Inconclusive, "{}", r.reason);
-        assert!(r.requests_needed.is_some_and(|n| n > 300), "{:?}", r.requests_needed);
+        assert!(
+            r.requests_needed.is_some_and(|n| n > 300),
+            "{:?}",
+            r.requests_needed
+        );
     }
 
     #[test]
@@ -1500,7 +1504,11 @@ mod tests {
         let cand = measured(5000, 0, 30.0, 1.0);
         let r = judge_relative(&slo, "candidate", &cand, "current", &base, 0.95);
         assert_eq!(r.verdict, SloVerdict::Inconclusive, "{}", r.reason);
-        assert!(r.reason.contains("for current, load generator saturated"), "{}", r.reason);
+        assert!(
+            r.reason.contains("for current, load generator saturated"),
+            "{}",
+            r.reason
+        );
     }
 
     #[test]

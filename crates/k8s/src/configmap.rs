@@ -129,6 +129,7 @@ pub(crate) mod tests {
                 requests_planned: Some(200),
                 elapsed_seconds: 1.5,
                 duration_planned_seconds: None,
+                versions: Default::default(),
             },
             failure: None,
             confidence: 0.95,

@@ -616,6 +616,7 @@ mod tests {
                 requests_planned: None,
                 elapsed_seconds: 0.0,
                 duration_planned_seconds: None,
+                versions: Default::default(),
             },
             failure: None,
             confidence: 0.95,
