@@ -112,6 +112,13 @@ async fn equal_versions_violate_no_relative_slo_and_the_candidate_wins() {
     assert_eq!(assert_code(&file, "winnerFound"), 0);
     assert_eq!(assert_code(&file, "winner=candidate"), 0);
     assert_eq!(assert_code(&file, "winner=current"), 1);
+    let report = text(&slogate(&["describe", "-f", &file]).stdout);
+    assert!(report.contains("****** Comparison ******"), "{report}");
+    assert!(
+        report.contains("****** Winner ******\n✔ candidate: candidate wins"),
+        "{report}"
+    );
+    assert!(report.contains("Variables: promote=candidate"), "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
