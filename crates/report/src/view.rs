@@ -578,6 +578,10 @@ fn verdict(result: &ExperimentResult, multiple: bool) -> VerdictView {
                     format::count(n)
                 ));
             }
+            let metric = match &s.comparison {
+                Some(c) => format!("{metric} versus {}", c.versus),
+                None => metric,
+            };
             VerdictDetail {
                 symbol,
                 subject: if multiple {
