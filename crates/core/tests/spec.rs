@@ -445,3 +445,11 @@ fn a_canary_without_a_baseline_is_refused() {
         "{p:#?}"
     );
 }
+
+#[test]
+fn the_sample_canary_spec_is_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/canary.yaml");
+    let spec = ExperimentSpec::from_yaml(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(spec.baseline().unwrap().name, "current");
+    assert_eq!(spec.slos.iter().filter(|s| s.is_relative()).count(), 3);
+}
