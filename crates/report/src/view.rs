@@ -92,6 +92,9 @@ pub(crate) struct ProgressView {
     pub time_fraction: Option<f64>,
     /// Whether there is a plan to measure progress against.
     pub has_plan: bool,
+    /// Measured requests per version, `current 1,500 · candidate 1,500`, when several
+    /// versions are loaded at once.
+    pub by_version: Option<String>,
     /// The share of the plan done as a CSS width (`42.0%`).
     pub bar_width: String,
 }
@@ -314,6 +317,18 @@ fn progress(result: &ExperimentResult) -> ProgressView {
             requests_fraction.or(time_fraction).unwrap_or(0.0) * 100.0
         ),
         has_plan: requests_fraction.is_some() || time_fraction.is_some(),
+        by_version: (p.versions.len() > 1).then(|| {
+            result
+                .versions
+                .iter()
+                .filter_map(|v| {
+                    p.versions
+                        .get(&v.name)
+                        .map(|n| format!("{} {}", v.name, format::count(*n)))
+                })
+                .collect::<Vec<_>>()
+                .join(" · ")
+        }),
     }
 }
 
