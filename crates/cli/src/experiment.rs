@@ -8,7 +8,7 @@
 //! action is a new type; the run itself stays as it is.
 //!
 //! The spec must already be validated. The document is published when the run starts
-//! (`Running`), after each version, at least every [`Settings::publish_every`] while load is
+//! (`Running`), at least every [`Settings::publish_every`] while load is
 //! sent or promotion is under way, when the verdict is known (`Finishing` while a pull request
 //! is opened, else `Completed`) and after promotion (`Completed`); or as `Failed` with a
 //! reason when something stops the load, a SIGTERM included. A SIGTERM during promotion

@@ -439,25 +439,30 @@ pub fn winner(
         };
     }
     let count = own.len();
-    win(
-        candidate,
-        if count == 0 {
-            format!(
-                "{} wins: no SLO applies to it, so nothing holds it back.",
-                candidate.name
-            )
-        } else {
-            format!(
-                "{} wins: all {count} of its SLOs{} are satisfied at {level} confidence.",
-                candidate.name,
-                if own.iter().any(|s| s.comparison.is_some()) {
-                    format!(", those versus {} included,", baseline.name)
-                } else {
-                    String::new()
-                }
-            )
-        },
-    )
+    if count == 0 {
+        // Nothing judged the candidate: nothing shows it may replace the baseline.
+        return Winner {
+            found: false,
+            name: None,
+            role: None,
+            variables: Default::default(),
+            reason: format!(
+                "No winner found: no SLO judges {}, so nothing shows it may replace {}.",
+                candidate.name, baseline.name
+            ),
+        };
+    }
+    win(candidate, {
+        format!(
+            "{} wins: all {count} of its SLOs{} are satisfied at {level} confidence.",
+            candidate.name,
+            if own.iter().any(|s| s.comparison.is_some()) {
+                format!(", those versus {} included,", baseline.name)
+            } else {
+                String::new()
+            }
+        )
+    })
 }
 
 /// Judges a relative SLO of `version` (a candidate) against the baseline on two-sample
@@ -1509,6 +1514,25 @@ mod tests {
             "{}",
             r.reason
         );
+    }
+
+    #[test]
+    fn a_candidate_no_slo_judges_is_not_the_winner() {
+        let v = |name: &str, role| VersionSpec {
+            name: name.into(),
+            url: "http://a/".into(),
+            headers: Vec::new(),
+            role,
+            variables: Default::default(),
+        };
+        let w = winner(
+            &[],
+            Some(&v("candidate", Role::Candidate)),
+            Some(&v("current", Role::Baseline)),
+            0.95,
+        );
+        assert!(!w.found && w.name.is_none(), "{}", w.reason);
+        assert!(w.reason.contains("no SLO judges candidate"), "{}", w.reason);
     }
 
     #[test]

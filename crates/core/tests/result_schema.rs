@@ -488,6 +488,7 @@ fn a_v1alpha1_document_still_reads() {
     for v in doc["versions"].as_array_mut().unwrap() {
         v.as_object_mut().unwrap().remove("role");
     }
+    doc["progress"].as_object_mut().unwrap().remove("versions");
     let old_schema: serde_json::Value =
         serde_json::from_str(include_str!("../../../schemas/result-v1alpha1.schema.json")).unwrap();
     assert!(
