@@ -4,7 +4,8 @@
 # (copied into BENCHMARKS.md by hand).
 #
 # Knobs: BENCH_CONNECTIONS (default 32), BENCH_DURATION in seconds (default 10),
-# BENCH_REQUESTS for the memory run (default 1000000).
+# BENCH_REQUESTS for the memory run (default 1000000); BENCH_ONLY=together runs only the
+# two-versions-at-once comparison.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SLOGATE_TOOLS=${SLOGATE_TOOLS:-$HOME/.cache/slogate-tools}
@@ -84,6 +85,32 @@ rps_of() {
     slogate*) json "$WORK/$1.out" 'd["achievedRate"]' ;;
   esac
 }
+
+# Two versions loaded at once (a Canary run: each version half the connections) against the
+# same nginx must reach together at least 0.95x the requests/s of one version alone.
+together() {
+  "$SLOGATE" load -c "$CONNS" -z 2s -o json "$URL" >/dev/null   # warms nginx
+  "$SLOGATE" load -c "$CONNS" -z "${SECS}s" -o json "$URL" >"$WORK/one.json"
+  local one two
+  one=$(json "$WORK/one.json" 'd["achievedRate"]')
+  cat >"$WORK/two.yaml" <<SPEC
+name: bench-two-versions
+strategy: {testingPattern: Canary}
+versions:
+  - {name: current, role: baseline, url: "${URL}a"}
+  - {name: candidate, url: "${URL}b"}
+load: {connections: $CONNS, duration: ${SECS}s}
+SPEC
+  "$SLOGATE" run --spec "$WORK/two.yaml" --result-file "$WORK/two.json" >/dev/null 2>"$WORK/two.err"
+  two=$(json "$WORK/two.json" 'sum(v["achievedQps"] for v in d["versions"])')
+  printf '\n== two versions at once: %s connections in all, %ss ==\n' "$CONNS" "$SECS"
+  printf 'one version alone        %12.0f requests/s\n' "$one"
+  printf 'two versions together    %12.0f requests/s  (%s)\n' "$two" \
+    "$(json "$WORK/two.json" '", ".join(v["name"] + " " + str(round(v["achievedQps"])) for v in d["versions"])')"
+  printf '  together / alone = %s (target >= 0.95)\n' "$(ratio "$two" "$one")"
+}
+together
+if [ "${BENCH_ONLY:-}" = together ]; then exit 0; fi
 
 # Closed model, every tool with the same connections and duration, back to back: first each
 # on one thread (wrk -t1, Fortio GOMAXPROCS=1, oha TOKIO_WORKER_THREADS=1, slogate -t 1), then

@@ -96,15 +96,44 @@ need two values at once live here, so `helm template` names the values and the r
 {{- end -}}
 {{- $slos = append $slos $slo -}}
 {{- end -}}
+{{- $versions := list (dict "name" "candidate" "url" $v.URL) -}}
+{{- $relative := list (list "maxIncreaseMeanLatency" "http/latency-mean" $v.maxIncreaseMeanLatency) (list "maxIncrease95thPercentileLatency" "http/latency-p95" $v.maxIncrease95thPercentileLatency) (list "maxIncreaseErrorRate" "http/error-rate" $v.maxIncreaseErrorRate) -}}
+{{- range $r := $relative -}}
+{{- if not (kindIs "invalid" (index $r 2)) -}}
+{{- if not $v.baselineURL -}}
+{{- fail (printf "%s compares the candidate with the baseline: set baselineURL too" (index $r 0)) -}}
+{{- end -}}
+{{- $given := index $r 2 -}}
+{{- $change := "" -}}
+{{- if and (kindIs "string" $given) (hasSuffix "%" (trim $given)) -}}
+{{- if eq (index $r 0) "maxIncreaseErrorRate" -}}
+{{- fail (printf "maxIncreaseErrorRate %s: give the increase as a fraction (0.01 is one percentage point); the baseline's error rate is often 0" (include "slo-pr.shown" $given)) -}}
+{{- end -}}
+{{- $pct := include "slo-pr.number" (dict "name" (index $r 0) "value" (trimSuffix "%" (trim $given)) "min" 0 "hint" "; write it like 10% or 5") -}}
+{{- $change = printf "%s%%" $pct -}}
+{{- $slos = append $slos (dict "metric" (index $r 1) "versus" "baseline" "maxIncrease" $change) -}}
+{{- else -}}
+{{- $check := dict "name" (index $r 0) "value" $given "min" 0 -}}
+{{- if eq (index $r 0) "maxIncreaseErrorRate" -}}{{- $check = merge $check (dict "max" 1 "hint" $fraction) -}}{{- end -}}
+{{- $slos = append $slos (dict "metric" (index $r 1) "versus" "baseline" "maxIncrease" (float64 (include "slo-pr.number" $check))) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if $v.baselineURL -}}
+{{- $versions = list (dict "name" "baseline" "role" "baseline" "url" $v.baselineURL "variables" (dict "promote" "baseline")) (dict "name" "candidate" "url" $v.URL "variables" (dict "promote" "candidate")) -}}
+{{- end -}}
 {{- $spec := dict
   "name" (include "slo-pr.fullname" .)
   "namespace" .Release.Namespace
-  "versions" (list (dict "name" "candidate" "url" $v.URL))
+  "versions" $versions
   "load" $load
   "slos" $slos
   "confidence" (float64 (include "slo-pr.number" (dict "name" "confidence" "value" $v.confidence "min" 0 "minExclusive" true "max" 1 "maxExclusive" true)))
   "result" (dict "configMap" (include "slo-pr.fullname" .))
 -}}
+{{- if $v.baselineURL -}}
+{{- $_ := set $spec "strategy" (dict "testingPattern" "Canary") -}}
+{{- end -}}
 {{- if $promote -}}
 {{- $_ := set $spec "promotion" (dict
   "owner" $v.owner "repo" $v.repo "base" $v.base "head" $v.head

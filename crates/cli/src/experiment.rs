@@ -1,9 +1,14 @@
 //! The one way an experiment runs, used by `slogate run`, `slogate demo` and the in-cluster
-//! Job: load every version → metrics → verdict → promotion, publishing the evolving result
-//! document to [`Sink`]s all along.
+//! Job: a driver over evidence sources → verdict → finish actions, publishing the evolving
+//! result document to [`Sink`]s all along.
+//!
+//! The driver holds lists of small parts: [`EvidenceSource`]s (the load engine, which loads
+//! every version at the same time, each with its share of the load), [`Sink`]s (file,
+//! ConfigMap) and [`FinishAction`]s (the pull request). A new kind of evidence, sink or
+//! action is a new type; the run itself stays as it is.
 //!
 //! The spec must already be validated. The document is published when the run starts
-//! (`Running`), after each version, at least every [`Settings::publish_every`] while load is
+//! (`Running`), at least every [`Settings::publish_every`] while load is
 //! sent or promotion is under way, when the verdict is known (`Finishing` while a pull request
 //! is opened, else `Completed`) and after promotion (`Completed`); or as `Failed` with a
 //! reason when something stops the load, a SIGTERM included. A SIGTERM during promotion
@@ -16,11 +21,13 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use anyhow::{Context as _, anyhow};
 use jiff::Timestamp;
 use slogate_core::measure::Measurement;
 use slogate_core::result::{ExperimentResult, PromotionOutcome};
-use slogate_core::spec::{ExperimentSpec, VersionSpec};
+use slogate_core::spec::ExperimentSpec;
 use slogate_loadgen::{LoadError, LoadPlan, LoadProgress, Phase, RunOptions};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -244,6 +251,194 @@ impl Default for Settings {
     }
 }
 
+/// What [`EvidenceSource::collect`] returns: per version name, what was measured, or the
+/// reason the run fails.
+pub type EvidenceFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Vec<(String, Measurement)>, String>> + Send + 'a>>;
+
+/// Progress of a source, per version name.
+pub type SourceProgress = BTreeMap<String, LoadProgress>;
+
+/// Where evidence comes from: the load engine today, Prometheus or other pods later.
+///
+/// A source runs until it is done or `stop` is cancelled, publishing its progress per version
+/// on `progress`, and returns a [`Measurement`] per version it measured (what it measured so
+/// far, when stopped). The driver merges the measurements of every source per version.
+pub trait EvidenceSource: Send {
+    /// What it is, for messages.
+    fn describe(&self) -> String;
+    /// Collects the evidence.
+    fn collect(
+        &mut self,
+        progress: watch::Sender<SourceProgress>,
+        stop: CancellationToken,
+    ) -> EvidenceFuture<'_>;
+}
+
+/// What [`FinishAction::run`] returns.
+pub type ActionFuture<'a> = Pin<Box<dyn Future<Output = ActionOutcome> + Send + 'a>>;
+
+/// What a finish action did, recorded into the result document.
+#[derive(Debug, Clone)]
+pub enum ActionOutcome {
+    /// The pull request's outcome.
+    PullRequest(PromotionOutcome),
+}
+
+impl ActionOutcome {
+    fn record(self, result: &mut ExperimentResult) {
+        match self {
+            ActionOutcome::PullRequest(outcome) => result.promotion = Some(outcome),
+        }
+    }
+}
+
+/// Something done once the verdict is final: the pull request today; a gitops commit or a
+/// command later. Actions run in order; the run is `Finishing` while they do.
+pub trait FinishAction: Send + Sync {
+    /// What it is, for messages.
+    fn describe(&self) -> String;
+    /// Does it, given the judged document. Never fails: a failure is an outcome.
+    fn run<'a>(&'a self, judged: &'a ExperimentResult) -> ActionFuture<'a>;
+    /// The outcome when the run is interrupted while the action is under way.
+    fn interrupted(&self, reason: String) -> ActionOutcome;
+}
+
+/// The load engine as an evidence source: every version loaded at the same time, in one
+/// load run, each with its share of the connections and of the rate.
+pub struct LoadSource {
+    plans: Vec<LoadPlan>,
+}
+
+impl LoadSource {
+    /// Builds every version's plan from its share of the spec's load (the body read or
+    /// downloaded once per version). Input the engine cannot use is [`Failure::Invalid`]; a
+    /// failure of the environment (a payload download, TLS setup) comes back as the reason
+    /// the run fails, once the run has been published.
+    pub async fn plan(spec: &ExperimentSpec) -> Result<Result<Self, String>, Failure> {
+        let load = spec.load.settings().map_err(|problems| {
+            let lines: Vec<String> = problems
+                .iter()
+                .map(|p| format!("load.{}: {}", p.path, p.reason))
+                .collect();
+            Failure::Invalid(anyhow!("{}", lines.join("\n")))
+        })?;
+        let parts = spec.versions.len() as u32;
+        let mut plans = Vec::with_capacity(spec.versions.len());
+        for (i, version) in spec.versions.iter().enumerate() {
+            let share = load.share(parts, i as u32);
+            match LoadPlan::new(version, &share).await {
+                Ok(plan) => plans.push(plan),
+                Err(LoadError::BodyFile { path, source }) => {
+                    return Err(Failure::Invalid(anyhow!(
+                        "load.bodyFile: cannot read {}: {source}",
+                        path.display()
+                    )));
+                }
+                Err(LoadError::Invalid { field, reason }) => {
+                    let path = if field == "url" {
+                        format!("versions[{i}].url")
+                    } else {
+                        format!("load.{field}")
+                    };
+                    return Err(Failure::Invalid(anyhow!("{path}: {reason}")));
+                }
+                Err(other) => {
+                    return Ok(Err(format!(
+                        "version {}: {:#}",
+                        version.name,
+                        anyhow!(other)
+                    )));
+                }
+            }
+        }
+        Ok(Ok(Self { plans }))
+    }
+}
+
+impl EvidenceSource for LoadSource {
+    fn describe(&self) -> String {
+        format!("load of {} versions at once", self.plans.len())
+    }
+
+    fn collect(
+        &mut self,
+        progress: watch::Sender<SourceProgress>,
+        stop: CancellationToken,
+    ) -> EvidenceFuture<'_> {
+        let plans = std::mem::take(&mut self.plans);
+        Box::pin(async move {
+            let names: Vec<String> = plans.iter().map(|p| p.version().to_owned()).collect();
+            let mut runs = Vec::with_capacity(plans.len());
+            let mut forwarders = Vec::new();
+            for plan in plans {
+                let (tx, mut rx) = watch::channel(LoadProgress::default());
+                let name = plan.version().to_owned();
+                let all = progress.clone();
+                // Each run's progress joins the source's map of every version.
+                forwarders.push(tokio::spawn(async move {
+                    while rx.changed().await.is_ok() {
+                        let p = rx.borrow_and_update().clone();
+                        all.send_modify(|map| {
+                            map.insert(name.clone(), p);
+                        });
+                    }
+                }));
+                let options = RunOptions {
+                    progress: Some(tx),
+                    stop: stop.clone(),
+                    ..RunOptions::default()
+                };
+                runs.push((plan, options));
+            }
+            let outcomes = slogate_loadgen::run_together(runs).await;
+            for f in forwarders {
+                let _ = f.await;
+            }
+            names
+                .into_iter()
+                .zip(outcomes)
+                .map(|(name, outcome)| {
+                    outcome
+                        .map(|m| (name.clone(), m))
+                        .map_err(|err| format!("version {name}: {err}"))
+                })
+                .collect()
+        })
+    }
+}
+
+/// Pull-request promotion as a finish action (the spec's `promotion`).
+pub struct PullRequestAction<'s> {
+    spec: &'s ExperimentSpec,
+    token_file: Option<PathBuf>,
+    dry_run: bool,
+}
+
+impl FinishAction for PullRequestAction<'_> {
+    fn describe(&self) -> String {
+        "pull request".to_owned()
+    }
+
+    fn run<'a>(&'a self, judged: &'a ExperimentResult) -> ActionFuture<'a> {
+        Box::pin(async move {
+            ActionOutcome::PullRequest(
+                crate::promote::promote(
+                    self.spec,
+                    judged,
+                    self.token_file.as_deref(),
+                    self.dry_run,
+                )
+                .await,
+            )
+        })
+    }
+
+    fn interrupted(&self, reason: String) -> ActionOutcome {
+        ActionOutcome::PullRequest(PromotionOutcome::Interrupted { reason })
+    }
+}
+
 /// Runs a validated experiment to its end and returns the final document (stage
 /// `Completed`, or `Failed` with a reason).
 ///
@@ -257,104 +452,79 @@ pub async fn run(
 ) -> Result<ExperimentResult, Failure> {
     // Building the plans may download the body from `payloadURL`: a signal stops that too,
     // and the run is then published as interrupted.
-    let (plans, plan_failure) = tokio::select! {
-        planned = plan_versions(spec) => planned?,
+    let planned = tokio::select! {
+        planned = LoadSource::plan(spec) => planned?,
         _ = interrupt.triggered() => {
-            (Vec::new(), Some(interrupt.reason().unwrap_or("Interrupted").to_owned()))
+            Err(interrupt.reason().unwrap_or("Interrupted").to_owned())
         }
     };
-    let mut run = Run {
+    let mut actions: Vec<Box<dyn FinishAction + '_>> = Vec::new();
+    if spec.promotion.is_some() {
+        let token_file = settings
+            .token_file
+            .clone()
+            .or_else(|| spec.promotion.as_ref().and_then(|p| p.token_file.clone()));
+        actions.push(Box::new(PullRequestAction {
+            spec,
+            token_file,
+            dry_run: settings.dry_run,
+        }));
+    }
+    let mut driver = Driver {
         spec,
         settings,
         result: ExperimentResult::running(spec, Timestamp::now()),
     };
-    run.publish().await;
-    if let Some(reason) = plan_failure {
-        run.result.fail(reason, Timestamp::now());
-        return Ok(run.finish().await?);
-    }
-
-    let mut measurements: Vec<Measurement> = Vec::with_capacity(spec.versions.len());
-    for (version, plan) in spec.versions.iter().zip(plans) {
-        match run
-            .load_version(version, plan, &measurements, interrupt)
-            .await
-        {
-            Ok(m) => {
-                run.result.record_version(spec, version, &m);
-                measurements.push(m);
-            }
-            Err(reason) => {
-                run.result.fail(reason, Timestamp::now());
-                return Ok(run.finish().await?);
-            }
+    driver.publish().await;
+    let mut sources: Vec<Box<dyn EvidenceSource>> = match planned {
+        Ok(load) => vec![Box::new(load)],
+        Err(reason) => {
+            driver.result.fail(reason, Timestamp::now());
+            return Ok(driver.finish().await?);
         }
-        run.publish().await;
-    }
+    };
 
-    run.result.complete(spec, &measurements, Timestamp::now());
-    if let Some(verdict) = &run.result.verdict {
+    let measurements = match driver.collect(&mut sources, interrupt).await {
+        Ok(m) => m,
+        Err(reason) => {
+            driver.result.fail(reason, Timestamp::now());
+            return Ok(driver.finish().await?);
+        }
+    };
+
+    let judged = slogate_core::verdict::judge_experiment(spec, &measurements);
+    driver
+        .result
+        .complete(spec, &measurements, judged, Timestamp::now());
+    if let Some(verdict) = &driver.result.verdict {
         let word = if verdict.pass { "PASS" } else { "FAIL" };
         eprintln!("slogate: {}: {word}: {}", spec.name, verdict.reason);
     }
-    if spec.promotion.is_some() {
-        // The verdict is final, but the run is not over until the pull request is: a
-        // reader must not see `Completed` and "no promotion" while it is being opened.
-        run.result.begin_finishing();
-        run.publish().await;
-        let outcome = run.promote(interrupt).await;
-        run.result.promotion = Some(outcome);
-        run.result.end_finishing(Timestamp::now());
+    if let Some(winner) = &driver.result.winner {
+        eprintln!("slogate: {}: winner: {}", spec.name, winner.reason);
     }
-    Ok(run.finish().await?)
-}
-
-/// Builds every version's load plan (the body read or downloaded once). Input the engine
-/// cannot use is [`Failure::Invalid`]; a failure of the environment (a payload download, TLS
-/// setup) comes back as the reason the run fails, once the run has been published.
-async fn plan_versions(spec: &ExperimentSpec) -> Result<(Vec<LoadPlan>, Option<String>), Failure> {
-    let load = spec.load.settings().map_err(|problems| {
-        let lines: Vec<String> = problems
-            .iter()
-            .map(|p| format!("load.{}: {}", p.path, p.reason))
-            .collect();
-        Failure::Invalid(anyhow!("{}", lines.join("\n")))
-    })?;
-    let mut plans = Vec::with_capacity(spec.versions.len());
-    for (i, version) in spec.versions.iter().enumerate() {
-        match LoadPlan::new(version, &load).await {
-            Ok(plan) => plans.push(plan),
-            Err(LoadError::BodyFile { path, source }) => {
-                return Err(Failure::Invalid(anyhow!(
-                    "load.bodyFile: cannot read {}: {source}",
-                    path.display()
-                )));
-            }
-            Err(LoadError::Invalid { field, reason }) => {
-                let path = if field == "url" {
-                    format!("versions[{i}].url")
-                } else {
-                    format!("load.{field}")
-                };
-                return Err(Failure::Invalid(anyhow!("{path}: {reason}")));
-            }
-            Err(other) => {
-                let reason = format!("version {}: {:#}", version.name, anyhow!(other));
-                return Ok((plans, Some(reason)));
-            }
+    if !actions.is_empty() {
+        // The verdict is final, but the run is not over until its actions are: a reader
+        // must not see `Completed` and "no promotion" while a pull request is being opened.
+        driver.result.begin_finishing();
+        driver.publish().await;
+        for action in &actions {
+            let outcome = driver.act(action.as_ref(), interrupt).await;
+            outcome.record(&mut driver.result);
         }
+        driver.result.end_finishing(Timestamp::now());
     }
-    Ok((plans, None))
+    Ok(driver.finish().await?)
 }
 
 /// One run under way.
-struct Run<'a> {
+struct Driver<'a> {
     spec: &'a ExperimentSpec,
     settings: &'a Settings,
     result: ExperimentResult,
 }
 
-impl Run<'_> {
+impl Driver<'_> {
     /// Publishes to every sink; a failure is reported and the run goes on.
     async fn publish(&mut self) {
         self.result
@@ -369,33 +539,25 @@ impl Run<'_> {
         }
     }
 
-    /// Promotes the judged result, publishing at least every publish interval while GitHub
-    /// is slow (a rate limit can make it wait minutes), and stops at once when the run is
+    /// Runs one finish action, publishing at least every publish interval while it is slow
+    /// (a GitHub rate limit can make it wait minutes), and stops it at once when the run is
     /// interrupted: Kubernetes gives a pod 30 s after SIGTERM by default.
-    async fn promote(&mut self, interrupt: &Interrupt) -> PromotionOutcome {
-        let settings = self.settings;
-        let token_file = settings.token_file.clone().or_else(|| {
-            self.spec
-                .promotion
-                .as_ref()
-                .and_then(|p| p.token_file.clone())
-        });
+    async fn act(&mut self, action: &dyn FinishAction, interrupt: &Interrupt) -> ActionOutcome {
         let judged = self.result.clone();
-        let promote =
-            crate::promote::promote(self.spec, &judged, token_file.as_deref(), settings.dry_run);
-        tokio::pin!(promote);
-        let mut publish_tick = tokio::time::interval(settings.publish_every);
+        let work = action.run(&judged);
+        tokio::pin!(work);
+        let mut publish_tick = tokio::time::interval(self.settings.publish_every);
         publish_tick.reset();
         loop {
             tokio::select! {
                 biased;
                 _ = interrupt.triggered() => {
-                    // Dropping the promotion cancels the request in flight.
+                    // Dropping the action cancels the request in flight.
                     let reason = interrupt.reason().unwrap_or("Interrupted").to_owned();
-                    eprintln!("slogate: promotion interrupted ({reason}); the SLO verdict stands");
-                    return PromotionOutcome::Interrupted { reason };
+                    eprintln!("slogate: {} interrupted ({reason}); the SLO verdict stands", action.describe());
+                    return action.interrupted(reason);
                 }
-                outcome = &mut promote => return outcome,
+                outcome = &mut work => return outcome,
                 _ = publish_tick.tick() => self.publish().await,
             }
         }
@@ -418,28 +580,28 @@ impl Run<'_> {
         }
     }
 
-    /// Loads one version; `Err` is the reason the run fails.
-    async fn load_version(
+    /// Runs every source at once until all are done, following their progress, and merges
+    /// their evidence per version, in the order of the spec's versions. `Err` is the reason
+    /// the run fails; what was measured when it was interrupted stays in the document.
+    async fn collect(
         &mut self,
-        version: &VersionSpec,
-        plan: LoadPlan,
-        done: &[Measurement],
+        sources: &mut [Box<dyn EvidenceSource>],
         interrupt: &Interrupt,
-    ) -> Result<Measurement, String> {
+    ) -> Result<Vec<Measurement>, String> {
         if let Some(reason) = interrupt.reason() {
             return Err(reason.to_owned());
         }
-        let requests_before: u64 = done.iter().map(|m| m.requests).sum();
-        let elapsed_before: Duration = done.iter().map(|m| m.elapsed).sum();
-        let (progress_tx, mut progress_rx) = watch::channel(LoadProgress::default());
         let stop = CancellationToken::new();
-        let options = RunOptions {
-            progress: Some(progress_tx),
-            stop: stop.clone(),
-            ..RunOptions::default()
-        };
-        let load = slogate_loadgen::run(plan, options);
-        tokio::pin!(load);
+        let mut receivers = Vec::new();
+        let mut work = Vec::new();
+        for source in sources.iter_mut() {
+            tracing::info!(source = %source.describe(), "collecting evidence");
+            let (tx, rx) = watch::channel(SourceProgress::new());
+            receivers.push(rx);
+            work.push(source.collect(tx, stop.clone()));
+        }
+        let all = futures::future::join_all(work);
+        tokio::pin!(all);
 
         let mut publish_tick = tokio::time::interval(self.settings.publish_every);
         publish_tick.reset();
@@ -447,39 +609,110 @@ impl Run<'_> {
         let mut print_tick =
             tokio::time::interval(progress_every.unwrap_or(Duration::from_secs(3600)));
         print_tick.reset();
+        let mut progress_tick = tokio::time::interval(Duration::from_millis(250));
         let mut stopping = false;
-        let measured = loop {
+        let collected = loop {
             tokio::select! {
-                outcome = &mut load => break outcome,
+                outcome = &mut all => break outcome,
                 _ = interrupt.triggered(), if !stopping => {
-                    // The engine returns what it measured so far once stopped.
+                    // The sources return what they measured so far once stopped.
                     stopping = true;
                     stop.cancel();
                 }
-                changed = progress_rx.changed() => {
-                    if changed.is_ok() {
-                        let p = progress_rx.borrow_and_update().clone();
-                        self.result.set_progress(requests_before + p.requests, elapsed_before + p.elapsed);
-                    }
+                _ = progress_tick.tick() => {
+                    let p = merged_progress(&receivers);
+                    self.set_progress(&p);
                 }
                 _ = publish_tick.tick() => self.publish().await,
                 _ = print_tick.tick(), if progress_every.is_some() => {
-                    print_progress(&version.name, &progress_rx.borrow(), self.spec);
+                    for (version, p) in &merged_progress(&receivers) {
+                        print_progress(version, p, self.spec);
+                    }
                 }
             }
         };
-        let m = measured.map_err(|err| format!("version {}: {err}", version.name))?;
+        let mut by_version: BTreeMap<String, Measurement> = BTreeMap::new();
+        let mut failure = None;
+        for outcome in collected {
+            match outcome {
+                Ok(list) => {
+                    for (name, m) in list {
+                        match by_version.get_mut(&name) {
+                            Some(sum) => sum
+                                .merge(&m)
+                                .map_err(|err| format!("version {name}: {err}"))?,
+                            None => {
+                                by_version.insert(name, m);
+                            }
+                        }
+                    }
+                }
+                Err(reason) => failure = failure.or(Some(reason)),
+            }
+        }
+        if let Some(reason) = failure {
+            return Err(reason);
+        }
+        let measurements: Vec<Measurement> = self
+            .spec
+            .versions
+            .iter()
+            .map(|v| by_version.remove(&v.name).unwrap_or_default())
+            .collect();
+        let done: u64 = measurements.iter().map(|m| m.requests).sum();
+        let elapsed = measurements
+            .iter()
+            .map(|m| m.elapsed)
+            .max()
+            .unwrap_or_default();
+        self.result.set_progress(done, elapsed);
         if let Some(reason) = interrupt.reason() {
-            // Keep what was measured of this version: it shows how far the run got.
-            self.result.record_version(self.spec, version, &m);
-            self.result
-                .set_progress(requests_before + m.requests, elapsed_before + m.elapsed);
+            // Keep what was measured: it shows how far the run got.
+            for (version, m) in self.spec.versions.iter().zip(&measurements) {
+                self.result.record_version(self.spec, version, m);
+            }
+            self.result.progress.versions = self
+                .spec
+                .versions
+                .iter()
+                .zip(&measurements)
+                .map(|(v, m)| (v.name.clone(), m.requests))
+                .collect();
             return Err(reason.to_owned());
         }
-        self.result
-            .set_progress(requests_before + m.requests, elapsed_before + m.elapsed);
-        Ok(m)
+        Ok(measurements)
     }
+
+    fn set_progress(&mut self, p: &SourceProgress) {
+        let done: u64 = p.values().map(|x| x.requests).sum();
+        let elapsed = p.values().map(|x| x.elapsed).max().unwrap_or_default();
+        self.result.set_progress(done, elapsed);
+        self.result.progress.versions = p
+            .iter()
+            .map(|(name, x)| (name.clone(), x.requests))
+            .collect();
+    }
+}
+
+/// The progress of every source, per version (requests of one version in several sources
+/// added up).
+fn merged_progress(receivers: &[watch::Receiver<SourceProgress>]) -> SourceProgress {
+    let mut all = SourceProgress::new();
+    for rx in receivers {
+        for (name, p) in rx.borrow().iter() {
+            match all.get_mut(name) {
+                Some(sum) => {
+                    sum.requests += p.requests;
+                    sum.errors += p.errors;
+                    sum.elapsed = sum.elapsed.max(p.elapsed);
+                }
+                None => {
+                    all.insert(name.clone(), p.clone());
+                }
+            }
+        }
+    }
+    all
 }
 
 /// One progress line on stderr, so stdout stays the document.

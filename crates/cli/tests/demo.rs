@@ -118,3 +118,23 @@ fn an_undecided_slo_is_not_blamed_on_the_service() {
         assert!(!line.contains("the service itself takes"), "{line}");
     }
 }
+
+#[test]
+fn demo_with_a_baseline_compares_the_slow_candidate_and_names_the_baseline_winner() {
+    let out = demo(&["--baseline", "--candidate", "slow", "-n", "1000"]);
+    let report = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(report.contains("****** Comparison ******"), "{report}");
+    assert!(
+        report.contains(
+            "****** Winner ******\n✔ current: current wins: candidate violates http/latency-p95"
+        ),
+        "{report}"
+    );
+    assert!(report.contains("Variables: promote=baseline"), "{report}");
+    assert!(
+        text(&out.stderr).contains("baseline hello service (stable)"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -11,11 +11,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::measure::{ErrorKind, Measurement};
 use crate::metrics::{self, Metric};
-use crate::spec::{ExperimentSpec, VersionSpec};
-use crate::verdict;
+use crate::spec::{ExperimentSpec, Role, TestingPattern, VersionSpec};
 
-/// The `apiVersion` of the result document.
-pub const API_VERSION: &str = "slogate.dev/v1alpha1";
+/// The `apiVersion` of the result document this slogate writes. `v1alpha2` added per
+/// version its role and variables, comparison rows for relative SLOs, the testing pattern
+/// and the winner; every field of `v1alpha1` kept its meaning.
+pub const API_VERSION: &str = "slogate.dev/v1alpha2";
+/// The `apiVersion` of documents written before comparisons: still read.
+pub const API_VERSION_V1ALPHA1: &str = "slogate.dev/v1alpha1";
 /// The `kind` of the result document.
 pub const KIND: &str = "ExperimentResult";
 
@@ -68,6 +71,33 @@ pub struct ExperimentResult {
     /// written before slogate said so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judgement: Option<Judgement>,
+    /// `Canary` when a candidate was compared with a baseline; absent for `Conformance`
+    /// (and in `v1alpha1` documents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub testing_pattern: Option<TestingPattern>,
+    /// Canary: which version won and why; absent until the verdict is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub winner: Option<Winner>,
+}
+
+/// The winner assessment of a Canary experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Winner {
+    /// Whether a winner was found: false when an SLO of the candidate is inconclusive
+    /// and none is violated (the evidence decides neither way).
+    pub found: bool,
+    /// The winning version's name, when one was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The winning version's role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// The winning version's variables (what templates see as `winner.variables`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variables: BTreeMap<String, String>,
+    /// One sentence saying why.
+    pub reason: String,
 }
 
 /// How the SLOs of a document were judged.
@@ -86,7 +116,7 @@ impl Judgement {
     pub fn current() -> Self {
         Self {
             bounds: BoundsKind::OneSided,
-            decision_probability: verdict::DECISION_PROBABILITY,
+            decision_probability: crate::verdict::DECISION_PROBABILITY,
         }
     }
 }
@@ -128,6 +158,10 @@ pub struct Progress {
     /// Seconds planned, when the run is bounded by time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_planned_seconds: Option<f64>,
+    /// Measured requests finished so far per version (versions are loaded at the same
+    /// time); absent in older documents.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<String, u64>,
 }
 
 /// Metrics of one version.
@@ -138,6 +172,12 @@ pub struct VersionResult {
     pub name: String,
     /// URL that was loaded.
     pub url: String,
+    /// `baseline` or `candidate`; absent in `v1alpha1` documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// The version's variables from the spec.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variables: BTreeMap<String, String>,
     /// Metric values by Iter8-compatible name (`http/latency-p95` …), latencies in ms.
     pub metrics: BTreeMap<String, f64>,
     /// The latency histogram (`http/latency`), for reports.
@@ -237,6 +277,42 @@ pub struct SloResult {
     pub method: String,
     /// One sentence saying why the verdict is what it is.
     pub reason: String,
+    /// A relative SLO: what was compared. `observed`, `interval` and the limits are then
+    /// of the contrast (a ratio, or a difference in the metric's unit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
+}
+
+/// What a relative SLO compared: the candidate (`version`) against the baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Comparison {
+    /// The baseline's name.
+    pub versus: String,
+    /// `ratio` (candidate / baseline) or `difference` (candidate − baseline).
+    pub contrast: ContrastKind,
+    /// `maxIncrease` as written (`10%`, `5`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_increase: Option<String>,
+    /// `maxDecrease` as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_decrease: Option<String>,
+    /// The candidate's observed value of the metric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate: Option<f64>,
+    /// The baseline's observed value of the metric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<f64>,
+}
+
+/// How a relative SLO's values are contrasted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ContrastKind {
+    /// candidate / baseline.
+    Ratio,
+    /// candidate − baseline, in the metric's unit.
+    Difference,
 }
 
 /// A closed interval.
@@ -386,6 +462,7 @@ impl ExperimentResult {
                 requests_planned: spec.planned_requests(),
                 elapsed_seconds: 0.0,
                 duration_planned_seconds: spec.planned_seconds(),
+                versions: BTreeMap::new(),
             },
             failure: None,
             confidence: spec.confidence,
@@ -396,6 +473,9 @@ impl ExperimentResult {
             updated_at: None,
             publish_interval_seconds: None,
             judgement: Some(Judgement::current()),
+            testing_pattern: (spec.testing_pattern() == TestingPattern::Canary)
+                .then_some(TestingPattern::Canary),
+            winner: None,
         }
     }
 
@@ -428,6 +508,8 @@ impl ExperimentResult {
         let entry = VersionResult {
             name: version.name.clone(),
             url: version.url.clone(),
+            role: Some(version.role),
+            variables: version.variables.clone(),
             metrics: metrics::version_metrics(m, &extra),
             histogram: metrics::histogram_buckets(&m.latency),
             status_counts: m
@@ -469,37 +551,38 @@ impl ExperimentResult {
         }
     }
 
-    /// Finishes the run: records every version, judges every SLO of every version it applies
-    /// to, sets the overall verdict and stage `Completed`.
+    /// Finishes the run: records every version and takes the verdict engine's judgement
+    /// ([`crate::verdict::judge_experiment`]): every SLO, the overall verdict and, in a
+    /// Canary experiment, the winner; stage `Completed`.
     ///
     /// `measurements` are in the order of `spec.versions`.
     pub fn complete(
         &mut self,
         spec: &ExperimentSpec,
         measurements: &[Measurement],
+        judged: Judged,
         end: Timestamp,
     ) {
-        let mut slos = Vec::new();
         for (version, m) in spec.versions.iter().zip(measurements) {
             self.record_version(spec, version, m);
         }
-        for slo in &spec.slos {
-            for (version, m) in spec.versions.iter().zip(measurements) {
-                if slo
-                    .version
-                    .as_deref()
-                    .is_none_or(|name| name == version.name)
-                {
-                    slos.push(verdict::judge_slo(slo, &version.name, m, spec.confidence));
-                }
-            }
-        }
-        let verdict = verdict::overall(&slos, spec.inconclusive, spec.confidence);
+        self.progress.versions = spec
+            .versions
+            .iter()
+            .zip(measurements)
+            .map(|(v, m)| (v.name.clone(), m.requests))
+            .collect();
         let done: u64 = measurements.iter().map(|m| m.requests).sum();
-        let elapsed: Duration = measurements.iter().map(|m| m.elapsed).sum();
+        // The versions were loaded at the same time: the run took as long as the longest.
+        let elapsed: Duration = measurements
+            .iter()
+            .map(|m| m.elapsed)
+            .max()
+            .unwrap_or_default();
         self.set_progress(done, elapsed);
-        self.slos = slos;
-        self.verdict = Some(verdict);
+        self.slos = judged.slos;
+        self.verdict = Some(judged.verdict);
+        self.winner = judged.winner;
         self.stage = Stage::Completed;
         self.failure = None;
         self.end_time = Some(end);
@@ -570,6 +653,18 @@ impl ExperimentResult {
         // Serializing plain data with string keys and finite numbers cannot fail.
         serde_json::to_string_pretty(self).expect("result document serializes")
     }
+}
+
+/// What the verdict engine concluded from the evidence: the plain data
+/// [`ExperimentResult::complete`] records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judged {
+    /// Per SLO and version.
+    pub slos: Vec<SloResult>,
+    /// The overall verdict.
+    pub verdict: OverallVerdict,
+    /// Canary only: the winner assessment.
+    pub winner: Option<Winner>,
 }
 
 /// Publish intervals a run may miss before its document is stale.

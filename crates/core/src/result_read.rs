@@ -5,15 +5,17 @@
 use serde::Deserialize;
 
 use crate::quote::{clip_message, quote};
-use crate::result::{API_VERSION, ExperimentResult, KIND};
+use crate::result::{API_VERSION, API_VERSION_V1ALPHA1, ExperimentResult, KIND};
 
 /// The largest result document slogate reads. A real one stays well under the 1 MiB
 /// ConfigMap limit; a bigger file is not a result, and parsing it could take many times
 /// its size in memory.
 pub const MAX_RESULT_BYTES: usize = 4 << 20;
 
-/// The `apiVersion`s of result documents this slogate reads.
-pub const READABLE_API_VERSIONS: &[&str] = &[API_VERSION];
+/// The `apiVersion`s of result documents this slogate reads: `v1alpha2` is `v1alpha1` with
+/// optional fields added, so an old document (an old ConfigMap) reads as one without a
+/// comparison or winner.
+pub const READABLE_API_VERSIONS: &[&str] = &[API_VERSION, API_VERSION_V1ALPHA1];
 
 /// Why a document is not a result slogate can read. Each message continues a sentence
 /// that names the document ("result.json ...").

@@ -3,6 +3,7 @@
 //!
 //! Durations are strings such as `30s`, `1m30s` or `250ms`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -37,6 +38,126 @@ pub struct ExperimentSpec {
     /// Pull-request promotion; absent means no promotion.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promotion: Option<PromotionSpec>,
+    /// How versions are compared; absent means `Conformance`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<StrategySpec>,
+}
+
+/// How the experiment compares its versions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StrategySpec {
+    /// Conformance (each version against the SLOs) or Canary (a candidate against the
+    /// baseline, with a winner).
+    #[serde(default)]
+    pub testing_pattern: TestingPattern,
+}
+
+/// What the experiment decides.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TestingPattern {
+    /// Every version is judged against the SLOs; no winner (today's behaviour).
+    #[default]
+    Conformance,
+    /// A baseline and one candidate, loaded at the same time: the candidate wins when it
+    /// satisfies every SLO, absolute and relative; otherwise the baseline does.
+    Canary,
+}
+
+/// A version's part in a comparison.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Role {
+    /// The version under test (the default).
+    #[default]
+    Candidate,
+    /// The version relative SLOs compare against (what runs in production); at most one.
+    Baseline,
+}
+
+impl Role {
+    fn is_candidate(&self) -> bool {
+        *self == Role::Candidate
+    }
+}
+
+/// How much a relative SLO lets the candidate's metric move from the baseline's: a
+/// percentage of the baseline's value (`"10%"`) or an amount in the metric's unit (`5`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Change {
+    /// A share of the baseline's value: `"10%"` is `Percent(10.0)`.
+    Percent(f64),
+    /// An amount in the metric's unit (ms for latencies, a fraction for the error rate).
+    Amount(f64),
+}
+
+impl Change {
+    /// How the change is written in a spec: `10%` or `5`.
+    pub fn text(&self) -> String {
+        match self {
+            Change::Percent(p) => format!("{}%", crate::quote::number(*p)),
+            Change::Amount(a) => crate::quote::number(*a),
+        }
+    }
+}
+
+impl Serialize for Change {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Change::Percent(_) => s.serialize_str(&self.text()),
+            Change::Amount(a) => s.serialize_f64(*a),
+        }
+    }
+}
+
+/// What serde's messages say a change field expects.
+const CHANGE_EXPECTED: &str =
+    "a number in the metric's unit (e.g. 5) or a percentage of the baseline's value (e.g. \"10%\")";
+
+impl<'de> Deserialize<'de> for Change {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ChangeVisitor;
+        impl serde::de::Visitor<'_> for ChangeVisitor {
+            type Value = Change;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(CHANGE_EXPECTED)
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Change, E> {
+                Ok(Change::Amount(v))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Change, E> {
+                Ok(Change::Amount(v as f64))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Change, E> {
+                Ok(Change::Amount(v as f64))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Change, E> {
+                let t = text.trim();
+                let (digits, percent) = match t.strip_suffix('%') {
+                    Some(d) => (d.trim(), true),
+                    None => (t, false),
+                };
+                let plain = !digits.is_empty()
+                    && digits
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || c == '.' || c == '-');
+                match digits.parse::<f64>() {
+                    Ok(v) if plain && percent => Ok(Change::Percent(v)),
+                    Ok(v) if plain => Ok(Change::Amount(v)),
+                    _ => Err(E::custom(format!(
+                        "{} is not {CHANGE_EXPECTED}",
+                        crate::quote::quote(text)
+                    ))),
+                }
+            }
+        }
+        d.deserialize_any(ChangeVisitor)
+    }
 }
 
 /// The default confidence level, 0.95.
@@ -55,6 +176,12 @@ pub struct VersionSpec {
     /// Extra headers for this version only, added after the load headers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<Header>,
+    /// `baseline` or `candidate` (the default); at most one baseline.
+    #[serde(default, skip_serializing_if = "Role::is_candidate")]
+    pub role: Role,
+    /// Free-form values templates and finish actions see (`{{winner.variables.promote}}`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variables: BTreeMap<String, String>,
 }
 
 /// One HTTP header.
@@ -283,6 +410,23 @@ impl LoadSettings {
     pub fn error_ranges(&self) -> &[StatusRange] {
         &self.error_ranges
     }
+
+    /// Version `index`'s share when `parts` versions are loaded at the same time: the
+    /// connections, the most connections and the rate divided among them (the first
+    /// versions take what does not divide evenly; every version gets at least one
+    /// connection). The stop rule and warmup are each version's own: `numRequests` is per
+    /// version, and a `duration` is the same time window for all.
+    pub fn share(&self, parts: u32, index: u32) -> LoadSettings {
+        let parts = parts.max(1);
+        let split = |total: u32| (total / parts + u32::from(index < total % parts)).max(1);
+        let connections = split(self.connections);
+        LoadSettings {
+            connections,
+            max_connections: split(self.max_connections).max(connections),
+            qps: self.qps.map(|q| q / f64::from(parts)),
+            ..self.clone()
+        }
+    }
 }
 
 impl LoadSpec {
@@ -368,9 +512,43 @@ pub struct SloSpec {
     /// The metric must be at least this (lower limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lower_limit: Option<f64>,
-    /// Version the SLO applies to; default: every version.
+    /// Version the SLO applies to; default: every version (a relative SLO: every
+    /// candidate).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// A relative SLO compares against this: only `baseline` (the version whose role is
+    /// baseline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versus: Option<String>,
+    /// Relative SLO: the candidate's value may exceed the baseline's by at most this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_increase: Option<Change>,
+    /// Relative SLO: the candidate's value may fall below the baseline's by at most this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_decrease: Option<Change>,
+}
+
+/// What `versus` names in a relative SLO.
+pub const VERSUS_BASELINE: &str = "baseline";
+
+impl SloSpec {
+    /// An absolute SLO on `metric` with these limits, for every version.
+    pub fn absolute(metric: &str, upper_limit: Option<f64>, lower_limit: Option<f64>) -> Self {
+        Self {
+            metric: metric.to_owned(),
+            upper_limit,
+            lower_limit,
+            version: None,
+            versus: None,
+            max_increase: None,
+            max_decrease: None,
+        }
+    }
+
+    /// Whether it compares a candidate with the baseline (`versus` is set).
+    pub fn is_relative(&self) -> bool {
+        self.versus.is_some()
+    }
 }
 
 /// What an inconclusive SLO means for the overall verdict.
@@ -674,18 +852,31 @@ impl ExperimentSpec {
         }
     }
 
-    /// The measured seconds the run plans in all versions together, when bounded by time.
+    /// The measured seconds the run plans, when bounded by time: every version is loaded
+    /// in the same time window.
     pub fn planned_seconds(&self) -> Option<f64> {
-        self.load
-            .duration
-            .map(|d| d.as_secs_f64() * self.versions.len() as f64)
+        self.load.duration.map(|d| d.as_secs_f64())
     }
 
-    /// The versions an SLO applies to: the one it names, or every version.
+    /// The versions an SLO applies to: the one it names, or every version (a relative
+    /// SLO: every candidate).
     pub fn slo_versions<'a>(&'a self, slo: &'a SloSpec) -> impl Iterator<Item = &'a VersionSpec> {
-        self.versions
-            .iter()
-            .filter(move |v| slo.version.as_deref().is_none_or(|name| name == v.name))
+        self.versions.iter().filter(move |v| {
+            slo.version.as_deref().is_none_or(|name| name == v.name)
+                && !(slo.is_relative() && v.role == Role::Baseline)
+        })
+    }
+
+    /// The version whose role is baseline, if one is.
+    pub fn baseline(&self) -> Option<&VersionSpec> {
+        self.versions.iter().find(|v| v.role == Role::Baseline)
+    }
+
+    /// The testing pattern (`Conformance` when no strategy is given).
+    pub fn testing_pattern(&self) -> TestingPattern {
+        self.strategy
+            .as_ref()
+            .map_or(TestingPattern::Conformance, |s| s.testing_pattern)
     }
 }
 
@@ -751,6 +942,49 @@ mod validate {
             }
             http_url(&format!("{at}.url"), &v.url, p);
             headers(&format!("{at}.headers"), &v.headers, p);
+            for key in v.variables.keys() {
+                if key.is_empty()
+                    || !key
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                {
+                    p.add(
+                        format!("{at}.variables"),
+                        format!("{} is not a variable name: letters, digits, '_' and '-' (templates read it as {{{{winner.variables.NAME}}}})", quote(key)),
+                    );
+                }
+            }
+        }
+        let baselines: Vec<usize> = spec
+            .versions
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.role == Role::Baseline)
+            .map(|(i, _)| i)
+            .collect();
+        for &i in baselines.iter().skip(1) {
+            p.add(
+                format!("versions[{i}].role"),
+                format!(
+                    "versions[{}] is the baseline already; at most one version is",
+                    baselines[0]
+                ),
+            );
+        }
+        if spec.strategy.as_ref().map(|s| s.testing_pattern) == Some(TestingPattern::Canary) {
+            let candidates = spec.versions.len() - baselines.len();
+            if baselines.is_empty() {
+                p.add(
+                    "strategy.testingPattern",
+                    "Canary compares a candidate with a baseline: give one version role: baseline",
+                );
+            }
+            if candidates != 1 {
+                p.add(
+                    "strategy.testingPattern",
+                    format!("Canary needs exactly one candidate, not {candidates}: the other versions need role: baseline, and there is at most one"),
+                );
+            }
         }
         load(&spec.load, p);
         if !(spec.confidence > 0.0 && spec.confidence < 1.0) {
@@ -763,7 +997,11 @@ mod validate {
             );
         }
         for (i, slo) in spec.slos.iter().enumerate() {
-            self::slo(&format!("slos[{i}]"), slo, &spec.versions, p);
+            if slo.is_relative() {
+                self::relative_slo(&format!("slos[{i}]"), slo, &spec.versions, p);
+            } else {
+                self::slo(&format!("slos[{i}]"), slo, &spec.versions, p);
+            }
         }
         if let Some(result) = &spec.result {
             if let Some(cm) = &result.config_map {
@@ -965,6 +1203,128 @@ mod validate {
                     quote_list(&known)
                 ),
             );
+        }
+    }
+
+    /// A relative SLO: `versus: baseline` with `maxIncrease` and/or `maxDecrease`.
+    fn relative_slo(at: &str, slo: &SloSpec, versions: &[VersionSpec], p: &mut Problems) {
+        let metric = match slo.metric.parse::<Metric>() {
+            Ok(m) => Some(m),
+            Err(err) => {
+                p.add(format!("{at}.metric"), err.to_string());
+                None
+            }
+        };
+        if let Some(m) = metric
+            && !matches!(
+                m,
+                Metric::ErrorRate | Metric::LatencyMean | Metric::LatencyPercentile(_)
+            )
+        {
+            p.add(
+                format!("{at}.metric"),
+                format!("{m} cannot be compared with the baseline: compare http/error-rate, http/latency-mean or a percentile (http/latency-p95)"),
+            );
+        }
+        if slo.versus.as_deref() != Some(VERSUS_BASELINE) {
+            p.add(
+                format!("{at}.versus"),
+                format!(
+                    "{} is not something to compare with: write versus: baseline",
+                    quote(slo.versus.as_deref().unwrap_or_default())
+                ),
+            );
+        }
+        let baseline = versions.iter().find(|v| v.role == Role::Baseline);
+        if baseline.is_none() {
+            p.add(
+                format!("{at}.versus"),
+                "no version has role: baseline to compare with",
+            );
+        }
+        for field in ["upperLimit", "lowerLimit"] {
+            let given = if field == "upperLimit" {
+                slo.upper_limit.is_some()
+            } else {
+                slo.lower_limit.is_some()
+            };
+            if given {
+                p.add(
+                    format!("{at}.{field}"),
+                    "a relative SLO takes maxIncrease or maxDecrease; put an absolute limit in an SLO of its own",
+                );
+            }
+        }
+        if let (Some(up), Some(down)) = (slo.max_increase, slo.max_decrease)
+            && matches!(up, Change::Percent(_)) != matches!(down, Change::Percent(_))
+        {
+            p.add(
+                format!("{at}.maxDecrease"),
+                format!(
+                    "{} and maxIncrease {} mix a percentage and an amount: write both one way",
+                    down.text(),
+                    up.text()
+                ),
+            );
+        }
+        if slo.max_increase.is_none() && slo.max_decrease.is_none() {
+            p.add(
+                at,
+                "give maxIncrease, maxDecrease or both (e.g. maxIncrease: 10%)",
+            );
+        }
+        for (field, change) in [
+            ("maxIncrease", slo.max_increase),
+            ("maxDecrease", slo.max_decrease),
+        ] {
+            let Some(change) = change else { continue };
+            let path = format!("{at}.{field}");
+            let (Change::Percent(v) | Change::Amount(v)) = change;
+            if !v.is_finite() || v < 0.0 {
+                p.add(
+                    path,
+                    format!("{} must be a number of at least 0", change.text()),
+                );
+                continue;
+            }
+            match (change, metric) {
+                (Change::Percent(_), Some(Metric::ErrorRate)) => p.add(
+                    path,
+                    format!("{} is a percentage of the baseline's error rate, which is often 0: give the increase as a fraction (0.01 is one percentage point)", change.text()),
+                ),
+                (Change::Percent(v), _) if field == "maxDecrease" && v > 100.0 => p.add(
+                    path,
+                    format!("{}: nothing falls by more than 100%", change.text()),
+                ),
+                (Change::Amount(v), Some(Metric::ErrorRate)) if v > 1.0 => p.add(
+                    path,
+                    format!("{} is above 1: the error rate is a fraction (0.01 means 1 %)", number(v)),
+                ),
+                _ => {}
+            }
+        }
+        if let Some(name) = &slo.version {
+            match versions.iter().find(|v| &v.name == name) {
+                None => {
+                    let known: Vec<&str> = versions.iter().map(|v| v.name.as_str()).collect();
+                    p.add(
+                        format!("{at}.version"),
+                        format!(
+                            "no version is named {} (versions: {})",
+                            quote(name),
+                            quote_list(&known)
+                        ),
+                    );
+                }
+                Some(v) if v.role == Role::Baseline => p.add(
+                    format!("{at}.version"),
+                    format!(
+                        "{} is the baseline: it cannot be compared with itself",
+                        quote(name)
+                    ),
+                ),
+                Some(_) => {}
+            }
         }
     }
 

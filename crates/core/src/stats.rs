@@ -39,6 +39,16 @@
 //! holds at least 100 resamples. Levels that would need more than
 //! [`BOOTSTRAP_MAX_RESAMPLES`] are refused ([`Unsupported::LevelTooHigh`]).
 //!
+//! **Relative SLOs** compare a candidate with the baseline on a [`Contrast`] (difference or
+//! ratio), with two-sample one-sided bounds at the same level:
+//!
+//! - error rate: Newcombe's hybrid score interval of the difference of two proportions
+//!   ([`newcombe_difference`]);
+//! - percentile: each version's order-statistic bounds at `1 − (1 − c)/2`, combined
+//!   (Bonferroni, [`percentile_contrast_bounds`]): distribution-free at every n;
+//! - mean: a two-sample bootstrap-t, each version resampled on its own
+//!   ([`mean_contrast_bounds`]).
+//!
 //! The coverage of every bound is measured by `crates/core/tests/coverage.rs` (`make stats`).
 
 use hdrhistogram::Histogram;
@@ -564,6 +574,171 @@ pub fn stddev_bounds(hist: &Histogram<u64>, confidence: f64) -> Result<Bounds, U
     Ok(Bounds {
         lower: (log_sd - t_high * se).exp(),
         upper: f64::INFINITY,
+    })
+}
+
+/// How a relative SLO compares a candidate's value with the baseline's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contrast {
+    /// `candidate − baseline`, in the metric's unit (`maxIncrease: 5`).
+    Difference,
+    /// `candidate / baseline` (`maxIncrease: 10%` is a ratio of at most 1.1).
+    Ratio,
+}
+
+impl Contrast {
+    /// The contrast of two values; a ratio over a baseline of 0 is `None`.
+    pub fn of(self, candidate: f64, baseline: f64) -> Option<f64> {
+        match self {
+            Contrast::Difference => Some(candidate - baseline),
+            Contrast::Ratio => (baseline > 0.0).then(|| candidate / baseline),
+        }
+    }
+}
+
+/// One-sided Wilson score bounds at `z` for `x` events in `n`.
+fn wilson(x: u64, n: u64, z: f64) -> (f64, f64) {
+    let (x, n) = (x as f64, n as f64);
+    let p = x / n;
+    let z2 = z * z;
+    let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+    let half = z / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+/// Newcombe's hybrid score bounds (his method 10) of the difference of two proportions,
+/// `x1/n1 − x2/n2` (candidate minus baseline), one-sided at `confidence`: each proportion's
+/// Wilson bounds at the one-sided `z_c`, combined by square-and-add. `None` when either
+/// version has no request.
+pub fn newcombe_difference(x1: u64, n1: u64, x2: u64, n2: u64, confidence: f64) -> Option<Bounds> {
+    if n1 == 0 || n2 == 0 {
+        return None;
+    }
+    let z = z_one_sided(confidence);
+    let (p1, p2) = (x1.min(n1) as f64 / n1 as f64, x2.min(n2) as f64 / n2 as f64);
+    let (l1, u1) = wilson(x1.min(n1), n1, z);
+    let (l2, u2) = wilson(x2.min(n2), n2, z);
+    let d = p1 - p2;
+    Some(Bounds {
+        lower: (d - ((p1 - l1).powi(2) + (u2 - p2).powi(2)).sqrt()).max(-1.0),
+        upper: (d + ((u1 - p1).powi(2) + (p2 - l2).powi(2)).sqrt()).min(1.0),
+    })
+}
+
+/// One-sided bounds at `confidence` of the contrast of the `q`-quantiles of two latency
+/// histograms (µs; bounds of a difference in ms), from the order-statistic bounds of each
+/// at level `1 − (1 − c)/2` (Bonferroni): the contrast's upper bound is the candidate's
+/// upper bound against the baseline's lower bound, and the other way round. Each of the two
+/// holds with probability `1 − (1 − c)/2`, so both hold, and the contrast's bound with them,
+/// with probability at least `c`, whatever the two distributions. `None` when either
+/// histogram is empty; an end is unbounded while a sample is too small for its rank.
+pub fn percentile_contrast_bounds(
+    candidate: &Histogram<u64>,
+    baseline: &Histogram<u64>,
+    q: f64,
+    contrast: Contrast,
+    confidence: f64,
+) -> Option<Bounds> {
+    let each = 1.0 - (1.0 - confidence) / 2.0;
+    let c = percentile_bounds(candidate, q, each)?;
+    let b = percentile_bounds(baseline, q, each)?;
+    Some(match contrast {
+        Contrast::Difference => Bounds {
+            lower: c.lower - b.upper,
+            upper: c.upper - b.lower,
+        },
+        Contrast::Ratio => Bounds {
+            lower: if b.upper.is_finite() && b.upper > 0.0 {
+                c.lower / b.upper
+            } else {
+                0.0
+            },
+            upper: if b.lower > 0.0 {
+                c.upper / b.lower
+            } else {
+                f64::INFINITY
+            },
+        },
+    })
+}
+
+/// The samples a version needs for the two-sample bound of a percentile contrast to exist
+/// at all: both order-statistic ranks at level `1 − (1 − c)/2`.
+pub fn percentile_contrast_min_samples(q: f64, confidence: f64) -> u64 {
+    let each = 1.0 - (1.0 - confidence) / 2.0;
+    min_n_for_upper_bound(q, each).max(min_n_for_upper_bound(1.0 - q, each))
+}
+
+/// One-sided two-sample bootstrap-t bounds of the contrast of two means (candidate against
+/// baseline, histograms in µs, a difference in ms).
+///
+/// Each histogram is resampled on its own (the versions are independent samples) and the
+/// contrast studentized: the difference by its Welch standard error
+/// `√(s₁²/n₁ + s₂²/n₂)`, the ratio on the log scale by its delta-method standard error
+/// `√(s₁²/(n₁m₁²) + s₂²/(n₂m₂²))`. Each version must meet the one-sample rules of
+/// [`mean_bounds`] (at least [`MEAN_MIN_SAMPLES`] and `25·g1²` samples).
+pub fn mean_contrast_bounds(
+    candidate: &Histogram<u64>,
+    baseline: &Histogram<u64>,
+    contrast: Contrast,
+    confidence: f64,
+) -> Result<Bounds, Unsupported> {
+    let gc = groups(candidate);
+    let gb = groups(baseline);
+    let mc = moments(&gc, &gc.iter().map(|g| g.count).collect::<Vec<_>>());
+    let mb = moments(&gb, &gb.iter().map(|g| g.count).collect::<Vec<_>>());
+    let needed = |m: &Moments| {
+        MEAN_MIN_SAMPLES.max((MEAN_SKEW_FACTOR * m.skewness * m.skewness).ceil() as u64)
+    };
+    let need = needed(&mc).max(needed(&mb));
+    if mc.n < need || mb.n < need {
+        return Err(Unsupported::TooFewSamples { needed: need });
+    }
+    let resamples = check_level(confidence)?;
+    let floor_c = mc.mean * HISTOGRAM_RESOLUTION;
+    let floor_b = mb.mean * HISTOGRAM_RESOLUTION;
+    // The statistic and its standard error for a pair of moments.
+    let stat = |c: &Moments, b: &Moments| -> (f64, f64) {
+        let (nc, nb) = (c.n as f64, b.n as f64);
+        let (sc, sb) = (c.sd.max(floor_c), b.sd.max(floor_b));
+        match contrast {
+            Contrast::Difference => (c.mean - b.mean, (sc * sc / nc + sb * sb / nb).sqrt()),
+            Contrast::Ratio => (
+                (c.mean.max(floor_c) / b.mean.max(floor_b)).ln(),
+                (sc * sc / (nc * c.mean.max(floor_c).powi(2))
+                    + sb * sb / (nb * b.mean.max(floor_b).powi(2)))
+                .sqrt(),
+            ),
+        }
+    };
+    let (centre, se) = stat(&mc, &mb);
+    let mut rng = Pcg64::seed_from_u64(BOOTSTRAP_SEED);
+    let cumulative = |g: &[Group]| -> Vec<u64> {
+        g.iter()
+            .scan(0u64, |acc, g| {
+                *acc += g.count;
+                Some(*acc)
+            })
+            .collect()
+    };
+    let (cum_c, cum_b) = (cumulative(&gc), cumulative(&gb));
+    let (mut counts_c, mut counts_b) = (vec![0u64; gc.len()], vec![0u64; gb.len()]);
+    let mut t = Vec::with_capacity(resamples);
+    for _ in 0..resamples {
+        resample(&gc, &cum_c, mc.n, &mut rng, &mut counts_c);
+        resample(&gb, &cum_b, mb.n, &mut rng, &mut counts_b);
+        let (value, se_star) = stat(&moments(&gc, &counts_c), &moments(&gb, &counts_b));
+        t.push((value - centre) / se_star);
+    }
+    t.sort_by(f64::total_cmp);
+    let (t_low, t_high) = t_quantiles(&t, confidence);
+    let (lower, upper) = (centre - t_high * se, centre - t_low * se);
+    Ok(match contrast {
+        Contrast::Difference => Bounds { lower, upper },
+        Contrast::Ratio => Bounds {
+            lower: lower.exp(),
+            upper: upper.exp(),
+        },
     })
 }
 

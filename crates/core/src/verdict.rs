@@ -32,9 +32,13 @@ use statrs::distribution::{Binomial as BinomialDist, DiscreteCDF};
 
 use crate::measure::{MAX_LATENCY_US, Measurement, Saturation};
 use crate::metrics::Metric;
-use crate::result::{OverallVerdict, SloResult, SloVerdict};
-use crate::spec::{InconclusivePolicy, SloSpec};
-use crate::stats::{self, Bounds, Unsupported};
+use crate::result::{
+    Comparison, ContrastKind, Judged, OverallVerdict, SloResult, SloVerdict, Winner,
+};
+use crate::spec::{
+    Change, ExperimentSpec, InconclusivePolicy, Role, SloSpec, TestingPattern, VersionSpec,
+};
+use crate::stats::{self, Bounds, Contrast, Unsupported};
 
 /// The probability with which `requestsNeeded` requests decide an inconclusive SLO.
 pub const DECISION_PROBABILITY: f64 = 0.8;
@@ -142,6 +146,7 @@ fn judge_measured(slo: &SloSpec, version: &str, m: &Measurement, confidence: f64
         requests_needed: None,
         method: String::new(),
         reason: String::new(),
+        comparison: None,
     };
     let metric = match slo.metric.parse::<Metric>() {
         Ok(metric) => metric,
@@ -286,6 +291,461 @@ fn judge_measured(slo: &SloSpec, version: &str, m: &Measurement, confidence: f64
         );
     }
     result
+}
+
+/// Judges a whole experiment from its evidence: every SLO of every version it applies to
+/// (relative ones against the baseline), the overall verdict and, in a Canary experiment,
+/// the winner. `measurements` are in the order of `spec.versions`.
+///
+/// In a Canary experiment the overall verdict is the candidate's: it passes when the
+/// candidate wins. The baseline's own absolute SLOs are judged and shown, but they do not
+/// decide whether the candidate may replace it.
+pub fn judge_experiment(spec: &ExperimentSpec, measurements: &[Measurement]) -> Judged {
+    let confidence = spec.confidence;
+    let baseline = spec
+        .versions
+        .iter()
+        .zip(measurements)
+        .find(|(v, _)| v.role == Role::Baseline);
+    let mut slos = Vec::new();
+    for slo in &spec.slos {
+        for (version, m) in spec.versions.iter().zip(measurements) {
+            if !spec.slo_versions(slo).any(|v| v.name == version.name) {
+                continue;
+            }
+            if slo.is_relative() {
+                if let Some((base, bm)) = baseline {
+                    slos.push(judge_relative(
+                        slo,
+                        &version.name,
+                        m,
+                        &base.name,
+                        bm,
+                        confidence,
+                    ));
+                }
+            } else {
+                slos.push(judge_slo(slo, &version.name, m, confidence));
+            }
+        }
+    }
+    if spec.testing_pattern() != TestingPattern::Canary {
+        let verdict = overall(&slos, spec.inconclusive, confidence);
+        return Judged {
+            slos,
+            verdict,
+            winner: None,
+        };
+    }
+    let candidate = spec.versions.iter().find(|v| v.role == Role::Candidate);
+    let winner = winner(&slos, candidate, baseline.map(|(v, _)| v), confidence);
+    let verdict = OverallVerdict {
+        pass: winner.found && winner.role == Some(Role::Candidate),
+        reason: winner.reason.clone(),
+    };
+    Judged {
+        slos,
+        verdict,
+        winner: Some(winner),
+    }
+}
+
+/// The winner of a Canary experiment from its judged SLOs.
+///
+/// The candidate wins when every one of its SLOs, absolute and relative, is satisfied. The
+/// baseline wins when one is violated: the candidate is shown to be worse than allowed. When
+/// none is violated but one is inconclusive, **no winner is found**: the evidence shows
+/// neither that the candidate is good enough nor that it is not, and calling the baseline
+/// the winner would claim what was not measured. Nothing is promoted then either way, and
+/// the reason says how many requests would decide.
+pub fn winner(
+    slos: &[SloResult],
+    candidate: Option<&VersionSpec>,
+    baseline: Option<&VersionSpec>,
+    confidence: f64,
+) -> Winner {
+    let level = percent(confidence);
+    let (Some(candidate), Some(baseline)) = (candidate, baseline) else {
+        return Winner {
+            found: false,
+            name: None,
+            role: None,
+            variables: Default::default(),
+            reason: "A Canary experiment needs a baseline and a candidate.".to_owned(),
+        };
+    };
+    let own: Vec<&SloResult> = slos
+        .iter()
+        .filter(|s| s.version == candidate.name)
+        .collect();
+    let describe = |s: &SloResult| match &s.comparison {
+        Some(c) => format!("{} versus {}", s.metric, c.versus),
+        None => s.metric.clone(),
+    };
+    let win = |v: &VersionSpec, reason: String| Winner {
+        found: true,
+        name: Some(v.name.clone()),
+        role: Some(v.role),
+        variables: v.variables.clone(),
+        reason,
+    };
+    if let Some(bad) = own.iter().find(|s| s.verdict == SloVerdict::Violated) {
+        let others = own
+            .iter()
+            .filter(|s| s.verdict == SloVerdict::Violated)
+            .count()
+            - 1;
+        let more = match others {
+            0 => String::new(),
+            1 => " (and 1 more SLO)".to_owned(),
+            k => format!(" (and {k} more SLOs)"),
+        };
+        return win(
+            baseline,
+            format!(
+                "{} wins: {} violates {}{more} at {level} confidence.",
+                baseline.name,
+                candidate.name,
+                describe(bad)
+            ),
+        );
+    }
+    let unsure: Vec<&&SloResult> = own
+        .iter()
+        .filter(|s| s.verdict == SloVerdict::Inconclusive)
+        .collect();
+    if let Some(first) = unsure.first() {
+        let needed = unsure.iter().filter_map(|s| s.requests_needed).max();
+        let more = match needed {
+            Some(n) => format!(
+                "; about {n} requests per version would decide with {} probability",
+                percent(DECISION_PROBABILITY)
+            ),
+            None => String::new(),
+        };
+        return Winner {
+            found: false,
+            name: None,
+            role: None,
+            variables: Default::default(),
+            reason: format!(
+                "No winner found: {} of {} is inconclusive at {level} confidence, so {} is neither shown good enough to replace {} nor shown worse{more}.",
+                describe(first),
+                candidate.name,
+                candidate.name,
+                baseline.name
+            ),
+        };
+    }
+    let count = own.len();
+    if count == 0 {
+        // Nothing judged the candidate: nothing shows it may replace the baseline.
+        return Winner {
+            found: false,
+            name: None,
+            role: None,
+            variables: Default::default(),
+            reason: format!(
+                "No winner found: no SLO judges {}, so nothing shows it may replace {}.",
+                candidate.name, baseline.name
+            ),
+        };
+    }
+    win(candidate, {
+        format!(
+            "{} wins: all {count} of its SLOs{} are satisfied at {level} confidence.",
+            candidate.name,
+            if own.iter().any(|s| s.comparison.is_some()) {
+                format!(", those versus {} included,", baseline.name)
+            } else {
+                String::new()
+            }
+        )
+    })
+}
+
+/// Judges a relative SLO of `version` (a candidate) against the baseline on two-sample
+/// one-sided bounds of their contrast: a ratio for a `maxIncrease`/`maxDecrease` in
+/// percent, a difference for one in the metric's unit. Satisfied when the contrast's bound
+/// on the limited side is within the limit, violated when the other bound is beyond it.
+pub fn judge_relative(
+    slo: &SloSpec,
+    version: &str,
+    m: &Measurement,
+    baseline: &str,
+    bm: &Measurement,
+    confidence: f64,
+) -> SloResult {
+    let percent_given = matches!(slo.max_increase, Some(Change::Percent(_)))
+        || matches!(slo.max_decrease, Some(Change::Percent(_)));
+    let contrast = if percent_given {
+        Contrast::Ratio
+    } else {
+        Contrast::Difference
+    };
+    let limit_of = |change: Option<Change>, up: bool| -> Option<f64> {
+        let sign = if up { 1.0 } else { -1.0 };
+        match change? {
+            Change::Percent(p) => Some(1.0 + sign * p / 100.0),
+            Change::Amount(a) => Some(match contrast {
+                Contrast::Difference => sign * a,
+                // Mixed forms: an amount cannot be a ratio; the spec refuses it before here.
+                Contrast::Ratio => return None,
+            }),
+        }
+    };
+    let limits = Limits {
+        upper: limit_of(slo.max_increase, true),
+        lower: limit_of(slo.max_decrease, false),
+    };
+    let mut result = SloResult {
+        version: version.to_owned(),
+        metric: slo.metric.clone(),
+        upper_limit: limits.upper,
+        lower_limit: limits.lower,
+        observed: None,
+        interval: None,
+        verdict: SloVerdict::Inconclusive,
+        requests_needed: None,
+        method: "none".to_owned(),
+        reason: String::new(),
+        comparison: Some(Comparison {
+            versus: baseline.to_owned(),
+            contrast: match contrast {
+                Contrast::Ratio => ContrastKind::Ratio,
+                Contrast::Difference => ContrastKind::Difference,
+            },
+            max_increase: slo.max_increase.map(|c| c.text()),
+            max_decrease: slo.max_decrease.map(|c| c.text()),
+            candidate: None,
+            baseline: None,
+        }),
+    };
+    let subject = format!("{} of {version} versus {baseline}", slo.metric);
+    let metric = match slo.metric.parse::<Metric>() {
+        Ok(metric) => metric,
+        Err(err) => {
+            result.reason = err.to_string();
+            return result;
+        }
+    };
+    let (cv, bv) = (metric.value(m), metric.value(bm));
+    if let Some(c) = result.comparison.as_mut() {
+        c.candidate = cv;
+        c.baseline = bv;
+    }
+    let level = percent(confidence);
+    if metric.is_latency() {
+        for (name, x) in [(version, m), (baseline, bm)] {
+            if let Some(sat) = &x.saturation {
+                result.reason = format!(
+                    "{subject} cannot be judged: for {name}, {}, so its latency holds time requests waited inside slogate.",
+                    sat.describe()
+                );
+                return result;
+            }
+            if x.latency_out_of_range > 0 {
+                result.reason = format!(
+                    "{subject} cannot be judged: {} requests of {name} took longer than the latency histogram can measure.",
+                    x.latency_out_of_range
+                );
+                return result;
+            }
+        }
+    }
+    let (Some(cv), Some(bv)) = (cv, bv) else {
+        result.reason = format!(
+            "{subject} cannot be judged: {} has no value for it (no request finished, or none got a response).",
+            if cv.is_none() { version } else { baseline }
+        );
+        return result;
+    };
+    let Some(observed) = contrast.of(cv, bv) else {
+        result.reason = format!(
+            "{subject} cannot be judged as a ratio: {baseline}'s value is 0; give the limit in the metric's unit instead."
+        );
+        return result;
+    };
+    result.observed = Some(observed);
+    let (bounds, method, min_samples) = match metric {
+        Metric::ErrorRate => (
+            stats::newcombe_difference(m.errors, m.requests, bm.errors, bm.requests, confidence),
+            "newcombe",
+            None,
+        ),
+        Metric::LatencyPercentile(p) => (
+            stats::percentile_contrast_bounds(
+                &m.latency,
+                &bm.latency,
+                p / 100.0,
+                contrast,
+                confidence,
+            ),
+            "order-statistic-bonferroni",
+            Some(stats::percentile_contrast_min_samples(
+                p / 100.0,
+                confidence,
+            )),
+        ),
+        Metric::LatencyMean => {
+            match stats::mean_contrast_bounds(&m.latency, &bm.latency, contrast, confidence) {
+                Ok(b) => (Some(b), "two-sample-bootstrap-t", None),
+                Err(Unsupported::TooFewSamples { needed }) => {
+                    result.method = "two-sample-bootstrap-t".to_owned();
+                    result.requests_needed = Some(
+                        latency_samples_to_requests(m, needed as f64)
+                            .max(latency_samples_to_requests(bm, needed as f64)),
+                    );
+                    result.reason = format!(
+                        "{subject} is {}; {} and {} samples of this spread are too few for one-sided {level} bounds: about {needed} per version are needed.",
+                        show_contrast(contrast, metric, observed),
+                        m.latency.len(),
+                        bm.latency.len()
+                    );
+                    return result;
+                }
+                Err(Unsupported::LevelTooHigh { highest }) => {
+                    result.method = "two-sample-bootstrap-t".to_owned();
+                    result.reason = format!(
+                        "{subject}: the bootstrap cannot support one-sided {level} bounds: at most {} confidence.",
+                        percent(highest)
+                    );
+                    return result;
+                }
+            }
+        }
+        _ => {
+            result.reason = format!(
+                "{subject}: {} cannot be compared with the baseline.",
+                slo.metric
+            );
+            return result;
+        }
+    };
+    result.method = method.to_owned();
+    let Some(bounds) = bounds else {
+        result.reason = format!("{subject} cannot be judged: a version has no request.");
+        return result;
+    };
+    result.interval = bounds.is_finite().then_some(crate::result::Interval {
+        lower: bounds.lower,
+        upper: bounds.upper,
+    });
+    let shown = format!(
+        "{} ({} vs {})",
+        show_contrast(contrast, metric, observed),
+        show(metric, cv),
+        show(metric, bv)
+    );
+    let cond = match (limits.lower, limits.upper) {
+        (Some(l), Some(u)) => format!(
+            "{} .. {}",
+            show_contrast(contrast, metric, l),
+            show_contrast(contrast, metric, u)
+        ),
+        (None, Some(u)) => format!("≤ {}", show_contrast(contrast, metric, u)),
+        (Some(l), None) => format!("≥ {}", show_contrast(contrast, metric, l)),
+        (None, None) => "(none)".to_owned(),
+    };
+    let bound = |v: f64| {
+        if v.is_finite() {
+            show_contrast(contrast, metric, v)
+        } else {
+            "unbounded".to_owned()
+        }
+    };
+    if limits.upper.is_some_and(|u| bounds.lower > u) {
+        result.verdict = SloVerdict::Violated;
+        result.reason = format!(
+            "{subject} is {shown}; its one-sided {level} lower bound {} is above the limit {cond}.",
+            bound(bounds.lower)
+        );
+    } else if limits.lower.is_some_and(|l| bounds.upper < l) {
+        result.verdict = SloVerdict::Violated;
+        result.reason = format!(
+            "{subject} is {shown}; its one-sided {level} upper bound {} is below the limit {cond}.",
+            bound(bounds.upper)
+        );
+    } else if limits.upper.is_none_or(|u| bounds.upper <= u)
+        && limits.lower.is_none_or(|l| bounds.lower >= l)
+    {
+        result.verdict = SloVerdict::Satisfied;
+        result.reason = format!(
+            "{subject} is {shown}; its one-sided {level} bounds [{}, {}] are within the limit {cond}.",
+            bound(bounds.lower),
+            bound(bounds.upper)
+        );
+    } else {
+        let samples = m.latency.len().min(bm.latency.len());
+        let needed = match min_samples {
+            Some(min) if samples < min && !bounds.is_finite() => Some(min),
+            _ => relative_samples_needed(observed, bounds, limits, samples.max(1), confidence),
+        };
+        result.requests_needed = needed.map(|n| {
+            let n = if metric == Metric::ErrorRate {
+                n
+            } else {
+                latency_samples_to_requests(m, n as f64)
+                    .max(latency_samples_to_requests(bm, n as f64))
+            };
+            n.max(m.requests.max(bm.requests) + 1)
+        });
+        result.reason = format!(
+            "{subject} is {shown}; its one-sided {level} bounds [{}, {}] straddle the limit {cond}, so more requests are needed.",
+            bound(bounds.lower),
+            bound(bounds.upper)
+        );
+    }
+    result
+}
+
+/// Samples per version that would decide a straddled relative limit with probability
+/// [`DECISION_PROBABILITY`] if the true contrast is the observed one, from the normal
+/// approximation (the bound sits `z_c` standard errors from the estimate; deciding with
+/// probability π needs the limit `z_c + z_π` of them away). `None` when the observed
+/// value sits on the limit.
+fn relative_samples_needed(
+    observed: f64,
+    bounds: Bounds,
+    limits: Limits,
+    samples: u64,
+    confidence: f64,
+) -> Option<u64> {
+    let mut needed = 0u64;
+    for limit in [limits.upper, limits.lower].into_iter().flatten() {
+        let straddled = bounds.lower <= limit && limit <= bounds.upper;
+        if !straddled {
+            continue;
+        }
+        let distance = (observed - limit).abs();
+        let reach = if limit >= observed {
+            bounds.upper - observed
+        } else {
+            observed - bounds.lower
+        };
+        if distance == 0.0 || !reach.is_finite() {
+            return None;
+        }
+        let z_c = stats::z_one_sided(confidence).abs().max(f64::EPSILON);
+        let z_p = stats::z_one_sided(DECISION_PROBABILITY);
+        let n = samples as f64 * (reach / distance * (z_c + z_p) / z_c).powi(2);
+        if !n.is_finite() || n >= u64::MAX as f64 / 2.0 {
+            return None;
+        }
+        needed = needed.max(n.ceil() as u64);
+    }
+    Some(needed)
+}
+
+/// A contrast for a reason sentence: `1.08×` for a ratio, `+3.2 ms` for a difference.
+fn show_contrast(contrast: Contrast, metric: Metric, v: f64) -> String {
+    match contrast {
+        Contrast::Ratio => format!("{}×", show(Metric::ErrorRate, v)),
+        Contrast::Difference => {
+            let sign = if v >= 0.0 { "+" } else { "−" };
+            format!("{sign}{}", show(metric, v.abs()))
+        }
+    }
 }
 
 /// The limits of one SLO.
@@ -604,6 +1064,9 @@ mod tests {
             upper_limit: upper,
             lower_limit: lower,
             version: None,
+            versus: None,
+            max_increase: None,
+            max_decrease: None,
         }
     }
 
@@ -974,6 +1437,7 @@ mod tests {
             requests_needed: Some(5000),
             method: "order-statistic".into(),
             reason: String::new(),
+            comparison: None,
         }
     }
 
@@ -1002,6 +1466,72 @@ mod tests {
         let unsure_over = [result(Inconclusive, 2.1, 2.0)];
         assert!(!overall(&unsure_over, pass, 0.95).pass);
         assert!(overall(&[], fail, 0.95).pass);
+    }
+
+    #[test]
+    fn two_percent_errors_violate_a_one_point_increase_over_a_clean_baseline() {
+        let slo = SloSpec {
+            versus: Some("baseline".into()),
+            max_increase: Some(Change::Amount(0.01)),
+            ..SloSpec::absolute("http/error-rate", None, None)
+        };
+        let base = measured(5000, 0, 5.0, 1.0);
+        let cand = measured(5000, 100, 5.0, 1.0);
+        let r = judge_relative(&slo, "candidate", &cand, "current", &base, 0.95);
+        assert_eq!(r.verdict, SloVerdict::Violated, "{}", r.reason);
+        assert_eq!(r.method, "newcombe");
+        assert!(r.reason.contains("+0.02 (0.02 vs 0)"), "{}", r.reason);
+        // Equal rates over a few hundred requests cannot show an increase below a point.
+        let few = measured(300, 3, 5.0, 1.0);
+        let r = judge_relative(&slo, "candidate", &few, "current", &few, 0.95);
+        assert_eq!(r.verdict, SloVerdict::Inconclusive, "{}", r.reason);
+        assert!(
+            r.requests_needed.is_some_and(|n| n > 300),
+            "{:?}",
+            r.requests_needed
+        );
+    }
+
+    #[test]
+    fn a_saturated_baseline_makes_a_relative_latency_slo_inconclusive() {
+        let slo = SloSpec {
+            versus: Some("baseline".into()),
+            max_increase: Some(Change::Percent(10.0)),
+            ..SloSpec::absolute("http/latency-p95", None, None)
+        };
+        let mut base = measured(5000, 0, 10.0, 1.0);
+        base.saturation = Some(Saturation {
+            connections_needed: 20,
+            max_connections: 8,
+            late_requests: 100,
+        });
+        let cand = measured(5000, 0, 30.0, 1.0);
+        let r = judge_relative(&slo, "candidate", &cand, "current", &base, 0.95);
+        assert_eq!(r.verdict, SloVerdict::Inconclusive, "{}", r.reason);
+        assert!(
+            r.reason.contains("for current, load generator saturated"),
+            "{}",
+            r.reason
+        );
+    }
+
+    #[test]
+    fn a_candidate_no_slo_judges_is_not_the_winner() {
+        let v = |name: &str, role| VersionSpec {
+            name: name.into(),
+            url: "http://a/".into(),
+            headers: Vec::new(),
+            role,
+            variables: Default::default(),
+        };
+        let w = winner(
+            &[],
+            Some(&v("candidate", Role::Candidate)),
+            Some(&v("current", Role::Baseline)),
+            0.95,
+        );
+        assert!(!w.found && w.name.is_none(), "{}", w.reason);
+        assert!(w.reason.contains("no SLO judges candidate"), "{}", w.reason);
     }
 
     #[test]

@@ -120,3 +120,37 @@ fn settings_resolve_defaults_and_exclusive_fields() {
     assert_eq!(s.warmup(), Warmup::Duration(Duration::from_secs(1)));
     assert_eq!(s.body(), &BodySource::File("body.json".into()));
 }
+
+#[test]
+fn versions_loaded_together_share_connections_and_rate() {
+    use slogate_core::spec::LoadSpec;
+    let load = LoadSpec {
+        connections: 9,
+        qps: Some(300.0),
+        max_connections: Some(64),
+        ..LoadSpec::default()
+    }
+    .settings()
+    .unwrap();
+    let shares: Vec<_> = (0..2).map(|i| load.share(2, i)).collect();
+    assert_eq!(shares[0].connections() + shares[1].connections(), 9);
+    assert_eq!((shares[0].connections(), shares[1].connections()), (5, 4));
+    assert_eq!(shares[0].qps(), Some(150.0));
+    assert_eq!(
+        shares[0].max_connections() + shares[1].max_connections(),
+        64
+    );
+    assert_eq!(
+        shares[1].stop_after(),
+        load.stop_after(),
+        "numRequests is per version"
+    );
+    // One connection in all still gives each version one.
+    let one = LoadSpec {
+        connections: 1,
+        ..LoadSpec::default()
+    }
+    .settings()
+    .unwrap();
+    assert_eq!(one.share(2, 1).connections(), 1);
+}

@@ -28,7 +28,7 @@ fn an_unknown_api_version_is_refused_by_name() {
     assert_eq!(
         err.to_string(),
         "has apiVersion \"slogate.dev/v9\", which this slogate does not read (it reads \
-         slogate.dev/v1alpha1); use the slogate that wrote it"
+         slogate.dev/v1alpha2, slogate.dev/v1alpha1); use the slogate that wrote it"
     );
 }
 

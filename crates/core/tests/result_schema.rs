@@ -71,6 +71,17 @@ fn measurement(n: u64, median_ms: f64, errors: u64) -> Measurement {
     m
 }
 
+/// Judges the evidence and records it, as a run does.
+fn complete(
+    result: &mut ExperimentResult,
+    spec: &ExperimentSpec,
+    ms: &[Measurement],
+    end: Timestamp,
+) {
+    let judged = slogate_core::verdict::judge_experiment(spec, ms);
+    result.complete(spec, ms, judged, end);
+}
+
 fn at(s: &str) -> Timestamp {
     s.parse().unwrap()
 }
@@ -85,7 +96,12 @@ fn completed_result_with_three_versions_is_valid_and_small() {
     ];
     let mut result = ExperimentResult::running(&spec, at("2026-11-23T10:00:00Z"));
     assert_valid(&result);
-    result.complete(&spec, &measurements, at("2026-11-23T10:03:00.5Z"));
+    complete(
+        &mut result,
+        &spec,
+        &measurements,
+        at("2026-11-23T10:03:00.5Z"),
+    );
     result.promotion = Some(PromotionOutcome::Opened {
         number: 42,
         url: "https://github.com/o/r/pull/42".into(),
@@ -134,7 +150,8 @@ fn failed_and_empty_results_are_valid() {
         ..Measurement::default()
     };
     let mut result = ExperimentResult::running(&spec, at("2026-11-23T10:00:00Z"));
-    result.complete(
+    complete(
+        &mut result,
         &spec,
         &[dead.clone(), dead.clone(), dead],
         at("2026-11-23T10:00:01Z"),
@@ -158,7 +175,8 @@ fn failed_and_empty_results_are_valid() {
 fn promotion_with_commit_status_and_warnings_is_valid() {
     let spec = ExperimentSpec::from_yaml(SPEC).unwrap();
     let mut result = ExperimentResult::running(&spec, at("2026-11-23T10:00:00Z"));
-    result.complete(
+    complete(
+        &mut result,
         &spec,
         &[
             measurement(5000, 5.0, 0),
@@ -213,7 +231,8 @@ fn a_nan_would_be_rejected() {
 fn documents_round_trip() {
     let spec = ExperimentSpec::from_yaml(SPEC).unwrap();
     let mut result = ExperimentResult::running(&spec, at("2026-11-23T10:00:00Z"));
-    result.complete(
+    complete(
+        &mut result,
         &spec,
         &[
             measurement(5000, 5.0, 0),
@@ -233,7 +252,12 @@ fn finishing_has_a_verdict_and_no_end_until_promotion_ends() {
     result.touch(at("2026-11-23T10:00:00Z"), Duration::from_secs(10));
     assert_valid(&result);
     let m = || measurement(5000, 5.0, 0);
-    result.complete(&spec, &[m(), m(), m()], at("2026-11-23T10:00:30Z"));
+    complete(
+        &mut result,
+        &spec,
+        &[m(), m(), m()],
+        at("2026-11-23T10:00:30Z"),
+    );
     result.begin_finishing();
     assert_eq!(result.stage, Stage::Finishing);
     assert!(!result.is_done(), "promotion is still under way");
@@ -301,7 +325,8 @@ fn saturated_open_model_result_keeps_service_time_resends_and_is_valid() {
         late_requests: 4000,
     });
     let mut result = ExperimentResult::running(&spec, at("2026-11-23T10:00:00Z"));
-    result.complete(
+    complete(
+        &mut result,
         &spec,
         &[m.clone(), m.clone(), m],
         at("2026-11-23T10:00:30Z"),
@@ -330,4 +355,149 @@ fn saturated_open_model_result_keeps_service_time_resends_and_is_valid() {
     }
     let back: ExperimentResult = serde_json::from_str(&result.to_json()).unwrap();
     assert_eq!(back, result);
+}
+
+const CANARY: &str = r#"
+name: canary
+strategy: { testingPattern: Canary }
+versions:
+  - { name: current, role: baseline, url: "http://127.0.0.1:8081/", variables: { promote: baseline } }
+  - { name: candidate, url: "http://127.0.0.1:8082/", variables: { promote: candidate } }
+load: { connections: 8, numRequests: 20000 }
+slos:
+  - { metric: http/latency-p95, upperLimit: 1000.0 }
+  - { metric: http/latency-p95, versus: baseline, maxIncrease: 10% }
+  - { metric: http/latency-mean, versus: baseline, maxIncrease: 10% }
+  - { metric: http/latency-p50, versus: baseline, maxIncrease: 5 }
+  - { metric: http/error-rate, versus: baseline, maxIncrease: 0.01 }
+"#;
+
+fn judged_canary(candidate: Measurement, baseline: Measurement) -> ExperimentResult {
+    let spec = ExperimentSpec::from_yaml(CANARY).unwrap();
+    let mut result = ExperimentResult::running(&spec, at("2026-11-23T10:00:00Z"));
+    complete(
+        &mut result,
+        &spec,
+        &[baseline, candidate],
+        at("2026-11-23T10:01:00Z"),
+    );
+    assert_valid(&result);
+    result
+}
+
+#[test]
+fn canary_with_equal_versions_names_the_candidate_winner_in_a_valid_document() {
+    let result = judged_canary(measurement(20_000, 10.0, 0), measurement(20_000, 10.0, 0));
+    let winner = result.winner.as_ref().unwrap();
+    assert!(winner.found, "{}", winner.reason);
+    assert_eq!(
+        winner.name.as_deref(),
+        Some("candidate"),
+        "{}",
+        winner.reason
+    );
+    assert_eq!(winner.variables["promote"], "candidate");
+    assert!(result.verdict.as_ref().unwrap().pass);
+    let relative: Vec<_> = result
+        .slos
+        .iter()
+        .filter(|s| s.comparison.is_some())
+        .collect();
+    assert_eq!(relative.len(), 4);
+    assert!(
+        relative
+            .iter()
+            .all(|s| s.verdict == SloVerdict::Satisfied && s.version == "candidate"),
+        "{relative:#?}"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&result.to_json()).unwrap();
+    assert_eq!(doc["apiVersion"], "slogate.dev/v1alpha2");
+    assert_eq!(doc["testingPattern"], "Canary");
+    assert_eq!(doc["versions"][0]["role"], "baseline");
+}
+
+#[test]
+fn canary_with_a_slower_candidate_names_the_baseline_winner() {
+    let result = judged_canary(measurement(20_000, 13.0, 0), measurement(20_000, 10.0, 0));
+    let winner = result.winner.as_ref().unwrap();
+    assert_eq!(winner.name.as_deref(), Some("current"), "{}", winner.reason);
+    assert_eq!(winner.variables["promote"], "baseline");
+    assert!(
+        winner
+            .reason
+            .contains("violates http/latency-p95 versus current"),
+        "{}",
+        winner.reason
+    );
+    assert!(!result.verdict.as_ref().unwrap().pass);
+    let p95 = result
+        .slos
+        .iter()
+        .find(|s| s.comparison.is_some() && s.metric == "http/latency-p95")
+        .unwrap();
+    assert_eq!(p95.verdict, SloVerdict::Violated, "{}", p95.reason);
+    assert!(
+        (p95.observed.unwrap() - 1.3).abs() < 0.02,
+        "{:?}",
+        p95.observed
+    );
+    // The difference of medians (3 ms) is below the 5 ms allowed: negative ends are fine.
+    let p50 = result
+        .slos
+        .iter()
+        .find(|s| s.metric == "http/latency-p50")
+        .unwrap();
+    assert_eq!(p50.verdict, SloVerdict::Satisfied, "{}", p50.reason);
+}
+
+#[test]
+fn canary_on_thin_evidence_finds_no_winner_and_says_how_many_requests_would_decide() {
+    let result = judged_canary(measurement(40, 10.5, 0), measurement(40, 10.0, 0));
+    let winner = result.winner.as_ref().unwrap();
+    assert!(!winner.found, "{}", winner.reason);
+    assert!(winner.name.is_none());
+    assert!(
+        winner.reason.starts_with("No winner found"),
+        "{}",
+        winner.reason
+    );
+    assert!(
+        winner.reason.contains("requests per version would decide"),
+        "{}",
+        winner.reason
+    );
+    assert!(!result.verdict.as_ref().unwrap().pass);
+}
+
+#[test]
+fn a_v1alpha1_document_still_reads() {
+    let spec = ExperimentSpec::from_yaml(SPEC).unwrap();
+    let mut result = ExperimentResult::running(&spec, at("2026-11-23T10:00:00Z"));
+    complete(
+        &mut result,
+        &spec,
+        &[
+            measurement(1000, 5.0, 0),
+            measurement(1000, 5.0, 0),
+            measurement(1000, 5.0, 0),
+        ],
+        at("2026-11-23T10:00:10Z"),
+    );
+    let mut doc: serde_json::Value = serde_json::from_str(&result.to_json()).unwrap();
+    doc["apiVersion"] = "slogate.dev/v1alpha1".into();
+    for v in doc["versions"].as_array_mut().unwrap() {
+        v.as_object_mut().unwrap().remove("role");
+    }
+    doc["progress"].as_object_mut().unwrap().remove("versions");
+    let old_schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../../schemas/result-v1alpha1.schema.json")).unwrap();
+    assert!(
+        jsonschema::validator_for(&old_schema)
+            .unwrap()
+            .is_valid(&doc),
+        "a v1alpha1 document"
+    );
+    let read = ExperimentResult::from_json(&doc.to_string()).unwrap();
+    assert_eq!(read.api_version, "slogate.dev/v1alpha1");
+    assert!(read.winner.is_none() && read.versions[0].role.is_none());
 }

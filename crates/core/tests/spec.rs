@@ -342,3 +342,114 @@ fn duration_banana_says_what_a_duration_looks_like_in_every_duration_field() {
         Duration::from_secs(5400)
     );
 }
+
+const CANARY: &str = r#"
+name: canary
+strategy: {testingPattern: Canary}
+versions:
+  - name: current
+    role: baseline
+    url: http://127.0.0.1:8080/
+    variables: {promote: baseline}
+  - name: candidate
+    url: http://127.0.0.1:8081/
+    variables: {promote: candidate}
+slos:
+  - {metric: http/latency-p95, upperLimit: 100}
+  - {metric: http/latency-p95, versus: baseline, maxIncrease: 10%}
+  - {metric: http/latency-mean, versus: baseline, maxIncrease: 5}
+  - {metric: http/error-rate, versus: baseline, maxIncrease: 0.01}
+"#;
+
+#[test]
+fn a_canary_spec_reads_roles_variables_and_relative_slos() {
+    use slogate_core::spec::{Change, Role, TestingPattern};
+    let spec = ExperimentSpec::from_yaml(CANARY).unwrap();
+    assert_eq!(spec.testing_pattern(), TestingPattern::Canary);
+    assert_eq!(spec.versions[0].role, Role::Baseline);
+    assert_eq!(spec.versions[1].role, Role::Candidate);
+    assert_eq!(spec.versions[1].variables["promote"], "candidate");
+    assert_eq!(spec.baseline().unwrap().name, "current");
+    assert_eq!(spec.slos[1].max_increase, Some(Change::Percent(10.0)));
+    assert_eq!(spec.slos[2].max_increase, Some(Change::Amount(5.0)));
+    let relative: Vec<&str> = spec
+        .slo_versions(&spec.slos[1])
+        .map(|v| v.name.as_str())
+        .collect();
+    assert_eq!(
+        relative,
+        ["candidate"],
+        "the baseline is not compared with itself"
+    );
+    assert_eq!(spec.slo_versions(&spec.slos[0]).count(), 2);
+}
+
+#[test]
+fn every_bad_canary_field_is_named_at_once() {
+    let bad = r#"
+name: canary
+strategy: {testingPattern: Canary}
+versions:
+  - {name: a, role: baseline, url: http://127.0.0.1:8080/}
+  - {name: b, role: baseline, url: http://127.0.0.1:8081/, variables: {"a b": x}}
+slos:
+  - {metric: http/latency-stddev, versus: baseline, maxIncrease: 10%}
+  - {metric: http/error-rate, versus: baseline, maxIncrease: 5%}
+  - {metric: http/latency-p95, versus: current, upperLimit: 3}
+  - {metric: http/latency-p95, versus: baseline, maxIncrease: -1, version: a}
+  - {metric: http/latency-p95, versus: baseline, maxIncrease: "ten percent"}
+"#;
+    let p = problems(bad);
+    let has = |path: &str, words: &str| {
+        assert!(
+            p.iter().any(|x| x.starts_with(path) && x.contains(words)),
+            "no {path} … {words} in {p:#?}"
+        )
+    };
+    has("versions[1].role", "versions[0] is the baseline already");
+    has("versions[1].variables", "is not a variable name");
+    has("strategy.testingPattern", "exactly one candidate, not 0");
+    has("slos[0].metric", "cannot be compared with the baseline");
+    has("slos[1].maxIncrease", "give the increase as a fraction");
+    has("slos[2].versus", "write versus: baseline");
+    has("slos[2].upperLimit", "a relative SLO takes maxIncrease");
+    has("slos[2]", "give maxIncrease, maxDecrease or both");
+    has("slos[3].maxIncrease", "at least 0");
+    has("slos[3].version", "is the baseline");
+    has(
+        "slos[4].maxIncrease",
+        "is not a number in the metric's unit",
+    );
+}
+
+#[test]
+fn a_canary_without_a_baseline_is_refused() {
+    let p = problems(
+        "name: c\nstrategy: {testingPattern: Canary}\nversions: [{name: v, url: 'http://a/'}]\nslos: [{metric: http/latency-mean, versus: baseline, maxIncrease: 1}]\n",
+    );
+    assert!(
+        p.iter()
+            .any(|x| x.starts_with("strategy.testingPattern: Canary compares")),
+        "{p:#?}"
+    );
+    assert!(
+        p.iter()
+            .any(|x| x.starts_with("slos[0].versus: no version has role: baseline")),
+        "{p:#?}"
+    );
+    let p = problems(
+        "name: c\nstrategy: {testingPattern: Sideways}\nversions: [{name: v, url: 'http://a/'}]\n",
+    );
+    assert!(
+        p.iter().any(|x| x.starts_with("strategy.testingPattern")),
+        "{p:#?}"
+    );
+}
+
+#[test]
+fn the_sample_canary_spec_is_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/canary.yaml");
+    let spec = ExperimentSpec::from_yaml(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(spec.baseline().unwrap().name, "current");
+    assert_eq!(spec.slos.iter().filter(|s| s.is_relative()).count(), 3);
+}

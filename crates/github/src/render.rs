@@ -15,6 +15,9 @@
 //! | `reason` | the verdict's one-sentence reason |
 //! | `report` | the markdown report |
 //! | `result` | the whole result document (camelCase, as in `result.json`) |
+//! | `winner.name`, `winner.found`, `winner.reason`, `winner.variables.*` | a Canary experiment's winner (name `null` and no variables when none was found) |
+//! | `versions.NAME.variables.*` | every version's variables |
+//! | the winner's variables | also at the top level (`{{promote}}`), unless they clash with a field above |
 
 use handlebars::Handlebars;
 use serde_json::json;
@@ -170,7 +173,12 @@ fn context(
         ),
         None => ("none", false, result.failure.as_deref().unwrap_or("")),
     };
-    json!({
+    let versions: serde_json::Map<String, serde_json::Value> = result
+        .versions
+        .iter()
+        .map(|v| (v.name.clone(), json!({ "variables": v.variables })))
+        .collect();
+    let mut ctx = json!({
         "name": result.name,
         "namespace": result.namespace,
         "owner": spec.owner,
@@ -182,7 +190,23 @@ fn context(
         "reason": reason,
         "report": report,
         "result": result,
-    })
+        "versions": versions,
+    });
+    if let Some(winner) = &result.winner {
+        ctx["winner"] = json!({
+            "found": winner.found,
+            "name": winner.name,
+            "reason": winner.reason,
+            "variables": winner.variables,
+        });
+        // The tutorial's `{{ .promote }}`: the winner's variables at the top level too.
+        if let Some(top) = ctx.as_object_mut() {
+            for (key, value) in &winner.variables {
+                top.entry(key.clone()).or_insert_with(|| json!(value));
+            }
+        }
+    }
+    ctx
 }
 
 fn render(field: Field, template: &str, ctx: &serde_json::Value) -> Result<String, RenderError> {
@@ -219,6 +243,25 @@ mod tests {
 
     fn spec() -> PromotionSpec {
         PromotionSpec::new("octo", "hello", "master", "staging")
+    }
+
+    #[test]
+    fn templates_see_the_winner_and_its_variables() {
+        let mut r = result(true);
+        r.winner = Some(slogate_core::result::Winner {
+            found: true,
+            name: Some("candidate".into()),
+            role: Some(slogate_core::spec::Role::Candidate),
+            variables: [("promote".to_owned(), "candidate".to_owned())].into(),
+            reason: "candidate wins".into(),
+        });
+        let mut spec = PromotionSpec::new("o", "r", "master", "staging");
+        spec.title =
+            Some("promote {{winner.variables.promote}} ({{winner.name}}, {{promote}})".into());
+        assert_eq!(
+            pr_title(&spec, &r).unwrap(),
+            "promote candidate (candidate, candidate)"
+        );
     }
 
     fn result(pass: bool) -> ExperimentResult {

@@ -129,6 +129,7 @@ pub(crate) mod tests {
                 requests_planned: Some(200),
                 elapsed_seconds: 1.5,
                 duration_planned_seconds: None,
+                versions: Default::default(),
             },
             failure: None,
             confidence: 0.95,
@@ -139,6 +140,8 @@ pub(crate) mod tests {
             updated_at: None,
             publish_interval_seconds: None,
             judgement: None,
+            testing_pattern: None,
+            winner: None,
         }
     }
 
@@ -181,6 +184,8 @@ pub(crate) mod tests {
         result.versions.push(VersionResult {
             name: "candidate".to_owned(),
             url: format!("http://127.0.0.1/{}", "x".repeat(MAX_DATA_BYTES)),
+            role: None,
+            variables: Default::default(),
             metrics: BTreeMap::new(),
             histogram: Vec::new(),
             status_counts: BTreeMap::new(),

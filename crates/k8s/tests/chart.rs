@@ -595,3 +595,97 @@ fn numbers_that_pass_render_as_the_user_typed_them() {
     assert_eq!(spec.slos[0].upper_limit, Some(250.125));
     assert_eq!(spec.slos[0].lower_limit, Some(0.5));
 }
+
+#[test]
+#[ignore = "needs helm; run by make test"]
+fn the_seed_command_still_renders_a_conformance_experiment_of_one_version() {
+    let spec = spec_of(&parse(&template(&seed()).unwrap()));
+    assert_eq!(spec.versions.len(), 1);
+    assert!(spec.strategy.is_none(), "no baseline, no Canary");
+    assert!(spec.slos.iter().all(|s| !s.is_relative()));
+}
+
+#[test]
+#[ignore = "needs helm; run by make test"]
+fn a_baseline_url_renders_a_canary_experiment_with_relative_slos() {
+    use slogate_core::spec::{Change, Role, TestingPattern};
+    let mut args = seed();
+    args.extend_from_slice(&[
+        "--set",
+        "baselineURL=http://hello.prod.svc.cluster.local:8080",
+        "--set",
+        "maxIncrease95thPercentileLatency=10%",
+        "--set",
+        "maxIncreaseMeanLatency=5",
+        "--set",
+        "maxIncreaseErrorRate=0.01",
+    ]);
+    let spec = spec_of(&parse(&template(&args).unwrap()));
+    assert_eq!(spec.testing_pattern(), TestingPattern::Canary);
+    let baseline = spec.baseline().expect("a baseline");
+    assert_eq!(baseline.url, "http://hello.prod.svc.cluster.local:8080");
+    assert_eq!(baseline.role, Role::Baseline);
+    assert_eq!(baseline.variables["promote"], "baseline");
+    let candidate = spec
+        .versions
+        .iter()
+        .find(|v| v.role == Role::Candidate)
+        .unwrap();
+    assert_eq!(candidate.url, "http://hello.staging.svc.cluster.local:8080");
+    assert_eq!(candidate.variables["promote"], "candidate");
+    let relative: Vec<(&str, Option<Change>)> = spec
+        .slos
+        .iter()
+        .filter(|s| s.is_relative())
+        .map(|s| (s.metric.as_str(), s.max_increase))
+        .collect();
+    assert_eq!(
+        relative,
+        [
+            ("http/latency-mean", Some(Change::Amount(5.0))),
+            ("http/latency-p95", Some(Change::Percent(10.0))),
+            ("http/error-rate", Some(Change::Amount(0.01))),
+        ]
+    );
+    // The tutorial's absolute SLOs are still there.
+    assert_eq!(spec.slos.iter().filter(|s| !s.is_relative()).count(), 3);
+}
+
+#[test]
+#[ignore = "needs helm; run by make test"]
+fn relative_limits_without_a_baseline_or_malformed_are_refused_with_what_to_write() {
+    let mut args = seed();
+    args.extend_from_slice(&["--set", "maxIncreaseMeanLatency=5"]);
+    let err = template(&args).unwrap_err();
+    assert!(
+        err.contains(
+            "maxIncreaseMeanLatency compares the candidate with the baseline: set baselineURL too"
+        ),
+        "{err}"
+    );
+
+    let mut args = seed();
+    args.extend_from_slice(&[
+        "--set",
+        "baselineURL=http://hello.prod:8080",
+        "--set-string",
+        "maxIncrease95thPercentileLatency=ten percent",
+    ]);
+    let err = template(&args).unwrap_err();
+    assert!(err.contains("maxIncrease95thPercentileLatency"), "{err}");
+
+    let mut args = seed();
+    args.extend_from_slice(&[
+        "--set",
+        "baselineURL=http://hello.prod:8080",
+        "--set-string",
+        "maxIncreaseErrorRate=5%",
+    ]);
+    let err = template(&args).unwrap_err();
+    assert!(err.contains("give the increase as a fraction"), "{err}");
+
+    let mut args = seed();
+    args.extend_from_slice(&["--set", "baselineURL=ftp://x"]);
+    let err = template(&args).unwrap_err();
+    assert!(err.contains("baselineURL"), "{err}");
+}

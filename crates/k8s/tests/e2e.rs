@@ -29,6 +29,7 @@ fn result(stage: Stage) -> ExperimentResult {
             requests_planned: Some(10),
             elapsed_seconds: 0.5,
             duration_planned_seconds: None,
+            versions: Default::default(),
         },
         failure: None,
         confidence: 0.95,
@@ -42,6 +43,8 @@ fn result(stage: Stage) -> ExperimentResult {
         updated_at: None,
         publish_interval_seconds: None,
         judgement: None,
+        testing_pattern: None,
+        winner: None,
     }
 }
 

@@ -100,6 +100,43 @@ pub struct RunOptions {
     pub threads: Option<NonZeroUsize>,
 }
 
+/// Runs several plans at the same time, one per version, each on its own share of the
+/// calling runtime's worker threads (at least one): the versions are measured in the same
+/// time window. Build each plan from its version's share of the load
+/// ([`slogate_core::spec::LoadSettings::share`]). Results come back in the order of
+/// `runs`; cancelling one run's stop token stops only that run.
+pub async fn run_together(
+    runs: Vec<(LoadPlan, RunOptions)>,
+) -> Vec<Result<Measurement, LoadError>> {
+    let workers = tokio::runtime::Handle::current().metrics().num_workers();
+    let threads = NonZeroUsize::new((workers / runs.len().max(1)).max(1));
+    let mut out: Vec<Option<Result<Measurement, LoadError>>> = runs.iter().map(|_| None).collect();
+    let mut set = tokio::task::JoinSet::new();
+    for (i, (plan, mut options)) in runs.into_iter().enumerate() {
+        if options.threads.is_none() {
+            options.threads = threads;
+        }
+        set.spawn(async move { (i, engine::run(plan, options).await) });
+    }
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok((i, result)) => out[i] = Some(result),
+            // A panicking run is a bug; its slot says so below.
+            Err(err) => tracing::error!(%err, "a load run failed"),
+        }
+    }
+    out.into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                Err(LoadError::Invalid {
+                    field: "load".into(),
+                    reason: "a load run ended abnormally".into(),
+                })
+            })
+        })
+        .collect()
+}
+
 /// Runs the plan to its end (count or duration) or until stopped.
 ///
 /// Every connection is opened first; failures to connect, resets, timeouts and error statuses

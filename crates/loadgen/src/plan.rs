@@ -396,6 +396,8 @@ mod tests {
             name: "v".into(),
             url: url.into(),
             headers: Vec::new(),
+            role: Default::default(),
+            variables: Default::default(),
         }
     }
 

@@ -167,6 +167,8 @@ fn version(url: &str) -> VersionSpec {
         name: "candidate".into(),
         url: url.into(),
         headers: Vec::new(),
+        role: Default::default(),
+        variables: Default::default(),
     }
 }
 
@@ -187,6 +189,9 @@ fn error_rate_at_most(limit: f64) -> SloSpec {
         upper_limit: Some(limit),
         lower_limit: None,
         version: None,
+        versus: None,
+        max_increase: None,
+        max_decrease: None,
     }
 }
 

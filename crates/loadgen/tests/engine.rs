@@ -16,6 +16,8 @@ fn version(url: &str) -> VersionSpec {
         name: "test".into(),
         url: url.into(),
         headers: Vec::new(),
+        role: Default::default(),
+        variables: Default::default(),
     }
 }
 

@@ -37,6 +37,8 @@ async fn load(
         name: "tls".into(),
         url: url.into(),
         headers: Vec::new(),
+        role: Default::default(),
+        variables: Default::default(),
     };
     let spec = LoadSpec {
         connections: 2,

@@ -200,6 +200,10 @@ fn nice(v: f64, round_up: bool) -> f64 {
 fn latency_limits(slos: &[SloResult]) -> Vec<(String, f64)> {
     let mut limits: Vec<(String, f64)> = Vec::new();
     for slo in slos {
+        // A relative SLO's limit is a ratio or a difference, not a place on the axis.
+        if slo.comparison.is_some() {
+            continue;
+        }
         let Some(stat) = slo.metric.strip_prefix("http/latency-") else {
             continue;
         };

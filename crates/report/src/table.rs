@@ -67,6 +67,14 @@ impl Table {
         });
     }
 
+    /// Appends a column with a fixed title, as [`Table::new`] makes them.
+    pub fn add_column(&mut self, title: &str, numeric: bool) {
+        self.add_document_column(title, numeric);
+        if let Some(c) = self.columns.last_mut() {
+            c.from_document = false;
+        }
+    }
+
     /// Sets the html class of a column's heading and cells (rows pushed afterwards).
     pub fn set_class(&mut self, column: usize, class: &str) {
         if let Some(c) = self.columns.get_mut(column) {

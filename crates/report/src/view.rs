@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 use slogate_core::result::{
-    BoundsKind, CommitStatus, ExperimentResult, PromotionOutcome, SloResult, SloVerdict, Stage,
-    VersionResult,
+    BoundsKind, CommitStatus, ContrastKind, ExperimentResult, PromotionOutcome, SloResult,
+    SloVerdict, Stage, VersionResult,
 };
 
 use crate::chart::{self, Chart};
@@ -44,6 +44,11 @@ pub(crate) struct View {
     /// (a saturated load generator, requests resent after an idle close).
     pub load_notes: Vec<String>,
     pub verdict: VerdictView,
+    /// Relative SLOs side by side: baseline, candidate, change, limit, bounds, verdict.
+    pub comparison_table: Table,
+    pub has_comparison: bool,
+    /// Canary: the winner assessment.
+    pub winner: Option<WinnerView>,
     pub promotion: PromotionView,
     pub histograms: Vec<HistogramView>,
     pub has_histograms: bool,
@@ -52,10 +57,23 @@ pub(crate) struct View {
     pub chart: Chart,
 }
 
+/// The winner of a Canary experiment.
+#[derive(Debug, Serialize)]
+pub(crate) struct WinnerView {
+    pub symbol: &'static str,
+    /// `candidate`, `current`, or `no winner found`.
+    pub headline: String,
+    pub sentence: String,
+    /// The winner's variables, `promote=candidate, revision=v2`.
+    pub variables: Option<String>,
+}
+
 /// One version in the overview.
 #[derive(Debug, Serialize)]
 pub(crate) struct VersionView {
     pub name: String,
+    /// ` (baseline)` or ` (candidate)` in a Canary experiment, else empty.
+    pub role: String,
     /// The name padded to the longest version name, for aligned text.
     pub padded_name: String,
     pub url: String,
@@ -74,6 +92,9 @@ pub(crate) struct ProgressView {
     pub time_fraction: Option<f64>,
     /// Whether there is a plan to measure progress against.
     pub has_plan: bool,
+    /// Measured requests per version, `current 1,500 · candidate 1,500`, when several
+    /// versions are loaded at once.
+    pub by_version: Option<String>,
     /// The share of the plan done as a CSS width (`42.0%`).
     pub bar_width: String,
 }
@@ -136,9 +157,27 @@ fn verdict_marks(v: SloVerdict) -> (&'static str, &'static str) {
     }
 }
 
-/// The condition an SLO sets: `<= 100.000`, `>= 5.000` or `in [5.000, 100.000]`.
+/// A value of an SLO row: the metric's value, or for a relative SLO its contrast
+/// (`1.083×`, `+2.500 ms`).
+fn slo_value(slo: &SloResult, v: f64) -> String {
+    match slo.comparison.as_ref().map(|c| c.contrast) {
+        Some(ContrastKind::Ratio) => format!("{}×", format::number(v)),
+        Some(ContrastKind::Difference) => {
+            let sign = if v < 0.0 { "-" } else { "+" };
+            format!("{sign}{}", format::metric_value(&slo.metric, v.abs()))
+        }
+        None => format::metric_value(&slo.metric, v),
+    }
+}
+
+/// The condition an SLO sets: `<= 100.000`, `>= 5.000` or `in [5.000, 100.000]`; for a
+/// relative SLO, `<= 1.100× current`.
 fn condition(slo: &SloResult) -> String {
-    let limit = |v: f64| format::metric_value(&slo.metric, v);
+    let versus = slo
+        .comparison
+        .as_ref()
+        .map_or_else(String::new, |c| format!(" {}", c.versus));
+    let limit = |v: f64| format!("{}{versus}", slo_value(slo, v));
     match (slo.lower_limit, slo.upper_limit) {
         (Some(lo), Some(hi)) => format!("in [{}, {}]", limit(lo), limit(hi)),
         (None, Some(hi)) => format!("<= {}", limit(hi)),
@@ -160,6 +199,11 @@ pub(crate) fn build(result: &ExperimentResult, notes: Vec<String>) -> View {
         .versions
         .iter()
         .map(|v| VersionView {
+            role: match (&result.winner, v.role) {
+                (Some(_), Some(slogate_core::spec::Role::Baseline)) => " (baseline)".to_owned(),
+                (Some(_), Some(slogate_core::spec::Role::Candidate)) => " (candidate)".to_owned(),
+                _ => String::new(),
+            },
             name: v.name.clone(),
             padded_name: format!("{:<name_width$}", v.name),
             url: v.url.clone(),
@@ -224,6 +268,23 @@ pub(crate) fn build(result: &ExperimentResult, notes: Vec<String>) -> View {
         has_metrics: result.versions.iter().any(|v| !v.metrics.is_empty()),
         load_notes: load_notes(&result.versions),
         verdict: verdict(result, multiple),
+        comparison_table: comparison_table(result),
+        has_comparison: result.slos.iter().any(|s| s.comparison.is_some()),
+        winner: result.winner.as_ref().map(|w| WinnerView {
+            symbol: if w.found { "✔" } else { "?" },
+            headline: w
+                .name
+                .clone()
+                .unwrap_or_else(|| "no winner found".to_owned()),
+            sentence: w.reason.clone(),
+            variables: (!w.variables.is_empty()).then(|| {
+                w.variables
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }),
+        }),
         promotion: promotion(result),
         has_histograms: !histograms.is_empty(),
         histograms,
@@ -256,6 +317,18 @@ fn progress(result: &ExperimentResult) -> ProgressView {
             requests_fraction.or(time_fraction).unwrap_or(0.0) * 100.0
         ),
         has_plan: requests_fraction.is_some() || time_fraction.is_some(),
+        by_version: (p.versions.len() > 1).then(|| {
+            result
+                .versions
+                .iter()
+                .filter_map(|v| {
+                    p.versions
+                        .get(&v.name)
+                        .map(|n| format!("{} {}", v.name, format::count(*n)))
+                })
+                .collect::<Vec<_>>()
+                .join(" · ")
+        }),
     }
 }
 
@@ -283,18 +356,13 @@ fn slo_table(result: &ExperimentResult, multiple: bool) -> Table {
         let (symbol, word) = verdict_marks(slo.verdict);
         let interval = slo.interval.map_or_else(
             || MISSING.to_owned(),
-            |i| {
-                format!(
-                    "[{}, {}]",
-                    format::metric_value(&slo.metric, i.lower),
-                    format::metric_value(&slo.metric, i.upper)
-                )
-            },
+            |i| format!("[{}, {}]", slo_value(slo, i.lower), slo_value(slo, i.upper)),
         );
         let mut cells = vec![
             format::metric_label(&slo.metric),
             condition(slo),
-            format::metric_value_opt(&slo.metric, slo.observed),
+            slo.observed
+                .map_or_else(|| MISSING.to_owned(), |v| slo_value(slo, v)),
             interval,
             format!("{symbol} {word}"),
             slo.method.clone(),
@@ -303,6 +371,62 @@ fn slo_table(result: &ExperimentResult, multiple: bool) -> Table {
             cells.insert(0, slo.version.clone());
         }
         table.push(word, cells);
+    }
+    table
+}
+
+/// The relative SLOs side by side: the baseline's and the candidate's value, the change,
+/// the limit, the one-sided bounds of the change and the verdict.
+fn comparison_table(result: &ExperimentResult) -> Table {
+    let bounds_title = format!("Bounds (one-sided {})", format::percent(result.confidence));
+    let baseline = result
+        .slos
+        .iter()
+        .find_map(|s| s.comparison.as_ref().map(|c| c.versus.clone()))
+        .unwrap_or_else(|| "baseline".to_owned());
+    let candidate = result
+        .slos
+        .iter()
+        .find_map(|s| s.comparison.as_ref().map(|_| s.version.clone()))
+        .unwrap_or_else(|| "candidate".to_owned());
+    let mut table = Table::new(&[("Metric", false)]);
+    table.add_document_column(&baseline, true);
+    table.add_document_column(&candidate, true);
+    for (title, numeric) in [
+        ("Change", true),
+        ("Limit", false),
+        (bounds_title.as_str(), false),
+        ("Verdict", false),
+    ] {
+        table.add_column(title, numeric);
+    }
+    table.set_class(6, "verdict");
+    for slo in &result.slos {
+        let Some(c) = &slo.comparison else { continue };
+        let (symbol, word) = verdict_marks(slo.verdict);
+        let interval = slo.interval.map_or_else(
+            || MISSING.to_owned(),
+            |i| format!("[{}, {}]", slo_value(slo, i.lower), slo_value(slo, i.upper)),
+        );
+        let limit = match (&c.max_increase, &c.max_decrease) {
+            (Some(up), Some(down)) => format!("+{up} / -{down}"),
+            (Some(up), None) => format!("at most +{up}"),
+            (None, Some(down)) => format!("at most -{down}"),
+            (None, None) => MISSING.to_owned(),
+        };
+        table.push(
+            word,
+            vec![
+                format::metric_label(&slo.metric),
+                format::metric_value_opt(&slo.metric, c.baseline),
+                format::metric_value_opt(&slo.metric, c.candidate),
+                slo.observed
+                    .map_or_else(|| MISSING.to_owned(), |v| slo_value(slo, v)),
+                limit,
+                interval,
+                format!("{symbol} {word}"),
+            ],
+        );
     }
     table
 }
@@ -469,6 +593,10 @@ fn verdict(result: &ExperimentResult, multiple: bool) -> VerdictView {
                     format::count(n)
                 ));
             }
+            let metric = match &s.comparison {
+                Some(c) => format!("{metric} versus {}", c.versus),
+                None => metric,
+            };
             VerdictDetail {
                 symbol,
                 subject: if multiple {
@@ -616,6 +744,7 @@ mod tests {
                 requests_planned: None,
                 elapsed_seconds: 0.0,
                 duration_planned_seconds: None,
+                versions: Default::default(),
             },
             failure: None,
             confidence: 0.95,
@@ -626,6 +755,8 @@ mod tests {
             updated_at: None,
             publish_interval_seconds: None,
             judgement: None,
+            testing_pattern: None,
+            winner: None,
         }
     }
 
@@ -731,11 +862,14 @@ mod tests {
             verdict: SloVerdict::Inconclusive,
             requests_needed: Some(5000),
             method: "order-statistic".into(),
+            comparison: None,
             reason: "It straddles.".into(),
         };
         let judged = ExperimentResult {
             slos: vec![slo],
             judgement: Some(slogate_core::result::Judgement::current()),
+            testing_pattern: None,
+            winner: None,
             ..completed()
         };
         assert!(
@@ -750,6 +884,8 @@ mod tests {
         // Documents from before say what they said then.
         let old = ExperimentResult {
             judgement: None,
+            testing_pattern: None,
+            winner: None,
             ..judged
         };
         assert!(

@@ -296,3 +296,24 @@ fn chromium_draws_the_latency_histogram() {
         std::fs::copy(&shot, keep).expect("keep screenshot");
     }
 }
+
+#[test]
+fn canary_html_overlays_both_histograms_in_one_picture_with_comparison_and_winner() {
+    let result = fixtures::canary();
+    let page = render(&result, Format::Html).unwrap();
+    assert_eq!(page.matches("<svg").count(), 1, "one picture");
+    for version in ["current", "candidate"] {
+        assert!(
+            page.contains(&format!("data-version=\"{version}\"")),
+            "bars of {version}"
+        );
+    }
+    assert!(page.contains("<h2>Comparison</h2>"));
+    assert!(page.contains("<h2>Winner</h2>"));
+    assert!(page.contains("current wins: candidate violates http/latency-p95 versus current"));
+    // A relative limit (1.1×) is not a latency: no marker at 1.1 ms.
+    assert!(
+        !page.contains("p95 ≤ 1.1 ms"),
+        "relative limit drawn as a latency"
+    );
+}

@@ -21,8 +21,9 @@ use crate::source::{SourceArgs, load_result, run_notes};
 pub struct Args {
     #[command(flatten)]
     pub source: SourceArgs,
-    /// A condition that must hold; repeat for several.
-    #[arg(short = 'c', long = "condition", value_enum, required = true)]
+    /// A condition that must hold; repeat for several: completed, nofailure, slos,
+    /// winnerFound, winner=NAME.
+    #[arg(short = 'c', long = "condition", value_parser = parse_condition, required = true)]
     pub conditions: Vec<Condition>,
     /// Wait up to this long for a running experiment to decide (e.g. 5m); default: check once.
     #[arg(long, value_parser = parse_duration)]
@@ -33,15 +34,37 @@ pub struct Args {
 }
 
 /// A condition `assert` checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Condition {
     /// The experiment completed (it ran to its end).
     Completed,
     /// The experiment did not fail.
-    #[value(name = "nofailure")]
     NoFailure,
     /// Every SLO holds: the overall verdict is pass.
     Slos,
+    /// A Canary experiment found a winner.
+    WinnerFound,
+    /// A Canary experiment's winner is this version.
+    Winner(String),
+}
+
+/// Reads `completed`, `nofailure`, `slos`, `winnerFound` or `winner=NAME`.
+fn parse_condition(text: &str) -> Result<Condition, String> {
+    Ok(match text {
+        "completed" => Condition::Completed,
+        "nofailure" => Condition::NoFailure,
+        "slos" => Condition::Slos,
+        "winnerFound" => Condition::WinnerFound,
+        _ => match text.strip_prefix("winner=") {
+            Some(name) if !name.trim().is_empty() => Condition::Winner(name.to_owned()),
+            _ => {
+                return Err(format!(
+                    "{} is not a condition: completed, nofailure, slos, winnerFound or winner=NAME",
+                    slogate_core::quote::quote(text)
+                ));
+            }
+        },
+    })
 }
 
 /// What a condition says about the current document.
@@ -54,16 +77,21 @@ enum Truth {
 }
 
 impl Condition {
-    fn name(self) -> &'static str {
+    fn name(&self) -> String {
         match self {
-            Condition::Completed => "completed",
-            Condition::NoFailure => "nofailure",
-            Condition::Slos => "slos",
+            Condition::Completed => "completed".to_owned(),
+            Condition::NoFailure => "nofailure".to_owned(),
+            Condition::Slos => "slos".to_owned(),
+            Condition::WinnerFound => "winnerFound".to_owned(),
+            Condition::Winner(name) => format!("winner={name}"),
         }
     }
 
-    fn check(self, r: &ExperimentResult) -> (Truth, String) {
+    fn check(&self, r: &ExperimentResult) -> (Truth, String) {
         let failure = r.failure.as_deref().unwrap_or("no reason given");
+        if let Condition::WinnerFound | Condition::Winner(_) = self {
+            return self.check_winner(r);
+        }
         match (self, r.stage) {
             (_, Stage::Running) => (Truth::Pending, "the experiment is still running".to_owned()),
             // The verdict is final once judged; the run is not over until promotion is.
@@ -85,6 +113,46 @@ impl Condition {
                 Some(v) => (Truth::False, v.reason.clone()),
                 None => (Truth::False, "the result has no verdict".to_owned()),
             },
+            (Condition::WinnerFound | Condition::Winner(_), _) => self.check_winner(r),
+        }
+    }
+
+    /// The winner is known once the verdict is (stage `Finishing` or `Completed`).
+    fn check_winner(&self, r: &ExperimentResult) -> (Truth, String) {
+        match r.stage {
+            Stage::Running => {
+                return (Truth::Pending, "the experiment is still running".to_owned());
+            }
+            Stage::Failed => {
+                let failure = r.failure.as_deref().unwrap_or("no reason given");
+                return (Truth::False, format!("the experiment failed: {failure}"));
+            }
+            Stage::Finishing | Stage::Completed => {}
+        }
+        let Some(winner) = &r.winner else {
+            return (
+                Truth::False,
+                "the experiment is not a Canary experiment: it has no winner assessment".to_owned(),
+            );
+        };
+        match self {
+            Condition::WinnerFound => {
+                let truth = if winner.found {
+                    Truth::True
+                } else {
+                    Truth::False
+                };
+                (truth, winner.reason.clone())
+            }
+            Condition::Winner(name) => {
+                let truth = if winner.name.as_deref() == Some(name.as_str()) {
+                    Truth::True
+                } else {
+                    Truth::False
+                };
+                (truth, winner.reason.clone())
+            }
+            _ => unreachable!("only winner conditions are checked here"),
         }
     }
 }
@@ -113,9 +181,9 @@ pub async fn run(args: Args) -> CmdResult {
         let checks: Vec<(Condition, Truth, String)> = args
             .conditions
             .iter()
-            .map(|&c| {
+            .map(|c| {
                 let (truth, why) = c.check(&result);
-                (c, truth, why)
+                (c.clone(), truth, why)
             })
             .collect();
         let any_false = checks.iter().any(|c| c.1 == Truth::False);

@@ -5,7 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::anyhow;
 use slogate_core::result::{ExperimentResult, SloVerdict, Stage};
-use slogate_core::spec::{ExperimentSpec, LoadSpec, PromotionSpec, SloSpec, VersionSpec};
+use slogate_core::spec::{
+    Change, ExperimentSpec, LoadSpec, PromotionSpec, Role, SloSpec, StrategySpec, TestingPattern,
+    VERSUS_BASELINE, VersionSpec,
+};
 use slogate_hello::{Behavior, HelloServer};
 use slogate_report::Format;
 
@@ -39,6 +42,10 @@ pub struct Args {
     /// Also write the result document here.
     #[arg(long, value_name = "FILE")]
     pub result_file: Option<std::path::PathBuf>,
+    /// Compare the candidate with a baseline (a second, stable hello service) in a Canary
+    /// experiment: both loaded at the same time, each with half the rate, and a winner.
+    #[arg(long)]
+    pub baseline: bool,
 }
 
 fn parse_qps(text: &str) -> Result<f64, String> {
@@ -50,20 +57,25 @@ fn parse_qps(text: &str) -> Result<f64, String> {
 }
 
 /// The experiment the demo runs: the seed tutorial's three SLOs on one candidate.
-fn demo_spec(url: String, args: &Args) -> ExperimentSpec {
+fn demo_spec(url: String, baseline_url: Option<String>, args: &Args) -> ExperimentSpec {
     let slo = |metric: &str, limit: f64| SloSpec {
         metric: metric.to_owned(),
         upper_limit: Some(limit),
         lower_limit: None,
         version: None,
+        versus: None,
+        max_increase: None,
+        max_decrease: None,
     };
-    ExperimentSpec {
+    let mut spec = ExperimentSpec {
         name: "hello-demo".to_owned(),
         namespace: None,
         versions: vec![VersionSpec {
             name: "candidate".to_owned(),
             url,
             headers: Vec::new(),
+            role: Default::default(),
+            variables: Default::default(),
         }],
         load: LoadSpec {
             connections: 8,
@@ -81,7 +93,34 @@ fn demo_spec(url: String, args: &Args) -> ExperimentSpec {
         inconclusive: Default::default(),
         result: None,
         promotion: Some(PromotionSpec::new("example", "hello", "master", "staging")),
+        strategy: None,
+    };
+    if let Some(baseline_url) = baseline_url {
+        spec.versions[0].variables = [("promote".to_owned(), "candidate".to_owned())].into();
+        spec.versions.insert(
+            0,
+            VersionSpec {
+                name: "current".to_owned(),
+                url: baseline_url,
+                headers: Vec::new(),
+                role: Role::Baseline,
+                variables: [("promote".to_owned(), "baseline".to_owned())].into(),
+            },
+        );
+        spec.strategy = Some(StrategySpec {
+            testing_pattern: TestingPattern::Canary,
+        });
+        let relative = |metric: &str, change: Change| SloSpec {
+            versus: Some(VERSUS_BASELINE.to_owned()),
+            max_increase: Some(change),
+            ..SloSpec::absolute(metric, None, None)
+        };
+        spec.slos
+            .push(relative("http/latency-p95", Change::Percent(10.0)));
+        spec.slos
+            .push(relative("http/error-rate", Change::Amount(0.01)));
     }
+    spec
 }
 
 /// Why the demo's candidate failed, in words: the service's own time against each limit it
@@ -116,7 +155,7 @@ fn why(result: &ExperimentResult) -> Vec<String> {
                 .service_time
                 .as_ref()
                 .and_then(|s| s.metrics.get(&slo.metric))
-                .filter(|_| slo.metric.starts_with("http/latency"));
+                .filter(|_| slo.metric.starts_with("http/latency") && slo.comparison.is_none());
             // Only a violated limit is the service's doing; an undecided one says why it is.
             let line = match (slo.verdict, own, slo.upper_limit) {
                 (SloVerdict::Inconclusive, _, _) => {
@@ -147,7 +186,17 @@ pub async fn run(args: Args) -> CmdResult {
     let server = HelloServer::start(behavior)
         .await
         .map_err(|err| Failure::Runtime(anyhow!("cannot start the hello service: {err}")))?;
-    let spec = demo_spec(server.url(), &args);
+    let baseline = match args.baseline {
+        true => Some(
+            HelloServer::start(Behavior::stable())
+                .await
+                .map_err(|err| {
+                    Failure::Runtime(anyhow!("cannot start the baseline hello service: {err}"))
+                })?,
+        ),
+        false => None,
+    };
+    let spec = demo_spec(server.url(), baseline.as_ref().map(HelloServer::url), &args);
     spec.validate()
         .map_err(|err| Failure::Runtime(anyhow!("the demo's own spec is invalid: {err}")))?;
     eprintln!(
@@ -157,6 +206,13 @@ pub async fn run(args: Args) -> CmdResult {
         args.requests,
         args.qps
     );
+    if let Some(b) = &baseline {
+        eprintln!(
+            "slogate demo: baseline hello service (stable) on {}, loaded at the same time; each version gets half the rate and {} requests",
+            b.url(),
+            args.requests
+        );
+    }
 
     let mut settings = Settings {
         dry_run: true,
@@ -167,6 +223,9 @@ pub async fn run(args: Args) -> CmdResult {
     }
     let result = experiment::run(&spec, &settings, &Interrupt::on_signals()).await?;
     server.shutdown().await;
+    if let Some(b) = baseline {
+        b.shutdown().await;
+    }
 
     let report = slogate_report::render(&result, Format::Text)
         .map_err(|err| Failure::Runtime(anyhow!("cannot render the report: {err}")))?;

@@ -191,6 +191,8 @@ pub async fn run(args: Args) -> CmdResult {
         name: "target".to_owned(),
         url: args.url.clone(),
         headers: Vec::new(),
+        role: Default::default(),
+        variables: Default::default(),
     };
     let settings = args.load_spec().settings().map_err(|problems| {
         let lines: Vec<String> = problems
