@@ -8,10 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use hdrhistogram::Histogram;
-
 use crate::measure::Measurement;
-use crate::result::HistogramBucket;
 
 /// Name of the latency histogram metric (not a single value, so no SLO can use it).
 pub const LATENCY_HISTOGRAM: &str = "http/latency";
@@ -158,7 +155,7 @@ impl FromStr for Metric {
     }
 }
 
-fn us_to_ms(us: f64) -> f64 {
+pub(crate) fn us_to_ms(us: f64) -> f64 {
     us / 1000.0
 }
 
@@ -184,48 +181,9 @@ pub fn version_metrics(m: &Measurement, extra: &[Metric]) -> BTreeMap<String, f6
         .collect()
 }
 
-/// The latency histogram (µs) as at most [`MAX_HISTOGRAM_BUCKETS`] log-spaced buckets in ms,
-/// from the fastest to the slowest request. Empty when nothing was recorded.
-pub fn histogram_buckets(hist: &Histogram<u64>) -> Vec<HistogramBucket> {
-    if hist.is_empty() {
-        return Vec::new();
-    }
-    let low_us = hist.lowest_equivalent(hist.min()).max(1);
-    let high_us = hist.highest_equivalent(hist.max()) + 1;
-    // Bucket edges on a geometric grid, rounded to whole µs; rounding can merge the
-    // narrowest edges, so duplicates are dropped.
-    let ratio = high_us as f64 / low_us as f64;
-    let mut edges: Vec<u64> = (0..=MAX_HISTOGRAM_BUCKETS)
-        .map(|i| {
-            let f = i as f64 / MAX_HISTOGRAM_BUCKETS as f64;
-            (low_us as f64 * ratio.powf(f)).round() as u64
-        })
-        .collect();
-    edges[0] = low_us;
-    edges[MAX_HISTOGRAM_BUCKETS] = high_us;
-    edges.dedup();
-    let last = edges.len() - 2;
-    let mut counts = vec![0u64; last + 1];
-    for item in hist.iter_recorded() {
-        let v = hist.median_equivalent(item.value_iterated_to());
-        let slot = edges.partition_point(|&e| e <= v).saturating_sub(1);
-        counts[slot.min(last)] += item.count_at_value();
-    }
-    edges
-        .windows(2)
-        .zip(counts)
-        .map(|(w, count)| HistogramBucket {
-            lower_ms: us_to_ms(w[0] as f64),
-            upper_ms: us_to_ms(w[1] as f64),
-            count,
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measure::new_latency_histogram;
 
     #[test]
     fn names_round_trip() {
@@ -322,27 +280,5 @@ mod tests {
         assert!(all.contains_key("http/latency-p97.5"));
         assert!(all.contains_key("http/latency-p99.9"));
         assert!(all.contains_key("http/latency-stddev"));
-    }
-
-    #[test]
-    fn histogram_is_bounded_and_complete() {
-        let mut h = new_latency_histogram();
-        for i in 1..=100_000u64 {
-            h.record(i * 37 % 2_000_000 + 100).unwrap();
-        }
-        let buckets = histogram_buckets(&h);
-        assert!(buckets.len() <= MAX_HISTOGRAM_BUCKETS);
-        assert_eq!(buckets.iter().map(|b| b.count).sum::<u64>(), 100_000);
-        for w in buckets.windows(2) {
-            assert_eq!(w[0].upper_ms, w[1].lower_ms);
-        }
-        assert!(buckets[0].lower_ms <= h.min() as f64 / 1000.0);
-        assert!(buckets.last().unwrap().upper_ms >= h.max() as f64 / 1000.0);
-
-        let mut one = new_latency_histogram();
-        one.record(5000).unwrap();
-        let b = histogram_buckets(&one);
-        assert_eq!(b.iter().map(|b| b.count).sum::<u64>(), 1);
-        assert!(histogram_buckets(&new_latency_histogram()).is_empty());
     }
 }

@@ -9,9 +9,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::measure::{ErrorKind, Measurement};
-use crate::metrics::{self, Metric};
-use crate::spec::{ExperimentSpec, Role, TestingPattern, VersionSpec};
+use crate::measure::ErrorKind;
+use crate::spec::{Role, TestingPattern};
 
 /// The `apiVersion` of the result document this slogate writes. `v1alpha2` added per
 /// version its role and variables, comparison rows for relative SLOs, the testing pattern
@@ -109,16 +108,6 @@ pub struct Judgement {
     /// The probability with which `requestsNeeded` requests would decide an inconclusive
     /// SLO, if its true value were the one observed.
     pub decision_probability: f64,
-}
-
-impl Judgement {
-    /// The judgement this version of slogate makes.
-    pub fn current() -> Self {
-        Self {
-            bounds: BoundsKind::OneSided,
-            decision_probability: crate::verdict::DECISION_PROBABILITY,
-        }
-    }
 }
 
 /// What the ends of an SLO's interval are.
@@ -443,149 +432,15 @@ pub struct CommitStatus {
     pub error: Option<String>,
 }
 
-/// Building the document as a run goes: [`ExperimentResult::running`] at the start,
-/// [`ExperimentResult::set_progress`] while loading, then [`ExperimentResult::complete`] or
-/// [`ExperimentResult::fail`].
+/// The document's state as a run goes (the document is built from the spec and the
+/// evidence in [`crate::document`]): [`ExperimentResult::set_progress`] while loading, then
+/// [`ExperimentResult::fail`], or the stages of the finish actions.
 impl ExperimentResult {
-    /// The document of a run that starts now: stage `Running`, nothing measured yet.
-    pub fn running(spec: &ExperimentSpec, start: Timestamp) -> Self {
-        Self {
-            api_version: API_VERSION.to_owned(),
-            kind: KIND.to_owned(),
-            name: spec.name.clone(),
-            namespace: spec.namespace.clone(),
-            start_time: start,
-            end_time: None,
-            stage: Stage::Running,
-            progress: Progress {
-                requests_done: 0,
-                requests_planned: spec.planned_requests(),
-                elapsed_seconds: 0.0,
-                duration_planned_seconds: spec.planned_seconds(),
-                versions: BTreeMap::new(),
-            },
-            failure: None,
-            confidence: spec.confidence,
-            versions: Vec::new(),
-            slos: Vec::new(),
-            verdict: None,
-            promotion: None,
-            updated_at: None,
-            publish_interval_seconds: None,
-            judgement: Some(Judgement::current()),
-            testing_pattern: (spec.testing_pattern() == TestingPattern::Canary)
-                .then_some(TestingPattern::Canary),
-            winner: None,
-        }
-    }
-
     /// Records how far the load got: measured requests of all versions so far, and the
     /// measured time so far.
     pub fn set_progress(&mut self, requests_done: u64, elapsed: Duration) {
         self.progress.requests_done = requests_done;
         self.progress.elapsed_seconds = finite_or_zero(elapsed.as_secs_f64());
-    }
-
-    /// Adds (or replaces) one version's metrics and histogram. The metrics include the
-    /// percentiles the spec's SLOs name.
-    pub fn record_version(
-        &mut self,
-        spec: &ExperimentSpec,
-        version: &VersionSpec,
-        m: &Measurement,
-    ) {
-        let extra: Vec<Metric> = spec
-            .slos
-            .iter()
-            .filter_map(|s| s.metric.parse().ok())
-            .collect();
-        let elapsed = m.elapsed.as_secs_f64();
-        let achieved_qps = if elapsed > 0.0 {
-            finite_or_zero(m.requests as f64 / elapsed)
-        } else {
-            0.0
-        };
-        let entry = VersionResult {
-            name: version.name.clone(),
-            url: version.url.clone(),
-            role: Some(version.role),
-            variables: version.variables.clone(),
-            metrics: metrics::version_metrics(m, &extra),
-            histogram: metrics::histogram_buckets(&m.latency),
-            status_counts: m
-                .status_counts
-                .iter()
-                .map(|(status, count)| (status.to_string(), *count))
-                .collect(),
-            error_kinds: m.error_kinds.clone(),
-            achieved_qps,
-            target_qps: m.target_qps.filter(|q| q.is_finite()),
-            service_time: m.service_time.as_ref().map(|h| {
-                let service = Measurement {
-                    latency: h.clone(),
-                    ..Measurement::default()
-                };
-                let mut latency_metrics = metrics::version_metrics(&service, &extra);
-                latency_metrics.retain(|name, _| {
-                    name.parse::<Metric>()
-                        .is_ok_and(|metric| metric.is_latency())
-                });
-                ServiceTime {
-                    metrics: latency_metrics,
-                    histogram: metrics::histogram_buckets(h),
-                }
-            }),
-            resends: m.resends,
-            peak_connections: (m.target_qps.is_some() && m.peak_connections > 0)
-                .then_some(m.peak_connections),
-            saturation: m.saturation.map(|s| SaturationResult {
-                connections_needed: s.connections_needed,
-                max_connections: s.max_connections,
-                late_requests: s.late_requests,
-                reason: s.describe(),
-            }),
-        };
-        match self.versions.iter_mut().find(|v| v.name == version.name) {
-            Some(existing) => *existing = entry,
-            None => self.versions.push(entry),
-        }
-    }
-
-    /// Finishes the run: records every version and takes the verdict engine's judgement
-    /// ([`crate::verdict::judge_experiment`]): every SLO, the overall verdict and, in a
-    /// Canary experiment, the winner; stage `Completed`.
-    ///
-    /// `measurements` are in the order of `spec.versions`.
-    pub fn complete(
-        &mut self,
-        spec: &ExperimentSpec,
-        measurements: &[Measurement],
-        judged: Judged,
-        end: Timestamp,
-    ) {
-        for (version, m) in spec.versions.iter().zip(measurements) {
-            self.record_version(spec, version, m);
-        }
-        self.progress.versions = spec
-            .versions
-            .iter()
-            .zip(measurements)
-            .map(|(v, m)| (v.name.clone(), m.requests))
-            .collect();
-        let done: u64 = measurements.iter().map(|m| m.requests).sum();
-        // The versions were loaded at the same time: the run took as long as the longest.
-        let elapsed: Duration = measurements
-            .iter()
-            .map(|m| m.elapsed)
-            .max()
-            .unwrap_or_default();
-        self.set_progress(done, elapsed);
-        self.slos = judged.slos;
-        self.verdict = Some(judged.verdict);
-        self.winner = judged.winner;
-        self.stage = Stage::Completed;
-        self.failure = None;
-        self.end_time = Some(end);
     }
 
     /// Ends the run as `Failed` with a one-line reason (e.g. `Interrupted: SIGTERM`). What was
@@ -672,6 +527,6 @@ pub const STALE_AFTER_INTERVALS: u32 = 3;
 /// Added to the staleness limit for clock differences between machines.
 pub const STALE_SLACK: Duration = Duration::from_secs(5);
 
-fn finite_or_zero(v: f64) -> f64 {
+pub(crate) fn finite_or_zero(v: f64) -> f64 {
     if v.is_finite() { v } else { 0.0 }
 }

@@ -10,7 +10,6 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::quote::{clip_message, quote};
-use crate::spec::FieldError;
 
 /// No spec has this many problems; past it the list would only be noise.
 const MAX_PROBLEMS: usize = 100;
@@ -272,4 +271,23 @@ fn render(at: &[Step]) -> String {
         }
     }
     path
+}
+
+/// One problem found in a spec: where (`load.qps`, `slos[1].metric`) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// Path of the field, e.g. `versions[0].url`; empty for the document as a whole.
+    pub path: String,
+    /// Why the value is not accepted.
+    pub reason: String,
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.reason)
+        } else {
+            write!(f, "{}: {}", self.path, self.reason)
+        }
+    }
 }

@@ -749,24 +749,7 @@ pub mod opt_duration {
     }
 }
 
-/// One problem found in a spec: where (`load.qps`, `slos[1].metric`) and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    /// Path of the field, e.g. `versions[0].url`; empty for the document as a whole.
-    pub path: String,
-    /// Why the value is not accepted.
-    pub reason: String,
-}
-
-impl std::fmt::Display for FieldError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.path.is_empty() {
-            f.write_str(&self.reason)
-        } else {
-            write!(f, "{}: {}", self.path, self.reason)
-        }
-    }
-}
+pub use crate::shape::FieldError;
 
 /// Why a spec was not accepted.
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,5 @@
-//! Opening one client connection (TCP, optionally TLS, then HTTP/1.1 or HTTP/2) and naming
-//! what went wrong when a connection or an exchange fails.
+//! Opening one client connection (TCP, optionally TLS, then HTTP/1.1 or HTTP/2).
 
-use std::error::Error as StdError;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -17,107 +15,14 @@ use slogate_core::measure::ErrorKind;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::h1::{Http1, Io, Unanswered};
+use crate::failure::RequestError;
+use crate::h1::{Http1, Io};
 
 /// The request body type every connection sends.
 pub(crate) type ReqBody = Full<Bytes>;
 
 /// An HTTP/2 connection's I/O driver; it must be polled for requests on it to make progress.
 pub(crate) type Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
-
-/// A failed request or connection attempt, classified.
-#[derive(Debug, thiserror::Error)]
-#[error("{kind:?}: {source}")]
-pub struct RequestError {
-    /// The kind of failure, as counted in the measurement.
-    pub kind: ErrorKind,
-    /// The underlying cause.
-    #[source]
-    pub source: Box<dyn StdError + Send + Sync>,
-}
-
-impl RequestError {
-    pub(crate) fn new(kind: ErrorKind, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
-        Self {
-            kind,
-            source: source.into(),
-        }
-    }
-
-    /// Whether the server closed the connection without a byte of response (see
-    /// [`Unanswered`]).
-    pub(crate) fn is_unanswered(&self) -> bool {
-        self.source.is::<Unanswered>()
-    }
-
-    /// Classifies a failure reported by hyper while sending or receiving.
-    pub(crate) fn from_hyper(err: hyper::Error) -> Self {
-        let kind = classify_hyper(&err);
-        Self::new(kind, err)
-    }
-
-    /// Classifies a failure of an HTTP/2 request before its response head arrived: a GOAWAY
-    /// from the server means it closed the connection without answering (see
-    /// [`Unanswered`]), anything else is classified as [`RequestError::from_hyper`] does.
-    pub(crate) fn from_hyper_before_response(err: hyper::Error) -> Self {
-        if is_remote_go_away(&err) {
-            return Self::new(ErrorKind::ClosedWithoutResponse, Unanswered);
-        }
-        Self::from_hyper(err)
-    }
-}
-
-/// Whether the server ended the HTTP/2 connection with GOAWAY (a stream reset is not).
-fn is_remote_go_away(err: &hyper::Error) -> bool {
-    let mut cause: Option<&(dyn StdError + 'static)> = err.source();
-    while let Some(inner) = cause {
-        if let Some(h2_err) = inner.downcast_ref::<h2::Error>() {
-            return h2_err.is_go_away() && h2_err.is_remote() && !h2_err.is_reset();
-        }
-        cause = inner.source();
-    }
-    false
-}
-
-fn classify_hyper(err: &hyper::Error) -> ErrorKind {
-    if err.is_timeout() {
-        return ErrorKind::Timeout;
-    }
-    if err.is_incomplete_message() || err.is_canceled() || err.is_closed() {
-        return ErrorKind::Reset;
-    }
-    if err.is_parse() || err.is_user() {
-        return ErrorKind::Protocol;
-    }
-    // Walk the cause chain for an I/O error or an HTTP/2 reset.
-    let mut cause: Option<&(dyn StdError + 'static)> = err.source();
-    while let Some(inner) = cause {
-        if let Some(io_err) = inner.downcast_ref::<io::Error>() {
-            return classify_io(io_err);
-        }
-        if let Some(h2_err) = inner.downcast_ref::<h2::Error>() {
-            return if h2_err.is_io() || h2_err.is_go_away() || h2_err.is_reset() {
-                ErrorKind::Reset
-            } else {
-                ErrorKind::Protocol
-            };
-        }
-        cause = inner.source();
-    }
-    ErrorKind::Protocol
-}
-
-pub(crate) fn classify_io(err: &io::Error) -> ErrorKind {
-    match err.kind() {
-        io::ErrorKind::ConnectionRefused => ErrorKind::ConnectRefused,
-        io::ErrorKind::ConnectionReset
-        | io::ErrorKind::ConnectionAborted
-        | io::ErrorKind::BrokenPipe
-        | io::ErrorKind::UnexpectedEof => ErrorKind::Reset,
-        io::ErrorKind::TimedOut => ErrorKind::Timeout,
-        _ => ErrorKind::Protocol,
-    }
-}
 
 /// Where and how to connect: resolved once per plan, shared by every connection.
 #[derive(Clone)]
@@ -241,23 +146,5 @@ impl Connector {
                 Ok((Box::new(tls), h2))
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn io_errors_map_to_kinds() {
-        let kind = |k| classify_io(&io::Error::from(k));
-        assert_eq!(
-            kind(io::ErrorKind::ConnectionRefused),
-            ErrorKind::ConnectRefused
-        );
-        assert_eq!(kind(io::ErrorKind::ConnectionReset), ErrorKind::Reset);
-        assert_eq!(kind(io::ErrorKind::BrokenPipe), ErrorKind::Reset);
-        assert_eq!(kind(io::ErrorKind::TimedOut), ErrorKind::Timeout);
-        assert_eq!(kind(io::ErrorKind::InvalidData), ErrorKind::Protocol);
     }
 }

@@ -34,8 +34,9 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
-use crate::connect::{Connection, Connector, Driver, ReqBody, RequestError};
-use crate::h1::{Response, Unanswered};
+use crate::connect::{Connection, Connector, Driver, ReqBody};
+use crate::failure::{RequestError, Unanswered};
+use crate::h1::Response;
 use crate::plan::{LoadPlan, RequestTemplate, StopAfter, Warmup};
 use crate::{LoadError, LoadProgress, Phase, RunOptions};
 

@@ -15,7 +15,7 @@ use std::io;
 use slogate_core::measure::ErrorKind;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::connect::{RequestError, classify_io};
+use crate::failure::{RequestError, Unanswered, classify_io};
 
 /// A byte stream a connection runs over: TCP, or TLS over TCP.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -54,15 +54,6 @@ struct Head {
     framing: Framing,
     keep_alive: bool,
 }
-
-/// A request the server did not answer: the connection ended cleanly (FIN, not RST) before a
-/// byte of its response arrived (HTTP/1.1), or the server sent GOAWAY before answering or the
-/// connection never took the request up (HTTP/2). On a kept connection that had sat idle for
-/// a while this is a server that closed it at its keep-alive timeout as the request went out,
-/// and the request is sent again; otherwise the server dropped it (an error).
-#[derive(Debug, thiserror::Error)]
-#[error("the server closed the connection before responding")]
-pub(crate) struct Unanswered;
 
 /// One HTTP/1.1 client connection.
 pub(crate) struct Http1 {

@@ -8,6 +8,7 @@
 
 mod connect;
 mod engine;
+mod failure;
 mod h1;
 mod plan;
 pub mod summary;
@@ -19,7 +20,7 @@ use std::time::Duration;
 use slogate_core::measure::Measurement;
 use tokio_util::sync::CancellationToken;
 
-pub use connect::RequestError;
+pub use failure::RequestError;
 pub use plan::{LoadPlan, StopAfter, Warmup};
 
 /// Why a load run could not start or continue.

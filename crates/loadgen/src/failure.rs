@@ -1,0 +1,128 @@
+//! Naming what went wrong when a connection or an exchange fails: the [`ErrorKind`] a
+//! measurement counts, with the cause kept as the source.
+
+use std::error::Error as StdError;
+use std::io;
+
+use slogate_core::measure::ErrorKind;
+
+/// A request the server did not answer: the connection ended cleanly (FIN, not RST) before a
+/// byte of its response arrived (HTTP/1.1), or the server sent GOAWAY before answering or the
+/// connection never took the request up (HTTP/2). On a kept connection that had sat idle for
+/// a while this is a server that closed it at its keep-alive timeout as the request went out,
+/// and the request is sent again; otherwise the server dropped it (an error).
+#[derive(Debug, thiserror::Error)]
+#[error("the server closed the connection before responding")]
+pub(crate) struct Unanswered;
+
+/// A failed request or connection attempt, classified.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind:?}: {source}")]
+pub struct RequestError {
+    /// The kind of failure, as counted in the measurement.
+    pub kind: ErrorKind,
+    /// The underlying cause.
+    #[source]
+    pub source: Box<dyn StdError + Send + Sync>,
+}
+
+impl RequestError {
+    pub(crate) fn new(kind: ErrorKind, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self {
+            kind,
+            source: source.into(),
+        }
+    }
+
+    /// Whether the server closed the connection without a byte of response (see
+    /// [`Unanswered`]).
+    pub(crate) fn is_unanswered(&self) -> bool {
+        self.source.is::<Unanswered>()
+    }
+
+    /// Classifies a failure reported by hyper while sending or receiving.
+    pub(crate) fn from_hyper(err: hyper::Error) -> Self {
+        let kind = classify_hyper(&err);
+        Self::new(kind, err)
+    }
+
+    /// Classifies a failure of an HTTP/2 request before its response head arrived: a GOAWAY
+    /// from the server means it closed the connection without answering (see
+    /// [`Unanswered`]), anything else is classified as [`RequestError::from_hyper`] does.
+    pub(crate) fn from_hyper_before_response(err: hyper::Error) -> Self {
+        if is_remote_go_away(&err) {
+            return Self::new(ErrorKind::ClosedWithoutResponse, Unanswered);
+        }
+        Self::from_hyper(err)
+    }
+}
+
+/// Whether the server ended the HTTP/2 connection with GOAWAY (a stream reset is not).
+fn is_remote_go_away(err: &hyper::Error) -> bool {
+    let mut cause: Option<&(dyn StdError + 'static)> = err.source();
+    while let Some(inner) = cause {
+        if let Some(h2_err) = inner.downcast_ref::<h2::Error>() {
+            return h2_err.is_go_away() && h2_err.is_remote() && !h2_err.is_reset();
+        }
+        cause = inner.source();
+    }
+    false
+}
+
+fn classify_hyper(err: &hyper::Error) -> ErrorKind {
+    if err.is_timeout() {
+        return ErrorKind::Timeout;
+    }
+    if err.is_incomplete_message() || err.is_canceled() || err.is_closed() {
+        return ErrorKind::Reset;
+    }
+    if err.is_parse() || err.is_user() {
+        return ErrorKind::Protocol;
+    }
+    // Walk the cause chain for an I/O error or an HTTP/2 reset.
+    let mut cause: Option<&(dyn StdError + 'static)> = err.source();
+    while let Some(inner) = cause {
+        if let Some(io_err) = inner.downcast_ref::<io::Error>() {
+            return classify_io(io_err);
+        }
+        if let Some(h2_err) = inner.downcast_ref::<h2::Error>() {
+            return if h2_err.is_io() || h2_err.is_go_away() || h2_err.is_reset() {
+                ErrorKind::Reset
+            } else {
+                ErrorKind::Protocol
+            };
+        }
+        cause = inner.source();
+    }
+    ErrorKind::Protocol
+}
+
+pub(crate) fn classify_io(err: &io::Error) -> ErrorKind {
+    match err.kind() {
+        io::ErrorKind::ConnectionRefused => ErrorKind::ConnectRefused,
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::UnexpectedEof => ErrorKind::Reset,
+        io::ErrorKind::TimedOut => ErrorKind::Timeout,
+        _ => ErrorKind::Protocol,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_map_to_kinds() {
+        let kind = |k| classify_io(&io::Error::from(k));
+        assert_eq!(
+            kind(io::ErrorKind::ConnectionRefused),
+            ErrorKind::ConnectRefused
+        );
+        assert_eq!(kind(io::ErrorKind::ConnectionReset), ErrorKind::Reset);
+        assert_eq!(kind(io::ErrorKind::BrokenPipe), ErrorKind::Reset);
+        assert_eq!(kind(io::ErrorKind::TimedOut), ErrorKind::Timeout);
+        assert_eq!(kind(io::ErrorKind::InvalidData), ErrorKind::Protocol);
+    }
+}
