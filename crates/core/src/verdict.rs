@@ -717,24 +717,37 @@ fn relative_samples_needed(
         if !straddled {
             continue;
         }
-        let distance = (observed - limit).abs();
-        let reach = if limit >= observed {
-            bounds.upper - observed
-        } else {
-            observed - bounds.lower
-        };
-        if distance == 0.0 || !reach.is_finite() {
-            return None;
-        }
-        let z_c = stats::z_one_sided(confidence).abs().max(f64::EPSILON);
-        let z_p = stats::z_one_sided(DECISION_PROBABILITY);
-        let n = samples as f64 * (reach / distance * (z_c + z_p) / z_c).powi(2);
-        if !n.is_finite() || n >= u64::MAX as f64 / 2.0 {
-            return None;
-        }
+        let n = normal_samples_needed(observed, limit, bounds, samples as f64, confidence)?;
         needed = needed.max(n.ceil() as u64);
     }
     Some(needed)
+}
+
+/// Samples that would decide `limit` with probability [`DECISION_PROBABILITY`] if the true
+/// value is `observed`, scaled from the `samples` behind `bounds` by the normal
+/// approximation: the bound sits `z_c` standard errors from the estimate; deciding with
+/// probability π needs the limit `z_c + z_π` of them away. `None` when the observed value
+/// sits on the limit or the bound is unbounded.
+fn normal_samples_needed(
+    observed: f64,
+    limit: f64,
+    bounds: Bounds,
+    samples: f64,
+    confidence: f64,
+) -> Option<f64> {
+    let distance = (observed - limit).abs();
+    let reach = if limit >= observed {
+        bounds.upper - observed
+    } else {
+        observed - bounds.lower
+    };
+    if distance == 0.0 || !reach.is_finite() {
+        return None;
+    }
+    let z_c = stats::z_one_sided(confidence).abs().max(f64::EPSILON);
+    let z_p = stats::z_one_sided(DECISION_PROBABILITY);
+    let n = samples * (reach / distance * (z_c + z_p) / z_c).powi(2);
+    (n.is_finite() && n < u64::MAX as f64 / 2.0).then_some(n)
 }
 
 /// A contrast for a reason sentence: `1.08×` for a ratio, `+3.2 ms` for a difference.
@@ -820,24 +833,13 @@ fn requests_needed(
                 latency_samples_to_requests(m, samples as f64)
             }
             _ => {
-                // Normal approximation: the bound sits z_c standard errors from the
-                // estimate; deciding with probability π needs the limit z_c + z_π of them away.
-                let distance = (observed - limit).abs();
-                let reach = if limit >= observed {
-                    bounds.upper - observed
-                } else {
-                    observed - bounds.lower
-                };
-                if distance == 0.0 || !reach.is_finite() {
-                    return None;
-                }
-                let z_c = stats::z_one_sided(confidence).abs().max(f64::EPSILON);
-                let z_p = stats::z_one_sided(DECISION_PROBABILITY);
-                let samples =
-                    m.latency.len() as f64 * (reach / distance * (z_c + z_p) / z_c).powi(2);
-                if !samples.is_finite() || samples >= u64::MAX as f64 / 2.0 {
-                    return None;
-                }
+                let samples = normal_samples_needed(
+                    observed,
+                    limit,
+                    bounds,
+                    m.latency.len() as f64,
+                    confidence,
+                )?;
                 latency_samples_to_requests(m, samples)
             }
         };
