@@ -892,6 +892,16 @@ mod validate {
     use crate::metrics::Metric;
     use crate::quote::{number, quote};
 
+    /// Why an SLO's `version` is refused when no version has that name: the names there are.
+    fn no_such_version(name: &str, versions: &[VersionSpec]) -> String {
+        let known: Vec<&str> = versions.iter().map(|v| v.name.as_str()).collect();
+        format!(
+            "no version is named {} (versions: {})",
+            quote(name),
+            quote_list(&known)
+        )
+    }
+
     /// Names quoted and cut short, at most a few of them.
     fn quote_list(names: &[&str]) -> String {
         let mut shown: Vec<String> = names.iter().take(8).map(|n| quote(n)).collect();
@@ -1177,15 +1187,7 @@ mod validate {
         if let Some(name) = &slo.version
             && !versions.iter().any(|v| &v.name == name)
         {
-            let known: Vec<&str> = versions.iter().map(|v| v.name.as_str()).collect();
-            p.add(
-                format!("{at}.version"),
-                format!(
-                    "no version is named {} (versions: {})",
-                    quote(name),
-                    quote_list(&known)
-                ),
-            );
+            p.add(format!("{at}.version"), no_such_version(name, versions));
         }
     }
 
@@ -1289,15 +1291,7 @@ mod validate {
         if let Some(name) = &slo.version {
             match versions.iter().find(|v| &v.name == name) {
                 None => {
-                    let known: Vec<&str> = versions.iter().map(|v| v.name.as_str()).collect();
-                    p.add(
-                        format!("{at}.version"),
-                        format!(
-                            "no version is named {} (versions: {})",
-                            quote(name),
-                            quote_list(&known)
-                        ),
-                    );
+                    p.add(format!("{at}.version"), no_such_version(name, versions));
                 }
                 Some(v) if v.role == Role::Baseline => p.add(
                     format!("{at}.version"),
