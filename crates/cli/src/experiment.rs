@@ -237,6 +237,12 @@ pub struct Settings {
     pub token_file: Option<PathBuf>,
     /// Promotion renders the pull request but sends nothing.
     pub dry_run: bool,
+    /// Where the loop writes traffic weights (a cluster's dynamic API); `None` writes none.
+    pub weights: Option<Box<dyn crate::rollout::WeightWriter>>,
+    /// What waits for the spec's `readiness` objects; `None` refuses a spec that has some.
+    pub readiness: Option<Box<dyn crate::rollout::ReadinessGate>>,
+    /// Where the run's story goes (Events on the Job); `None` tells it nowhere but stderr.
+    pub events: Option<Box<dyn crate::rollout::EventSink>>,
 }
 
 impl Default for Settings {
@@ -247,6 +253,9 @@ impl Default for Settings {
             progress_every: Some(Duration::from_secs(5)),
             token_file: None,
             dry_run: false,
+            weights: None,
+            readiness: None,
+            events: None,
         }
     }
 }
@@ -273,6 +282,10 @@ pub trait EvidenceSource: Send {
         progress: watch::Sender<SourceProgress>,
         stop: CancellationToken,
     ) -> EvidenceFuture<'_>;
+    /// Readies the source for one iteration of the experiment loop: the next
+    /// [`EvidenceSource::collect`] gathers `interval` of evidence (`first` for the first
+    /// iteration) and returns only that; the driver adds the iterations up.
+    fn next_iteration(&mut self, interval: Duration, first: bool);
 }
 
 /// What [`FinishAction::run`] returns.
@@ -307,6 +320,9 @@ pub trait FinishAction: Send + Sync {
 /// The load engine as an evidence source: every version loaded at the same time, in one
 /// load run, each with its share of the connections and of the rate.
 pub struct LoadSource {
+    /// The plans as the spec gives them.
+    planned: Vec<LoadPlan>,
+    /// What the next collection runs.
     plans: Vec<LoadPlan>,
 }
 
@@ -352,13 +368,24 @@ impl LoadSource {
                 }
             }
         }
-        Ok(Ok(Self { plans }))
+        Ok(Ok(Self {
+            planned: plans.clone(),
+            plans,
+        }))
     }
 }
 
 impl EvidenceSource for LoadSource {
     fn describe(&self) -> String {
         format!("load of {} versions at once", self.plans.len())
+    }
+
+    fn next_iteration(&mut self, interval: Duration, first: bool) {
+        self.plans = self
+            .planned
+            .iter()
+            .map(|p| p.for_iteration(interval, first))
+            .collect();
     }
 
     fn collect(
@@ -475,6 +502,10 @@ pub async fn run(
         settings,
         result: ExperimentResult::running(spec, Timestamp::now()),
     };
+    if let Err(reason) = driver.wait_ready(interrupt).await {
+        driver.result.fail(reason, Timestamp::now());
+        return Ok(driver.finish().await?);
+    }
     driver.publish().await;
     let mut sources: Vec<Box<dyn EvidenceSource>> = match planned {
         Ok(load) => vec![Box::new(load)],
@@ -483,19 +514,40 @@ pub async fn run(
             return Ok(driver.finish().await?);
         }
     };
+    driver
+        .event(
+            false,
+            "Started",
+            &format!("experiment {} started", spec.name),
+        )
+        .await;
 
-    let measurements = match driver.collect(&mut sources, interrupt).await {
-        Ok(m) => m,
+    let evidence = match crate::rollout::LoopPlan::of(spec) {
+        Some(plan) => driver.iterate(&mut sources, &plan, interrupt).await,
+        None => driver.collect(&mut sources, interrupt).await.map(|m| {
+            let judged = slogate_core::verdict::judge_experiment(spec, &m);
+            (m, judged)
+        }),
+    };
+    let (measurements, judged) = match evidence {
+        Ok(e) => e,
         Err(reason) => {
+            driver
+                .event(true, "Failed", &format!("experiment failed: {reason}"))
+                .await;
             driver.result.fail(reason, Timestamp::now());
             return Ok(driver.finish().await?);
         }
     };
-
-    let judged = slogate_core::verdict::judge_experiment(spec, &measurements);
     driver
         .result
         .complete(spec, &measurements, judged, Timestamp::now());
+    if let Some(verdict) = &driver.result.verdict {
+        let word = if verdict.pass { "Passed" } else { "FailedSLOs" };
+        driver
+            .event(!verdict.pass, word, &verdict.reason.clone())
+            .await;
+    }
     if let Some(verdict) = &driver.result.verdict {
         let word = if verdict.pass { "PASS" } else { "FAIL" };
         eprintln!("slogate: {}: {word}: {}", spec.name, verdict.reason);
@@ -518,15 +570,15 @@ pub async fn run(
 }
 
 /// One run under way.
-struct Driver<'a> {
-    spec: &'a ExperimentSpec,
-    settings: &'a Settings,
-    result: ExperimentResult,
+pub(crate) struct Driver<'a> {
+    pub(crate) spec: &'a ExperimentSpec,
+    pub(crate) settings: &'a Settings,
+    pub(crate) result: ExperimentResult,
 }
 
 impl Driver<'_> {
     /// Publishes to every sink; a failure is reported and the run goes on.
-    async fn publish(&mut self) {
+    pub(crate) async fn publish(&mut self) {
         self.result
             .touch(Timestamp::now(), self.settings.publish_every);
         for sink in &self.settings.sinks {
@@ -583,7 +635,7 @@ impl Driver<'_> {
     /// Runs every source at once until all are done, following their progress, and merges
     /// their evidence per version, in the order of the spec's versions. `Err` is the reason
     /// the run fails; what was measured when it was interrupted stays in the document.
-    async fn collect(
+    pub(crate) async fn collect(
         &mut self,
         sources: &mut [Box<dyn EvidenceSource>],
         interrupt: &Interrupt,

@@ -8,6 +8,7 @@ mod cmd;
 mod exit;
 mod experiment;
 mod promote;
+mod rollout;
 mod source;
 
 use std::process::ExitCode;

@@ -59,6 +59,8 @@ impl ExperimentResult {
             testing_pattern: (spec.testing_pattern() == TestingPattern::Canary)
                 .then_some(TestingPattern::Canary),
             winner: None,
+            strategy: None,
+            iterations: Vec::new(),
         }
     }
 

@@ -7,11 +7,13 @@
 //! reports) reads.
 
 pub mod document;
+pub mod looks;
 pub mod measure;
 pub mod metrics;
 pub mod quote;
 pub mod result;
 pub mod result_read;
+pub mod rollout;
 mod shape;
 pub mod spec;
 pub mod stats;

@@ -167,6 +167,45 @@ impl Measurement {
     /// that ran at the same time). Rates add up. A saturation of either is kept (the larger
     /// need), since a merged latency holds its wait too.
     pub fn merge(&mut self, other: &Measurement) -> Result<(), EvidenceError> {
+        self.combine(other)?;
+        self.elapsed = self.elapsed.max(other.elapsed);
+        self.target_qps = match (self.target_qps, other.target_qps) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        self.peak_connections += other.peak_connections;
+        self.saturation = match (self.saturation, other.saturation) {
+            (Some(a), Some(b)) => Some(Saturation {
+                connections_needed: a.connections_needed.max(b.connections_needed),
+                max_connections: a.max_connections + b.max_connections,
+                late_requests: a.late_requests + b.late_requests,
+            }),
+            (a, b) => a.or(b),
+        };
+        Ok(())
+    }
+
+    /// Adds the evidence of `later`, measured by the same load right after this one (the
+    /// next iteration of the loop): counts and histograms add up, so do the seconds; the
+    /// rate and the connections are the same load's.
+    pub fn append(&mut self, later: &Measurement) -> Result<(), EvidenceError> {
+        self.combine(later)?;
+        self.elapsed += later.elapsed;
+        self.target_qps = self.target_qps.or(later.target_qps);
+        self.peak_connections = self.peak_connections.max(later.peak_connections);
+        self.saturation = match (self.saturation, later.saturation) {
+            (Some(a), Some(b)) => Some(Saturation {
+                connections_needed: a.connections_needed.max(b.connections_needed),
+                max_connections: a.max_connections.max(b.max_connections),
+                late_requests: a.late_requests + b.late_requests,
+            }),
+            (a, b) => a.or(b),
+        };
+        Ok(())
+    }
+
+    /// What [`Measurement::merge`] and [`Measurement::append`] share: histograms and counts.
+    fn combine(&mut self, other: &Measurement) -> Result<(), EvidenceError> {
         let service_time = match (&self.service_time, &other.service_time) {
             (Some(a), Some(b)) => {
                 let mut sum = a.clone();
@@ -194,22 +233,8 @@ impl Measurement {
         }
         self.bytes_received += other.bytes_received;
         self.bytes_sent += other.bytes_sent;
-        self.elapsed = self.elapsed.max(other.elapsed);
-        self.target_qps = match (self.target_qps, other.target_qps) {
-            (Some(a), Some(b)) => Some(a + b),
-            (a, b) => a.or(b),
-        };
         self.latency_out_of_range += other.latency_out_of_range;
         self.resends += other.resends;
-        self.peak_connections += other.peak_connections;
-        self.saturation = match (self.saturation, other.saturation) {
-            (Some(a), Some(b)) => Some(Saturation {
-                connections_needed: a.connections_needed.max(b.connections_needed),
-                max_connections: a.max_connections + b.max_connections,
-                late_requests: a.late_requests + b.late_requests,
-            }),
-            (a, b) => a.or(b),
-        };
         Ok(())
     }
 

@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::measure::ErrorKind;
+use crate::rollout::{DeploymentPattern, IterationVerdict, WeightLimits};
 use crate::spec::{Role, TestingPattern};
 
 /// The `apiVersion` of the result document this slogate writes. `v1alpha2` added per
@@ -77,6 +78,55 @@ pub struct ExperimentResult {
     /// Canary: which version won and why; absent until the verdict is known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub winner: Option<Winner>,
+    /// The experiment loop's plan: deployment pattern, weight limits and how repeated looks
+    /// are accounted for; absent for a run judged once at its end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<StrategyResult>,
+    /// Every iteration of the loop judged so far, in order, with the weights it left.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub iterations: Vec<IterationResult>,
+}
+
+/// The experiment loop's plan, as run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StrategyResult {
+    /// How traffic moved.
+    pub deployment_pattern: DeploymentPattern,
+    /// The limits of a progressive shift.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<WeightLimits>,
+    /// Seconds of load per iteration.
+    pub interval_seconds: u64,
+    /// Iterations planned.
+    pub iterations_planned: u32,
+    /// The level every look's bounds were computed at (the document's `confidence` holds
+    /// for the whole loop).
+    pub per_look_confidence: f64,
+    /// How the error budget is shared across looks: `bonferroni`, or `single` for one look.
+    pub looks_method: String,
+}
+
+/// One iteration of the loop: what it concluded and the weights it left.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IterationResult {
+    /// 1 for the first iteration.
+    pub index: u32,
+    /// When it was judged.
+    pub at: Timestamp,
+    /// Measured requests so far, all versions together.
+    pub requests: u64,
+    /// Each version's traffic weight after this iteration (empty when none are written).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub weights: BTreeMap<String, u32>,
+    /// What the look concluded.
+    pub verdict: IterationVerdict,
+    /// Whether the weights were rolled back here.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rollback: bool,
+    /// One sentence saying why.
+    pub reason: String,
 }
 
 /// The winner assessment of a Canary experiment.
@@ -122,6 +172,8 @@ pub enum BoundsKind {
 /// Lifecycle stage of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Stage {
+    /// Waiting for the readiness objects; no load is sent yet.
+    Waiting,
     /// Load is being sent.
     Running,
     /// Every SLO was judged (the verdict is known and final); finish actions such as the

@@ -9,6 +9,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::rollout::{
+    DeploymentPattern, LoopDuration, ReadinessObject, ReadinessSpec, WeightLimits, WeightObjRef,
+};
+
 /// A whole experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -38,9 +42,17 @@ pub struct ExperimentSpec {
     /// Pull-request promotion; absent means no promotion.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promotion: Option<PromotionSpec>,
-    /// How versions are compared; absent means `Conformance`.
+    /// How versions are compared and how traffic moves; absent means `Conformance` with
+    /// `FixedSplit`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<StrategySpec>,
+    /// The experiment loop: iterations of load, each judged on the evidence so far; absent
+    /// means one judgement at the end of `load`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<LoopDuration>,
+    /// Objects that must be ready before any load is sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<ReadinessSpec>,
 }
 
 /// How the experiment compares its versions.
@@ -51,6 +63,12 @@ pub struct StrategySpec {
     /// baseline, with a winner).
     #[serde(default)]
     pub testing_pattern: TestingPattern,
+    /// How traffic moves from the baseline to the candidate during the loop.
+    #[serde(default)]
+    pub deployment_pattern: DeploymentPattern,
+    /// Limits of a progressive shift; absent means the defaults (100, 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<WeightLimits>,
 }
 
 /// What the experiment decides.
@@ -182,6 +200,10 @@ pub struct VersionSpec {
     /// Free-form values templates and finish actions see (`{{winner.variables.promote}}`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub variables: BTreeMap<String, String>,
+    /// Where this version's traffic weight is written during a progressive or blue-green
+    /// loop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_obj_ref: Option<WeightObjRef>,
 }
 
 /// One HTTP header.
@@ -409,6 +431,17 @@ impl LoadSettings {
     /// Status ranges that count as errors, each within 100..=599 and ordered.
     pub fn error_ranges(&self) -> &[StatusRange] {
         &self.error_ranges
+    }
+
+    /// The same settings for one iteration of the experiment loop: measuring for `interval`,
+    /// with the warmup only when `first` (load runs on across iterations, so only the first
+    /// starts cold).
+    pub fn for_iteration(&self, interval: Duration, first: bool) -> LoadSettings {
+        LoadSettings {
+            stop_after: StopAfter::Duration(interval),
+            warmup: if first { self.warmup } else { Warmup::None },
+            ..self.clone()
+        }
     }
 
     /// Version `index`'s share when `parts` versions are loaded at the same time: the
@@ -863,6 +896,32 @@ impl ExperimentSpec {
     }
 }
 
+/// Whether `name` is a DNS label (RFC 1123) as Kubernetes namespaces are: at most 63
+/// lowercase letters, digits and '-', not starting or ending with '-'.
+pub fn is_dns_label(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+/// Whether `name` is a DNS subdomain (RFC 1123) as most Kubernetes object names are.
+pub fn is_dns_subdomain(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+        })
+}
+
 /// Whether a problem at `outer` is about the field at `inner` or a part of it.
 fn covers(outer: &str, inner: &str) -> bool {
     outer.is_empty()
@@ -1011,6 +1070,7 @@ mod validate {
         if let Some(promotion) = &spec.promotion {
             self::promotion(promotion, p);
         }
+        crate::rollout::validate(spec, &mut p.0);
     }
 
     fn load(load: &LoadSpec, p: &mut Problems) {
@@ -1399,17 +1459,7 @@ mod validate {
 
     /// A Kubernetes object name (RFC 1123 subdomain): it names the result ConfigMap.
     fn dns_subdomain(path: &str, name: &str, p: &mut Problems) {
-        let ok = !name.is_empty()
-            && name.len() <= 253
-            && name.split('.').all(|part| {
-                !part.is_empty()
-                    && part
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                    && !part.starts_with('-')
-                    && !part.ends_with('-')
-            });
-        if !ok {
+        if !is_dns_subdomain(name) {
             p.add(
                 path,
                 format!("{} is not a valid Kubernetes name: at most 253 lowercase letters, digits, '-' and '.', starting and ending with a letter or digit", quote(name)),
@@ -1419,14 +1469,7 @@ mod validate {
 
     /// A Kubernetes namespace name (RFC 1123 label).
     fn dns_label(path: &str, name: &str, p: &mut Problems) {
-        let ok = !name.is_empty()
-            && name.len() <= 63
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !name.starts_with('-')
-            && !name.ends_with('-');
-        if !ok {
+        if !is_dns_label(name) {
             p.add(
                 path,
                 format!(

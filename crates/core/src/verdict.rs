@@ -301,7 +301,16 @@ fn judge_measured(slo: &SloSpec, version: &str, m: &Measurement, confidence: f64
 /// candidate wins. The baseline's own absolute SLOs are judged and shown, but they do not
 /// decide whether the candidate may replace it.
 pub fn judge_experiment(spec: &ExperimentSpec, measurements: &[Measurement]) -> Judged {
-    let confidence = spec.confidence;
+    judge_experiment_at(spec, measurements, spec.confidence)
+}
+
+/// [`judge_experiment`] with every bound at `confidence` instead of the spec's: one look of
+/// the experiment loop, at the per-look level of [`crate::looks::Looks::per_look`].
+pub fn judge_experiment_at(
+    spec: &ExperimentSpec,
+    measurements: &[Measurement],
+    confidence: f64,
+) -> Judged {
     let baseline = spec
         .versions
         .iter()
@@ -1543,5 +1552,44 @@ mod tests {
         assert_eq!(show(Metric::ErrorRate, 0.0), "0");
         assert_eq!(show(Metric::LatencyMax, 1234.6), "1235 ms");
         assert_eq!(percent(0.999), "99.9%");
+    }
+}
+
+/// What one look of the experiment loop says for the traffic: `Pass` when the candidate's
+/// SLOs are all satisfied (Canary: the candidate wins), `Fail` when one is violated (Canary:
+/// the baseline wins), `Inconclusive` otherwise, whatever the inconclusive policy: a weight
+/// rises only on evidence. At the `last` look the overall verdict decides, policy included,
+/// and anything but a pass is `Fail`.
+pub fn iteration_verdict(judged: &Judged, last: bool) -> crate::rollout::IterationVerdict {
+    use crate::rollout::IterationVerdict;
+    if last {
+        return if judged.verdict.pass {
+            IterationVerdict::Pass
+        } else {
+            IterationVerdict::Fail
+        };
+    }
+    if let Some(winner) = &judged.winner {
+        return match (winner.found, winner.role) {
+            (true, Some(Role::Candidate)) => IterationVerdict::Pass,
+            (true, _) => IterationVerdict::Fail,
+            (false, _) => IterationVerdict::Inconclusive,
+        };
+    }
+    if judged
+        .slos
+        .iter()
+        .any(|s| s.verdict == SloVerdict::Violated)
+    {
+        IterationVerdict::Fail
+    } else if !judged.slos.is_empty()
+        && judged
+            .slos
+            .iter()
+            .all(|s| s.verdict == SloVerdict::Satisfied)
+    {
+        IterationVerdict::Pass
+    } else {
+        IterationVerdict::Inconclusive
     }
 }

@@ -102,6 +102,7 @@ pub fn result_from_configmap(cm: &ConfigMap) -> Result<ExperimentResult, Error> 
 
 fn stage_name(stage: Stage) -> &'static str {
     match stage {
+        Stage::Waiting => "Waiting",
         Stage::Running => "Running",
         Stage::Finishing => "Finishing",
         Stage::Completed => "Completed",

@@ -106,6 +106,15 @@ impl LoadPlan {
         })
     }
 
+    /// The same plan for one iteration of the experiment loop
+    /// ([`LoadSettings::for_iteration`]): the body and connector are shared, not rebuilt.
+    pub fn for_iteration(&self, interval: Duration, first: bool) -> LoadPlan {
+        LoadPlan {
+            settings: self.settings.for_iteration(interval, first),
+            ..self.clone()
+        }
+    }
+
     /// The version name the plan loads.
     pub fn version(&self) -> &str {
         &self.version
@@ -398,6 +407,7 @@ mod tests {
             headers: Vec::new(),
             role: Default::default(),
             variables: Default::default(),
+            weight_obj_ref: None,
         }
     }
 

@@ -169,6 +169,7 @@ fn version(url: &str) -> VersionSpec {
         headers: Vec::new(),
         role: Default::default(),
         variables: Default::default(),
+        weight_obj_ref: None,
     }
 }
 

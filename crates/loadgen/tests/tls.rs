@@ -39,6 +39,7 @@ async fn load(
         headers: Vec::new(),
         role: Default::default(),
         variables: Default::default(),
+        weight_obj_ref: None,
     };
     let spec = LoadSpec {
         connections: 2,

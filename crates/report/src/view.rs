@@ -238,13 +238,14 @@ pub(crate) fn build(result: &ExperimentResult, notes: Vec<String>) -> View {
             None => result.name.clone(),
         },
         stage: match result.stage {
+            Stage::Waiting => "Waiting (for readiness)",
             Stage::Running => "Running",
             Stage::Finishing => "Finishing (promotion under way)",
             Stage::Completed => "Completed",
             Stage::Failed => "Failed",
         },
         stage_class: match result.stage {
-            Stage::Running => "running",
+            Stage::Waiting | Stage::Running => "running",
             Stage::Finishing => "finishing",
             Stage::Completed => "completed",
             Stage::Failed => "failed",
@@ -261,7 +262,7 @@ pub(crate) fn build(result: &ExperimentResult, notes: Vec<String>) -> View {
         slo_table: slo_table(result, multiple),
         has_slos: !result.slos.is_empty(),
         no_slos: match result.stage {
-            Stage::Running => "No SLO has been judged yet.",
+            Stage::Waiting | Stage::Running => "No SLO has been judged yet.",
             Stage::Finishing | Stage::Completed | Stage::Failed => "No SLOs are configured.",
         },
         metrics_table: metrics_table(&result.versions),
@@ -624,6 +625,13 @@ fn verdict(result: &ExperimentResult, multiple: bool) -> VerdictView {
         ),
         (_, Some(v)) if v.pass => ("✔", "PASS", "SLOs satisfied", "pass", v.reason.clone()),
         (_, Some(v)) => ("✘", "FAIL", "SLOs not met", "fail", v.reason.clone()),
+        (Stage::Waiting, None) => (
+            "…",
+            "WAITING",
+            "Experiment waiting",
+            "pending",
+            "No load sent yet: waiting for the readiness objects.".to_owned(),
+        ),
         (Stage::Running, None) => (
             "…",
             "RUNNING",
@@ -699,7 +707,7 @@ fn promotion(result: &ExperimentResult) -> PromotionView {
             )
         }
         None => match result.stage {
-            Stage::Running => "not attempted yet".to_owned(),
+            Stage::Waiting | Stage::Running => "not attempted yet".to_owned(),
             Stage::Finishing => {
                 "in progress: the pull request is being opened or updated".to_owned()
             }

@@ -93,6 +93,10 @@ impl Condition {
             return self.check_winner(r);
         }
         match (self, r.stage) {
+            (_, Stage::Waiting) => (
+                Truth::Pending,
+                "the experiment is waiting for its readiness objects".to_owned(),
+            ),
             (_, Stage::Running) => (Truth::Pending, "the experiment is still running".to_owned()),
             // The verdict is final once judged; the run is not over until promotion is.
             (Condition::Slos, Stage::Finishing) => match &r.verdict {
@@ -120,7 +124,7 @@ impl Condition {
     /// The winner is known once the verdict is (stage `Finishing` or `Completed`).
     fn check_winner(&self, r: &ExperimentResult) -> (Truth, String) {
         match r.stage {
-            Stage::Running => {
+            Stage::Waiting | Stage::Running => {
                 return (Truth::Pending, "the experiment is still running".to_owned());
             }
             Stage::Failed => {

@@ -76,6 +76,7 @@ fn demo_spec(url: String, baseline_url: Option<String>, args: &Args) -> Experime
             headers: Vec::new(),
             role: Default::default(),
             variables: Default::default(),
+            weight_obj_ref: None,
         }],
         load: LoadSpec {
             connections: 8,
@@ -94,6 +95,8 @@ fn demo_spec(url: String, baseline_url: Option<String>, args: &Args) -> Experime
         result: None,
         promotion: Some(PromotionSpec::new("example", "hello", "master", "staging")),
         strategy: None,
+        duration: None,
+        readiness: None,
     };
     if let Some(baseline_url) = baseline_url {
         spec.versions[0].variables = [("promote".to_owned(), "candidate".to_owned())].into();
@@ -105,10 +108,12 @@ fn demo_spec(url: String, baseline_url: Option<String>, args: &Args) -> Experime
                 headers: Vec::new(),
                 role: Role::Baseline,
                 variables: [("promote".to_owned(), "baseline".to_owned())].into(),
+                weight_obj_ref: None,
             },
         );
         spec.strategy = Some(StrategySpec {
             testing_pattern: TestingPattern::Canary,
+            ..StrategySpec::default()
         });
         let relative = |metric: &str, change: Change| SloSpec {
             versus: Some(VERSUS_BASELINE.to_owned()),

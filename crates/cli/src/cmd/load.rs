@@ -193,6 +193,7 @@ pub async fn run(args: Args) -> CmdResult {
         headers: Vec::new(),
         role: Default::default(),
         variables: Default::default(),
+        weight_obj_ref: None,
     };
     let settings = args.load_spec().settings().map_err(|problems| {
         let lines: Vec<String> = problems
