@@ -69,15 +69,19 @@ impl Looks {
     }
 
     /// The most looks a loop at `confidence` can plan while the bootstrap-based metrics can
-    /// still be bounded at every look (50 at 0.95, 10 at 0.99).
+    /// still be bounded at every look (50 at 0.95, 10 at 0.99); 0 when even a single look
+    /// at `confidence` is beyond the bootstrap.
     pub fn most_bootstrap_looks(confidence: f64) -> u32 {
+        if !Looks::new(confidence, 1).bootstrap_supported() {
+            return 0;
+        }
         let room = (1.0 - confidence) / (1.0 - stats::highest_bootstrap_confidence());
         // Plans whose per-look level the bootstrap resolves, checked one by one.
         let mut k = room.floor().clamp(1.0, f64::from(u32::MAX)) as u32;
         while k > 1 && !Looks::new(confidence, k).bootstrap_supported() {
             k -= 1;
         }
-        while Looks::new(confidence, k + 1).bootstrap_supported() {
+        while k < u32::MAX && Looks::new(confidence, k + 1).bootstrap_supported() {
             k += 1;
         }
         k
@@ -175,5 +179,6 @@ mod tests {
         assert_eq!(Looks::most_bootstrap_looks(0.95), 50);
         assert_eq!(Looks::most_bootstrap_looks(0.99), 10);
         assert!(!Looks::new(0.95, 51).bootstrap_supported());
+        assert_eq!(Looks::most_bootstrap_looks(0.9995), 0);
     }
 }
