@@ -61,8 +61,9 @@ use statrs::distribution::{Beta, Binomial as BinomialDist, ContinuousCDF, Discre
 pub const BOOTSTRAP_MIN_RESAMPLES: usize = 2000;
 /// Resamples the `1 − c` tail must hold for its quantile to be estimated at all.
 pub const BOOTSTRAP_TAIL_RESAMPLES: f64 = 100.0;
-/// Most bootstrap resamples drawn; a level needing more is refused.
-pub const BOOTSTRAP_MAX_RESAMPLES: usize = 20_000;
+/// Most bootstrap resamples drawn; a level needing more is refused. 100,000 resolve 99.9 %,
+/// the per-look level of a loop of up to 50 looks at 95 % ([`crate::looks`]).
+pub const BOOTSTRAP_MAX_RESAMPLES: usize = 100_000;
 /// Seed of the bootstrap generator: fixed so a result document can be reproduced exactly.
 pub const BOOTSTRAP_SEED: u64 = 0x510_6a7e;
 /// Fewest samples for bounds of the mean (the coverage study's smallest supported size).
@@ -256,12 +257,14 @@ pub fn fraction_at_or_below(hist: &Histogram<u64>, limit_ms: f64) -> f64 {
 /// How many bootstrap resamples a level needs: `max(2000, 100 / (1 − c))`, or `None` when
 /// that is more than [`BOOTSTRAP_MAX_RESAMPLES`].
 pub fn bootstrap_resamples(confidence: f64) -> Option<usize> {
-    let needed = (BOOTSTRAP_TAIL_RESAMPLES / (1.0 - confidence)).ceil();
+    // The relative nudge keeps a level like 1 − 0.05/50, rounded a hair below 0.999, at
+    // exactly the count 0.999 needs.
+    let needed = (BOOTSTRAP_TAIL_RESAMPLES / (1.0 - confidence) * (1.0 - 1e-12)).ceil();
     (needed.is_finite() && needed <= BOOTSTRAP_MAX_RESAMPLES as f64)
         .then(|| (needed as usize).max(BOOTSTRAP_MIN_RESAMPLES))
 }
 
-/// The highest level the bootstrap supports (0.995).
+/// The highest level the bootstrap supports (0.999).
 pub fn highest_bootstrap_confidence() -> f64 {
     1.0 - BOOTSTRAP_TAIL_RESAMPLES / BOOTSTRAP_MAX_RESAMPLES as f64
 }
@@ -917,12 +920,16 @@ mod tests {
         let h = hist_ms(&values);
         assert_eq!(
             mean_bounds(&h, 0.999_999),
-            Err(Unsupported::LevelTooHigh { highest: 0.995 })
+            Err(Unsupported::LevelTooHigh { highest: 0.999 })
         );
         assert!(stddev_bounds(&h, 0.999_999).is_err());
         assert_eq!(bootstrap_resamples(0.95), Some(2000));
         assert_eq!(bootstrap_resamples(0.995), Some(20_000));
+        assert_eq!(bootstrap_resamples(0.9975), Some(40_000));
+        assert_eq!(bootstrap_resamples(1.0 - 0.05 / 50.0), Some(100_000));
+        assert_eq!(bootstrap_resamples(0.9991), None);
         assert!(mean_bounds(&h, 0.99).is_ok());
+        assert!(mean_bounds(&h, 0.999).is_ok());
     }
 
     #[test]

@@ -1372,7 +1372,7 @@ mod tests {
         );
         assert_eq!(r.verdict, SloVerdict::Inconclusive, "{}", r.reason);
         assert!(
-            r.reason.contains("at most 99.5% confidence"),
+            r.reason.contains("at most 99.9% confidence"),
             "{}",
             r.reason
         );

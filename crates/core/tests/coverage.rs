@@ -632,3 +632,262 @@ fn every_two_sample_bound_covers_its_level() {
         failures.join("\n")
     );
 }
+
+/// Repeated looks: a rollout judges its cumulative evidence after each of K iterations, and
+/// the loop passes wrongly when ANY look calls an SLO satisfied that is not. Each loop here
+/// draws K iterations of n requests, judges the cumulative sample after each with
+/// `judge_slo`, and counts the loops in which some look says satisfied while the true value
+/// lies just beyond the limit: at the fixed-sample level c at every look (naive) and at the
+/// per-look level of [`Looks`] (Bonferroni), which must keep the loop's rate within 1 − c.
+mod repeated_looks {
+    use super::*;
+    use slogate_core::looks::Looks;
+    use slogate_core::result::SloVerdict;
+    use slogate_core::spec::SloSpec;
+    use slogate_core::verdict::judge_slo;
+
+    /// Loops of each cell in which `judge_slo` judges every look, not only those whose
+    /// bounds are within the limit.
+    const CHECKED_LOOPS: u64 = 10;
+
+    /// Planned looks and requests per iteration studied, as (K, n) columns.
+    pub(super) const PLANS: [(u32, u64); 4] = [(5, 100), (5, 1000), (10, 100), (10, 1000)];
+
+    pub(super) struct LoopCell {
+        pub(super) metric: Metric,
+        pub(super) population: Population,
+        pub(super) looks: u32,
+        pub(super) per_iteration: u64,
+        pub(super) reps: u64,
+        seed: u64,
+    }
+
+    /// Share of loops with a false "satisfied" at some look: naive level, Bonferroni level.
+    #[derive(Clone, Copy, Default)]
+    pub(super) struct FalsePass {
+        pub(super) naive: f64,
+        pub(super) bonferroni: f64,
+    }
+
+    pub(super) fn run(cell: &LoopCell) -> FalsePass {
+        let mut rng = Pcg64::seed_from_u64(cell.seed);
+        let truth = match cell.population {
+            Population::Latency(d) => d.truth(cell.metric),
+            Population::Errors(p) => p,
+        };
+        // Just on the wrong side: the true value is above the upper limit, so a look that
+        // calls the SLO satisfied is wrong.
+        let limit = truth * (1.0 - 1e-9);
+        let slo = SloSpec::absolute(&cell.metric.to_string(), Some(limit), None);
+        let plan = Looks::new(CONFIDENCE, cell.looks);
+        let per_look = plan.per_look();
+        let (mut naive_passes, mut bonferroni_passes) = (0u64, 0u64);
+        // A bootstrap look costs thousands of resamples; the others are cheap.
+        let cheap = !matches!(cell.metric, Metric::LatencyMean | Metric::LatencyStddev);
+        for rep in 0..cell.reps {
+            let mut m = Measurement::default();
+            let (mut naive, mut bonferroni) = (false, false);
+            for _ in 0..cell.looks {
+                m.requests += cell.per_iteration;
+                match cell.population {
+                    Population::Latency(d) => {
+                        for _ in 0..cell.per_iteration {
+                            let us = (d.sample(&mut rng) * 1000.0).round().max(1.0) as u64;
+                            m.latency.saturating_record(us);
+                        }
+                    }
+                    Population::Errors(p) => {
+                        m.errors += Binomial::new(cell.per_iteration, p)
+                            .unwrap()
+                            .sample(&mut rng);
+                        m.latency.saturating_record(1000);
+                    }
+                }
+                if bonferroni {
+                    // Both outcomes of this loop are known (a Bonferroni pass implies a
+                    // naive one); the remaining iterations only keep the draws in step.
+                    continue;
+                }
+                // `judge_slo` calls an upper limit satisfied when the upper bound is within
+                // it. For an inconclusive error rate or percentile its reason estimates the
+                // requests a re-run needs (bisections over sample sizes), which costs far
+                // more than the bounds, so there the bounds pick the looks that can pass
+                // and `judge_slo` judges those; in the first loops of a cell it judges
+                // every look, which checks that the two agree. A bootstrap costs the same
+                // either way, so the mean is judged by `judge_slo` alone.
+                let satisfied = |level: f64| {
+                    if !cheap {
+                        return judge_slo(&slo, "v", &m, level).verdict == SloVerdict::Satisfied;
+                    }
+                    let bounded = estimate(cell.metric, &m, level)
+                        .bounds
+                        .is_some_and(|b| b.upper <= limit);
+                    if bounded || rep < CHECKED_LOOPS {
+                        let verdict = judge_slo(&slo, "v", &m, level).verdict;
+                        assert_eq!(
+                            verdict == SloVerdict::Satisfied,
+                            bounded,
+                            "{} at {level}: judge_slo says {verdict:?}",
+                            cell.metric
+                        );
+                    }
+                    bounded
+                };
+                let at_c = satisfied(CONFIDENCE);
+                naive |= at_c;
+                // Every bound widens with the level (Clopper–Pearson and order statistics
+                // by construction; the bootstrap draws the same first resamples with the
+                // same seed, so its tail quantile only moves out; Cantelli's k grows), so a
+                // look not satisfied at c is not satisfied at the stricter per-look level.
+                // The bootstrap is judged at that level only where c said satisfied; the
+                // cheap methods are judged at both, which checks the premise.
+                if at_c || cheap {
+                    let strict = satisfied(per_look);
+                    assert!(
+                        at_c || !strict,
+                        "{} satisfied at {per_look} but not at {CONFIDENCE}",
+                        cell.metric
+                    );
+                    bonferroni |= strict;
+                }
+            }
+            naive_passes += u64::from(naive);
+            bonferroni_passes += u64::from(bonferroni);
+        }
+        FalsePass {
+            naive: naive_passes as f64 / cell.reps as f64,
+            bonferroni: bonferroni_passes as f64 / cell.reps as f64,
+        }
+    }
+
+    pub(super) fn cells() -> Vec<LoopCell> {
+        let full = std::env::var("SLOGATE_STUDY_REPLICATIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000u64);
+        let rows = [
+            (Metric::ErrorRate, Population::Errors(0.01)),
+            (Metric::ErrorRate, Population::Errors(0.05)),
+            (
+                Metric::LatencyPercentile(95.0),
+                Population::Latency(Dist::LogNormal(1.0)),
+            ),
+            (
+                Metric::LatencyPercentile(95.0),
+                Population::Latency(Dist::Exponential),
+            ),
+            (
+                Metric::LatencyMean,
+                Population::Latency(Dist::LogNormal(0.5)),
+            ),
+            (Metric::LatencyMean, Population::Latency(Dist::Exponential)),
+        ];
+        let mut out = Vec::new();
+        for (metric, population) in rows {
+            for (looks, per_iteration) in PLANS {
+                // A mean loop bootstraps every look: fewer loops, the more samples it holds.
+                let reps = match (metric, per_iteration) {
+                    (Metric::LatencyMean, 0..=100) => full / 5,
+                    (Metric::LatencyMean, _) => full * 3 / 50,
+                    _ => full,
+                };
+                let seed = SEED ^ 0x100c_u64.wrapping_add(out.len() as u64 * 0x9e37_79b9);
+                out.push(LoopCell {
+                    metric,
+                    population,
+                    looks,
+                    per_iteration,
+                    reps,
+                    seed,
+                });
+            }
+        }
+        out
+    }
+}
+
+#[test]
+fn repeated_looks_keep_the_loop_within_its_level() {
+    use repeated_looks::{FalsePass, PLANS};
+    let started = std::time::Instant::now();
+    let cells = repeated_looks::cells();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<(usize, FalsePass)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(cell) = cells.get(i) else { break };
+                        let t = std::time::Instant::now();
+                        let r = repeated_looks::run(cell);
+                        eprintln!(
+                            "{} | {} | K={} n={} | {:.3} / {:.3} | {} loops in {:.1} s",
+                            cell.metric,
+                            cell.population.name(),
+                            cell.looks,
+                            cell.per_iteration,
+                            r.naive,
+                            r.bonferroni,
+                            cell.reps,
+                            t.elapsed().as_secs_f64()
+                        );
+                        done.push((i, r));
+                    }
+                    done
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    results.sort_by_key(|(i, _)| *i);
+    let budget = 1.0 - CONFIDENCE;
+    let mut out = String::new();
+    let _ = write!(out, "| metric | distribution |");
+    for (k, n) in PLANS {
+        let _ = write!(out, " K={k}, n={n} |");
+    }
+    out.push_str("\n|---|---|");
+    for _ in PLANS {
+        out.push_str("---|");
+    }
+    out.push('\n');
+    let mut failures = Vec::new();
+    for row in results.chunks(PLANS.len()) {
+        let cell = &cells[row[0].0];
+        let _ = write!(out, "| {} | {} |", cell.metric, cell.population.name());
+        for (i, r) in row {
+            let cell = &cells[*i];
+            let _ = write!(out, " {:.3} / {:.3} |", r.naive, r.bonferroni);
+            let ceiling = budget + 3.0 * (budget * (1.0 - budget) / cell.reps as f64).sqrt();
+            if r.bonferroni > ceiling {
+                failures.push(format!(
+                    "{} on {} over {} looks of {}: {:.3} of loops passed wrongly (ceiling {:.3}, {} loops)",
+                    cell.metric,
+                    cell.population.name(),
+                    cell.looks,
+                    cell.per_iteration,
+                    r.bonferroni,
+                    ceiling,
+                    cell.reps
+                ));
+            }
+        }
+        out.push('\n');
+    }
+    println!(
+        "False-pass rate of the whole loop (any look satisfied while the SLO is not), with {CONFIDENCE} bounds at every look / with the Bonferroni per-look level (should be ≤ {budget:.2}).\n"
+    );
+    println!("{out}");
+    println!("({:.0} s)", started.elapsed().as_secs_f64());
+    assert!(
+        failures.is_empty(),
+        "the loop's false-pass rate exceeds its level:\n{}",
+        failures.join("\n")
+    );
+}
