@@ -210,7 +210,7 @@ impl Driver<'_> {
             planned,
             plan.duration.interval_seconds,
             plan.pattern,
-            looks_sentence(&plan.looks)
+            plan.looks.describe()
         );
         let mut current = plan.pattern.initial_weight();
         if let Some(w) = current {
@@ -360,23 +360,5 @@ fn verdict_word(v: IterationVerdict) -> &'static str {
         IterationVerdict::Pass => "pass",
         IterationVerdict::Fail => "fail",
         IterationVerdict::Inconclusive => "inconclusive",
-    }
-}
-
-/// How the looks share the confidence, in one sentence.
-pub fn looks_sentence(looks: &Looks) -> String {
-    let pct = |c: f64| {
-        let p = (c * 10000.0).round() / 100.0;
-        format!("{p}%")
-    };
-    if looks.planned == 1 {
-        format!("one look at {} confidence", pct(looks.confidence))
-    } else {
-        format!(
-            "each of the {} looks uses {} bounds, so the whole loop holds {} (Bonferroni)",
-            looks.planned,
-            pct(looks.per_look()),
-            pct(looks.confidence)
-        )
     }
 }

@@ -78,6 +78,12 @@ impl Metric {
         )
     }
 
+    /// Whether its bounds come from the bootstrap (mean and standard deviation), whose
+    /// resamples limit the confidence it can resolve.
+    pub fn uses_bootstrap(&self) -> bool {
+        matches!(self, Metric::LatencyMean | Metric::LatencyStddev)
+    }
+
     /// The largest value the metric can take, when it is bounded (error rate: 1).
     pub fn maximum(&self) -> Option<f64> {
         matches!(self, Metric::ErrorRate).then_some(1.0)

@@ -428,6 +428,22 @@ pub(crate) fn validate(spec: &crate::spec::ExperimentSpec, problems: &mut Vec<Fi
                 "must be at least 1".into(),
             );
         }
+        let bootstrapped = spec.slos.iter().any(|slo| {
+            slo.metric
+                .parse::<crate::metrics::Metric>()
+                .is_ok_and(|m| m.uses_bootstrap())
+        });
+        let most = crate::looks::Looks::most_bootstrap_looks(spec.confidence);
+        if bootstrapped && d.iterations_per_loop > most {
+            add(
+                "duration.iterationsPerLoop".into(),
+                format!(
+                    "{} looks at {} confidence over the loop need bounds beyond what the bootstrap of a mean or standard deviation SLO resolves: at most {most} iterations, or a lower confidence",
+                    d.iterations_per_loop,
+                    crate::quote::number(spec.confidence)
+                ),
+            );
+        }
         if spec.load.duration.is_some() {
             add(
                 "load.duration".into(),

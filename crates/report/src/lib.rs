@@ -22,6 +22,7 @@ use slogate_core::result::ExperimentResult;
 mod chart;
 mod escape;
 mod format;
+mod iterations;
 mod table;
 mod templates;
 mod view;

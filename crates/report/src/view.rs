@@ -49,6 +49,8 @@ pub(crate) struct View {
     pub has_comparison: bool,
     /// Canary: the winner assessment.
     pub winner: Option<WinnerView>,
+    /// The experiment loop: its plan, a line per iteration and the weights over time.
+    pub experiment_loop: Option<crate::iterations::LoopView>,
     pub promotion: PromotionView,
     pub histograms: Vec<HistogramView>,
     pub has_histograms: bool,
@@ -271,6 +273,7 @@ pub(crate) fn build(result: &ExperimentResult, notes: Vec<String>) -> View {
         verdict: verdict(result, multiple),
         comparison_table: comparison_table(result),
         has_comparison: result.slos.iter().any(|s| s.comparison.is_some()),
+        experiment_loop: crate::iterations::loop_view(result),
         winner: result.winner.as_ref().map(|w| WinnerView {
             symbol: if w.found { "✔" } else { "?" },
             headline: w
