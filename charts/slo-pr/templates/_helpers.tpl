@@ -67,7 +67,12 @@ need two values at once live here, so `helm template` names the values and the r
 {{- $qps := include "slo-pr.number" (dict "name" "QPS" "value" $v.QPS "min" 0 "minExclusive" true "hint" "; leave it out (null) to send as fast as the connections go") -}}
 {{- $_ := set $load "qps" (float64 $qps) -}}
 {{- end -}}
-{{- if not (kindIs "invalid" $v.duration) -}}
+{{- $loop := not (kindIs "invalid" $v.iterationsPerLoop) -}}
+{{- if and $loop (or (not (kindIs "invalid" $v.numQueries)) (not (kindIs "invalid" $v.duration))) -}}
+{{- fail "iterationsPerLoop and intervalSeconds set how long load runs: leave numQueries and duration out" -}}
+{{- end -}}
+{{- if $loop -}}
+{{- else if not (kindIs "invalid" $v.duration) -}}
 {{- if not (regexMatch "^([0-9]+(ns|us|ms|s|m|h))+$" $v.duration) -}}
 {{- fail (printf "duration %s is not a duration; write it like 30s, 2m or 1h30m" (include "slo-pr.shown" $v.duration)) -}}
 {{- end -}}
@@ -131,8 +136,48 @@ need two values at once live here, so `helm template` names the values and the r
   "confidence" (float64 (include "slo-pr.number" (dict "name" "confidence" "value" $v.confidence "min" 0 "minExclusive" true "max" 1 "maxExclusive" true)))
   "result" (dict "configMap" (include "slo-pr.fullname" .))
 -}}
+{{- $strategy := dict -}}
 {{- if $v.baselineURL -}}
-{{- $_ := set $spec "strategy" (dict "testingPattern" "Canary") -}}
+{{- $_ := set $strategy "testingPattern" "Canary" -}}
+{{- end -}}
+{{- if $v.deploymentPattern -}}
+{{- if not (has $v.deploymentPattern (list "FixedSplit" "Progressive" "BlueGreen")) -}}
+{{- fail (printf "deploymentPattern %s is none of FixedSplit, Progressive, BlueGreen" (include "slo-pr.shown" $v.deploymentPattern)) -}}
+{{- end -}}
+{{- if and (ne $v.deploymentPattern "FixedSplit") (not $v.baselineURL) -}}
+{{- fail (printf "deploymentPattern %s shifts traffic from the baseline to the candidate: set baselineURL too" $v.deploymentPattern) -}}
+{{- end -}}
+{{- $_ := set $strategy "deploymentPattern" $v.deploymentPattern -}}
+{{- end -}}
+{{- if $v.weights -}}
+{{- $w := dict -}}
+{{- range $field := list "maxCandidateWeight" "maxCandidateWeightIncrement" -}}
+{{- if hasKey $v.weights $field -}}
+{{- $_ := set $w $field (int64 (include "slo-pr.number" (dict "name" (printf "weights.%s" $field) "value" (get $v.weights $field) "integer" true "min" 0 "max" 100))) -}}
+{{- end -}}
+{{- end -}}
+{{- $_ := set $strategy "weights" $w -}}
+{{- end -}}
+{{- if $strategy -}}
+{{- $_ := set $spec "strategy" $strategy -}}
+{{- end -}}
+{{- if $loop -}}
+{{- $_ := set $spec "duration" (dict
+  "intervalSeconds" (int64 (include "slo-pr.number" (dict "name" "intervalSeconds" "value" (default 20 $v.intervalSeconds) "integer" true "min" 1)))
+  "iterationsPerLoop" (int64 (include "slo-pr.number" (dict "name" "iterationsPerLoop" "value" $v.iterationsPerLoop "integer" true "min" 1)))) -}}
+{{- end -}}
+{{- range $version := $versions -}}
+{{- $ref := ternary $v.candidateWeightObjRef $v.baselineWeightObjRef (eq $version.name "candidate") -}}
+{{- if $ref -}}
+{{- $_ := set $version "weightObjRef" (omit $ref "resource") -}}
+{{- end -}}
+{{- end -}}
+{{- if $v.readiness -}}
+{{- if $v.readiness.objects -}}
+{{- $objects := list -}}
+{{- range $o := $v.readiness.objects -}}{{- $objects = append $objects (omit $o "resource") -}}{{- end -}}
+{{- $_ := set $spec "readiness" (dict "timeout" (default "5m" $v.readiness.timeout) "objects" $objects) -}}
+{{- end -}}
 {{- end -}}
 {{- if $promote -}}
 {{- $_ := set $spec "promotion" (dict
@@ -212,4 +257,66 @@ any runtime (a space, an empty part).
 {{- fail (printf "image.tag %s is not an image tag: up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-' (e.g. 0.3.0)" (include "slo-pr.shown" $tag)) -}}
 {{- end -}}
 {{- printf "%s:%s" $repo $tag -}}
+{{- end -}}
+
+{{/*
+The API group of an apiVersion: "" for the core group (v1).
+*/}}
+{{- define "slo-pr.apiGroup" -}}
+{{- if contains "/" . -}}{{- first (splitList "/" .) -}}{{- end -}}
+{{- end -}}
+
+{{/*
+The resource (plural) of an object reference: its `resource` when given, else the kind in
+lower case with an s (Deployment → deployments, HTTPRoute → httproutes).
+*/}}
+{{- define "slo-pr.resource" -}}
+{{- if .resource -}}{{- .resource -}}{{- else -}}{{- printf "%ss" (lower .kind) -}}{{- end -}}
+{{- end -}}
+
+{{/*
+RBAC rules for the objects the experiment reads and patches, one rule per object, only for
+those in namespace .ns: get/patch on each weight object, get on each readiness object.
+Call with (dict "root" $ "ns" NAMESPACE).
+*/}}
+{{- define "slo-pr.objectRules" -}}
+{{- $v := .root.Values -}}
+{{- $ns := .ns -}}
+{{- $home := .root.Release.Namespace -}}
+{{- range $ref := list $v.baselineWeightObjRef $v.candidateWeightObjRef -}}
+{{- if and $ref (eq (default $home $ref.namespace) $ns) }}
+- apiGroups: [{{ include "slo-pr.apiGroup" $ref.apiVersion | quote }}]
+  resources: [{{ include "slo-pr.resource" $ref | quote }}]
+  resourceNames: [{{ $ref.name | quote }}]
+  verbs: [get, patch]
+{{- end -}}
+{{- end -}}
+{{- if $v.readiness -}}
+{{- range $o := $v.readiness.objects -}}
+{{- if eq (default $home $o.namespace) $ns }}
+- apiGroups: [{{ include "slo-pr.apiGroup" $o.apiVersion | quote }}]
+  resources: [{{ include "slo-pr.resource" $o | quote }}]
+  resourceNames: [{{ $o.name | quote }}]
+  verbs: [get]
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The namespaces other than the release's that the weight and readiness objects are in.
+*/}}
+{{- define "slo-pr.otherNamespaces" -}}
+{{- $v := .Values -}}
+{{- $home := .Release.Namespace -}}
+{{- $all := list -}}
+{{- range $ref := list $v.baselineWeightObjRef $v.candidateWeightObjRef -}}
+{{- if and $ref $ref.namespace (ne $ref.namespace $home) -}}{{- $all = append $all $ref.namespace -}}{{- end -}}
+{{- end -}}
+{{- if $v.readiness -}}
+{{- range $o := $v.readiness.objects -}}
+{{- if and $o.namespace (ne $o.namespace $home) -}}{{- $all = append $all $o.namespace -}}{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $all | uniq | join " " -}}
 {{- end -}}
