@@ -10,6 +10,7 @@ mod experiment;
 mod promote;
 mod rollout;
 mod source;
+mod traffic;
 
 use std::process::ExitCode;
 

@@ -81,6 +81,7 @@ pub struct Behavior {
     reset_every: Option<u64>,
     close_mid_response_every: Option<u64>,
     stall: Option<(u64, Duration)>,
+    fail_after: Option<(u64, u16)>,
     idle_timeout: Option<Duration>,
     body: Bytes,
     chunked: bool,
@@ -102,6 +103,7 @@ impl Behavior {
             reset_every: None,
             close_mid_response_every: None,
             stall: None,
+            fail_after: None,
             idle_timeout: None,
             body: Bytes::from_static(DEFAULT_BODY.as_bytes()),
             chunked: false,
@@ -166,6 +168,13 @@ impl Behavior {
     /// every request arriving in that window waits until it ends.
     pub fn stall(mut self, after_requests: u64, duration: Duration) -> Self {
         self.stall = Some((after_requests, duration));
+        self
+    }
+
+    /// After the first `after_requests` requests, every request is answered with `status`:
+    /// a version that turns bad in the middle of a run.
+    pub fn fail_after(mut self, after_requests: u64, status: u16) -> Self {
+        self.fail_after = Some((after_requests, status));
         self
     }
 
@@ -549,8 +558,11 @@ async fn handle(
         sleep_unless_stopped(tokio::time::sleep(delay), &shared.stop).await;
     }
 
-    let status = match behavior.errors {
-        Some((fraction, status)) if picked(n, fraction) => {
+    let status = match (behavior.errors, behavior.fail_after) {
+        (_, Some((after, status))) if n > after => {
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+        (Some((fraction, status)), _) if picked(n, fraction) => {
             StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
         }
         _ => StatusCode::OK,

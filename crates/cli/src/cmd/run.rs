@@ -78,6 +78,8 @@ pub async fn run(args: Args) -> CmdResult {
         let sink = crate::cluster::ConfigMapSink::connect(target, &spec).await?;
         settings.sinks.push(Box::new(sink));
     }
+    let job = env("SLOGATE_JOB_NAME").filter(|j| !j.trim().is_empty());
+    crate::traffic::add_parts(&spec, &mut settings, job).await?;
     let result = experiment::run(&spec, &settings, &interrupt).await?;
     if result_file.is_none() {
         println!("{}", result.to_json());
