@@ -9,6 +9,12 @@ LOG_PREFIX=setup
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
+# `setup.sh crds` fetches the CRDs only.
+if [ "${1:-}" = crds ]; then
+  fetch_crds
+  exit
+fi
+
 # Debian packages: etcd for the control plane, chromium for the HTML report test,
 # musl-tools and file for the static binary the Dockerfile ships, unzip for the helm package;
 # containerd, runc, the CNI plugins, iptables, conntrack and iproute2 for the node that runs
@@ -123,5 +129,8 @@ build_coredns() {
 if [ ! -x "$BIN/coredns" ] || [ "$(cat "$BIN/coredns.version" 2>/dev/null)" != "$COREDNS_VERSION" ]; then
   build_coredns || log "coredns did not build; the pod tests will say so"
 fi
+
+# CRDs of the routing objects the weight tests write into (fetch_crds is in lib.sh).
+fetch_crds || log "some CRDs could not be fetched; the weight tests will say so"
 
 log "tools in $SLOGATE_TOOLS"

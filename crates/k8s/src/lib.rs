@@ -4,12 +4,20 @@
 //! [`configmap`] turns a result document into a ConfigMap and back with no I/O; [`cluster`]
 //! connects (kubeconfig or in-cluster), writes that ConfigMap by server-side apply with
 //! retries, and reads it back.
+//!
+//! For progressive rollouts: [`weights`] writes traffic weights into routing objects of any
+//! kind (HTTPRoute, VirtualService, Knative Service...), [`readiness`] waits for objects'
+//! conditions like `kubectl wait`, and [`events`] tells the story as Events on the Job.
 
 pub mod cluster;
 pub mod configmap;
+mod dynamic;
 mod error;
+pub mod events;
+pub mod readiness;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod weights;
 
 pub use cluster::{
     Backoff, Connection, FIELD_MANAGER, JobState, OwnerJob, ResultWriter, read_result,

@@ -61,6 +61,37 @@ pub enum HarnessError {
     /// The service-account signing key could not be generated.
     #[error("cannot generate the service-account signing key")]
     Key,
+    /// A CRD manifest is not there: scripts/setup.sh fetches them.
+    #[error("CRD manifest {} not found: run `scripts/setup.sh crds` to fetch it", path.display())]
+    MissingCrd {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// A CRD manifest is not YAML CustomResourceDefinitions.
+    #[error("{} does not hold CustomResourceDefinitions: {reason}", path.display())]
+    CrdManifest {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The API server refused a CRD.
+    #[error("cannot create CustomResourceDefinition {name}")]
+    CrdCreate {
+        /// The CRD's name.
+        name: String,
+        /// Why.
+        #[source]
+        source: Box<kube::Error>,
+    },
+    /// A CRD did not become Established in time.
+    #[error("CustomResourceDefinition {name} is not Established: {last}")]
+    CrdNotEstablished {
+        /// The CRD's name.
+        name: String,
+        /// Its last Established condition, or what went wrong reading it.
+        last: String,
+    },
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> HarnessError {
@@ -78,6 +109,16 @@ pub fn tools_bin() -> PathBuf {
             Path::new(&home).join(".cache/slogate-tools")
         });
     root.join("bin")
+}
+
+/// A CRD manifest that `scripts/setup.sh` fetched into `$SLOGATE_TOOLS/crds/`:
+/// `gateway-api-httproutes.yaml` (Gateway API HTTPRoute), `istio.yaml` (every Istio CRD,
+/// VirtualService among them) or `knative-serving-services.yaml` (Knative Service).
+pub fn crd_manifest(name: &str) -> PathBuf {
+    tools_bin()
+        .parent()
+        .map(|root| root.join("crds").join(name))
+        .unwrap_or_else(|| PathBuf::from(name))
 }
 
 /// The slo-pr chart in this source tree.
@@ -510,6 +551,76 @@ impl ControlPlane {
             .create_token_request(name, &Default::default(), &request)
             .await?;
         Ok(answer.status.map(|s| s.token).unwrap_or_default())
+    }
+
+    /// Creates the CustomResourceDefinitions in YAML `files` (any number of documents each;
+    /// one already there is left as it is) and waits until every one is Established.
+    pub async fn install_crds(&self, files: &[PathBuf]) -> Result<(), HarnessError> {
+        use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+        let mut crds = Vec::new();
+        for path in files {
+            let text = fs::read_to_string(path)
+                .map_err(|_| HarnessError::MissingCrd { path: path.clone() })?;
+            let bad = |reason: String| HarnessError::CrdManifest {
+                path: path.clone(),
+                reason,
+            };
+            let docs: Vec<Option<serde_json::Value>> =
+                serde_saphyr::from_multiple(&text).map_err(|e| bad(e.to_string()))?;
+            for doc in docs.into_iter().flatten() {
+                if doc.get("kind").and_then(|k| k.as_str()) != Some("CustomResourceDefinition") {
+                    continue;
+                }
+                let crd: CustomResourceDefinition =
+                    serde_json::from_value(doc).map_err(|e| bad(e.to_string()))?;
+                crds.push(crd);
+            }
+        }
+        let api: kube::Api<CustomResourceDefinition> = kube::Api::all(self.client().await?);
+        for crd in &crds {
+            let name = crd.metadata.name.clone().unwrap_or_default();
+            match api.create(&Default::default(), crd).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(status)) if status.is_already_exists() => {}
+                Err(source) => {
+                    return Err(HarnessError::CrdCreate {
+                        name,
+                        source: Box::new(source),
+                    });
+                }
+            }
+        }
+        let started = Instant::now();
+        for crd in &crds {
+            let name = crd.metadata.name.clone().unwrap_or_default();
+            loop {
+                let last = match api.get(&name).await {
+                    Ok(found) => {
+                        let established = found
+                            .status
+                            .and_then(|s| s.conditions)
+                            .unwrap_or_default()
+                            .into_iter()
+                            .find(|c| c.type_ == "Established");
+                        match established {
+                            Some(c) if c.status == "True" => break,
+                            Some(c) => format!(
+                                "{} {}",
+                                c.reason.unwrap_or_default(),
+                                c.message.unwrap_or_default()
+                            ),
+                            None => "no Established condition yet".to_owned(),
+                        }
+                    }
+                    Err(err) => err.to_string(),
+                };
+                if started.elapsed() > Duration::from_secs(60) {
+                    return Err(HarnessError::CrdNotEstablished { name, last });
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        Ok(())
     }
 
     /// The last lines of the API server's log, for a failing test's message.
