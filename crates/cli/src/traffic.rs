@@ -181,10 +181,7 @@ pub async fn add_parts(
     if let Some(job) = job_name {
         match JobEvents::for_job(connection.client.clone(), &namespace, &job).await {
             Ok(events) => settings.events = Some(Box::new(KubeEvents(events))),
-            Err(err) => eprintln!(
-                "slogate: warning: no Events on the Job: {:#}",
-                anyhow!(err)
-            ),
+            Err(err) => eprintln!("slogate: warning: no Events on the Job: {:#}", anyhow!(err)),
         }
     }
     Ok(())

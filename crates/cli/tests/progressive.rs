@@ -120,6 +120,7 @@ async fn run_watching(
     kubeconfig: &std::path::Path,
     route: &str,
     env: &[(&str, &str)],
+    term_after: Option<Duration>,
 ) -> (std::process::ExitStatus, String, Value, Vec<i64>) {
     let dir = plane.dir();
     let spec_file = dir.join(format!("{route}-spec.yaml"));
@@ -152,9 +153,19 @@ async fn run_watching(
         text
     });
     let mut seen: Vec<i64> = Vec::new();
+    let started = std::time::Instant::now();
+    let mut termed = false;
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
+        }
+        if let Some(after) = term_after
+            && !termed
+            && started.elapsed() >= after
+        {
+            let pid = child.id().unwrap().to_string();
+            Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+            termed = true;
         }
         let (_, candidate) = weights(admin, route).await;
         if seen.last() != Some(&candidate) {
@@ -247,11 +258,16 @@ async fn a_good_candidate_climbs_to_the_maximum_weight_and_stays() {
         plane.admin_kubeconfig(),
         "shop",
         &[("SLOGATE_JOB_NAME", "progressive-1")],
+        None,
     )
     .await;
     edit.await.unwrap();
     assert!(status.success(), "{stderr}");
-    assert_eq!(seen, [0, 20, 40, 60, 75], "weights seen on the route\n{stderr}");
+    assert_eq!(
+        seen,
+        [0, 20, 40, 60, 75],
+        "weights seen on the route\n{stderr}"
+    );
     assert_eq!(iteration_weights(&result), [20, 40, 60, 75, 75], "{stderr}");
     assert_eq!(weights(&admin, "shop").await, (25, 75));
     assert_eq!(result["verdict"]["pass"], true, "{result}");
@@ -286,7 +302,10 @@ async fn a_good_candidate_climbs_to_the_maximum_weight_and_stays() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Progressive, 5 iterations of 1 s"), "{text}");
-    assert!(text.contains("3/5") && text.contains("candidate 60%"), "{text}");
+    assert!(
+        text.contains("3/5") && text.contains("candidate 60%"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -307,6 +326,7 @@ async fn a_candidate_that_turns_bad_is_rolled_back_and_the_baseline_wins() {
         plane.admin_kubeconfig(),
         "shop",
         &[("SLOGATE_JOB_NAME", "progressive-2")],
+        None,
     )
     .await;
     assert!(status.success(), "{stderr}");
@@ -353,6 +373,7 @@ async fn a_target_that_never_gets_ready_fails_and_gets_no_load() {
         plane.admin_kubeconfig(),
         "shop",
         &[],
+        None,
     )
     .await;
     assert!(!status.success(), "{stderr}");
@@ -427,7 +448,7 @@ async fn a_weight_object_the_role_does_not_cover_is_a_clear_403() {
     let candidate = HelloServer::start(Behavior::new()).await.unwrap();
     let text = spec(&baseline.url(), &candidate.url(), "other", 3, "");
     let (status, stderr, result, _) =
-        run_watching(&plane, &admin, &text, &kubeconfig, "other", &[]).await;
+        run_watching(&plane, &admin, &text, &kubeconfig, "other", &[], None).await;
     assert!(!status.success(), "{stderr}");
     let failure = result["failure"].as_str().unwrap_or_default();
     assert!(
@@ -435,8 +456,38 @@ async fn a_weight_object_the_role_does_not_cover_is_a_clear_403() {
         "the failure must name the object and the verb: {failure}\n{stderr}"
     );
     assert!(
-        failure.contains("403") || failure.to_lowercase().contains("forbidden") || failure.contains("does not allow"),
+        failure.contains("403")
+            || failure.to_lowercase().contains("forbidden")
+            || failure.contains("does not allow"),
         "{failure}"
     );
     assert_eq!(weights(&admin, "other").await, (100, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs kube-apiserver, etcd and the Gateway API CRDs; run by make test"]
+async fn sigterm_in_the_middle_of_the_loop_sends_all_traffic_back_to_the_baseline() {
+    let (plane, admin) = cluster_with_route("shop").await;
+    let baseline = HelloServer::start(Behavior::new()).await.unwrap();
+    let candidate = HelloServer::start(Behavior::new()).await.unwrap();
+    let text = spec(&baseline.url(), &candidate.url(), "shop", 10, "");
+    let (status, stderr, result, seen) = run_watching(
+        &plane,
+        &admin,
+        &text,
+        plane.admin_kubeconfig(),
+        "shop",
+        &[],
+        Some(Duration::from_millis(3500)),
+    )
+    .await;
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        seen.iter().any(|&w| w > 0),
+        "the candidate never got traffic: {seen:?}"
+    );
+    assert_eq!(seen.last(), Some(&0), "{seen:?}\n{stderr}");
+    assert_eq!(weights(&admin, "shop").await, (100, 0));
+    assert_eq!(result["stage"], "Failed");
+    assert_eq!(result["failure"], "Interrupted: SIGTERM");
 }

@@ -1065,6 +1065,45 @@ fn show_interval(metric: Metric, b: Bounds) -> String {
     )
 }
 
+/// What one look of the experiment loop says for the traffic: `Pass` when the candidate's
+/// SLOs are all satisfied (Canary: the candidate wins), `Fail` when one is violated (Canary:
+/// the baseline wins), `Inconclusive` otherwise, whatever the inconclusive policy: a weight
+/// rises only on evidence. At the `last` look the overall verdict decides, policy included,
+/// and anything but a pass is `Fail`.
+pub fn iteration_verdict(judged: &Judged, last: bool) -> crate::rollout::IterationVerdict {
+    use crate::rollout::IterationVerdict;
+    if last {
+        return if judged.verdict.pass {
+            IterationVerdict::Pass
+        } else {
+            IterationVerdict::Fail
+        };
+    }
+    if let Some(winner) = &judged.winner {
+        return match (winner.found, winner.role) {
+            (true, Some(Role::Candidate)) => IterationVerdict::Pass,
+            (true, _) => IterationVerdict::Fail,
+            (false, _) => IterationVerdict::Inconclusive,
+        };
+    }
+    if judged
+        .slos
+        .iter()
+        .any(|s| s.verdict == SloVerdict::Violated)
+    {
+        IterationVerdict::Fail
+    } else if !judged.slos.is_empty()
+        && judged
+            .slos
+            .iter()
+            .all(|s| s.verdict == SloVerdict::Satisfied)
+    {
+        IterationVerdict::Pass
+    } else {
+        IterationVerdict::Inconclusive
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1534,6 +1573,7 @@ mod tests {
             headers: Vec::new(),
             role,
             variables: Default::default(),
+            weight_obj_ref: None,
         };
         let w = winner(
             &[],
@@ -1552,44 +1592,5 @@ mod tests {
         assert_eq!(show(Metric::ErrorRate, 0.0), "0");
         assert_eq!(show(Metric::LatencyMax, 1234.6), "1235 ms");
         assert_eq!(percent(0.999), "99.9%");
-    }
-}
-
-/// What one look of the experiment loop says for the traffic: `Pass` when the candidate's
-/// SLOs are all satisfied (Canary: the candidate wins), `Fail` when one is violated (Canary:
-/// the baseline wins), `Inconclusive` otherwise, whatever the inconclusive policy: a weight
-/// rises only on evidence. At the `last` look the overall verdict decides, policy included,
-/// and anything but a pass is `Fail`.
-pub fn iteration_verdict(judged: &Judged, last: bool) -> crate::rollout::IterationVerdict {
-    use crate::rollout::IterationVerdict;
-    if last {
-        return if judged.verdict.pass {
-            IterationVerdict::Pass
-        } else {
-            IterationVerdict::Fail
-        };
-    }
-    if let Some(winner) = &judged.winner {
-        return match (winner.found, winner.role) {
-            (true, Some(Role::Candidate)) => IterationVerdict::Pass,
-            (true, _) => IterationVerdict::Fail,
-            (false, _) => IterationVerdict::Inconclusive,
-        };
-    }
-    if judged
-        .slos
-        .iter()
-        .any(|s| s.verdict == SloVerdict::Violated)
-    {
-        IterationVerdict::Fail
-    } else if !judged.slos.is_empty()
-        && judged
-            .slos
-            .iter()
-            .all(|s| s.verdict == SloVerdict::Satisfied)
-    {
-        IterationVerdict::Pass
-    } else {
-        IterationVerdict::Inconclusive
     }
 }

@@ -143,6 +143,8 @@ pub(crate) mod tests {
             judgement: None,
             testing_pattern: None,
             winner: None,
+            strategy: None,
+            iterations: Vec::new(),
         }
     }
 

@@ -210,85 +210,6 @@ pub enum WeightError {
     },
 }
 
-/// A field path in the dotted form a spec or `kubectl explain` uses is not well formed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{path:?} is not a field path like .spec.rules[0].backendRefs[1].weight: {reason}")]
-pub struct FieldPathError {
-    /// The path given.
-    pub path: String,
-    /// What is wrong with it.
-    pub reason: String,
-}
-
-/// The RFC 6901 JSON pointer of a dotted field path: `.spec.rules[0].backendRefs[1].weight`
-/// (the leading dot may be left out) becomes `/spec/rules/0/backendRefs/1/weight`. A key with
-/// a dot or a bracket in it is written `["app.kubernetes.io/name"]`.
-pub fn json_pointer(path: &str) -> Result<String, FieldPathError> {
-    let bad = |reason: &str| FieldPathError {
-        path: path.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let escape = |token: &str| token.replace('~', "~0").replace('/', "~1");
-    let mut pointer = String::new();
-    let rest = path.strip_prefix('.').unwrap_or(path);
-    let mut chars = rest.chars().peekable();
-    let mut expect_key = true;
-    while let Some(&c) = chars.peek() {
-        match c {
-            '[' => {
-                chars.next();
-                let mut inside = String::new();
-                loop {
-                    match chars.next() {
-                        Some(']') => break,
-                        Some(c) => inside.push(c),
-                        None => return Err(bad("a '[' is not closed")),
-                    }
-                }
-                let token = if let Some(quoted) =
-                    inside.strip_prefix('"').and_then(|s| s.strip_suffix('"'))
-                {
-                    quoted.to_owned()
-                } else if array_index(&inside).is_some() {
-                    inside
-                } else {
-                    return Err(bad("brackets hold an index or a quoted key"));
-                };
-                pointer.push('/');
-                pointer.push_str(&escape(&token));
-                expect_key = false;
-            }
-            '.' => {
-                chars.next();
-                if expect_key {
-                    return Err(bad("a field name is empty"));
-                }
-                expect_key = true;
-            }
-            _ => {
-                if !expect_key {
-                    return Err(bad("a field name must follow a '.'"));
-                }
-                let mut key = String::new();
-                while let Some(&c) = chars.peek() {
-                    if c == '.' || c == '[' {
-                        break;
-                    }
-                    key.push(c);
-                    chars.next();
-                }
-                pointer.push('/');
-                pointer.push_str(&escape(&key));
-                expect_key = false;
-            }
-        }
-    }
-    if pointer.is_empty() || expect_key {
-        return Err(bad("it ends without a field name"));
-    }
-    Ok(pointer)
-}
-
 /// The reference tokens of an RFC 6901 pointer, unescaped.
 fn parse_pointer(object: &ObjectRef, pointer: &str) -> Result<Vec<String>, WeightError> {
     let invalid = |reason: &str| WeightError::InvalidPointer {
@@ -745,40 +666,6 @@ mod tests {
     fn patch(targets: &[WeightTarget]) -> Result<Value, WeightError> {
         let refs: Vec<&WeightTarget> = targets.iter().collect();
         weight_patch(&current(), &refs)
-    }
-
-    #[test]
-    fn dotted_field_paths_become_json_pointers() {
-        for (path, pointer) in [
-            (
-                ".spec.rules[0].backendRefs[1].weight",
-                "/spec/rules/0/backendRefs/1/weight",
-            ),
-            (
-                "spec.http[0].route[1].weight",
-                "/spec/http/0/route/1/weight",
-            ),
-            (".spec.traffic[10].percent", "/spec/traffic/10/percent"),
-            (
-                r#".metadata.annotations["a.b/c~d"]"#,
-                "/metadata/annotations/a.b~1c~0d",
-            ),
-            (".spec.matrix[0][1]", "/spec/matrix/0/1"),
-        ] {
-            assert_eq!(json_pointer(path).as_deref(), Ok(pointer), "{path}");
-        }
-        for bad in [
-            "",
-            ".",
-            ".spec.",
-            ".spec..x",
-            ".spec[x]",
-            ".spec[0",
-            ".spec[0]x",
-            ".spec[01]",
-        ] {
-            assert!(json_pointer(bad).is_err(), "{bad:?}");
-        }
     }
 
     #[test]

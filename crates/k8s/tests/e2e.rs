@@ -45,6 +45,8 @@ fn result(stage: Stage) -> ExperimentResult {
         judgement: None,
         testing_pattern: None,
         winner: None,
+        strategy: None,
+        iterations: Vec::new(),
     }
 }
 

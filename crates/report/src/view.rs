@@ -768,6 +768,8 @@ mod tests {
             judgement: None,
             testing_pattern: None,
             winner: None,
+            strategy: None,
+            iterations: Vec::new(),
         }
     }
 
