@@ -252,7 +252,7 @@ fn seed_command_renders_a_job_that_runs_the_experiment() {
 
 #[test]
 #[ignore = "needs helm; run by make test"]
-fn role_reaches_only_the_token_secret_and_the_result_configmap() {
+fn role_reaches_only_the_token_secret_the_result_configmap_the_job_and_its_events() {
     let r = parse(&template(&seed()).unwrap());
     let rules = r.roles[0].rules.as_ref().unwrap();
     let mut seen = Vec::new();
@@ -268,9 +268,12 @@ fn role_reaches_only_the_token_secret_and_the_result_configmap() {
         seen,
         [
             "create configmaps my-exp",
+            "create events",
             "get configmaps my-exp",
+            "get jobs my-exp-1",
             "get secrets ghtoken",
-            "patch configmaps my-exp"
+            "patch configmaps my-exp",
+            "patch events"
         ]
     );
     let binding = &r.bindings[0];
@@ -688,4 +691,129 @@ fn relative_limits_without_a_baseline_or_malformed_are_refused_with_what_to_writ
     args.extend_from_slice(&["--set", "baselineURL=ftp://x"]);
     let err = template(&args).unwrap_err();
     assert!(err.contains("baselineURL"), "{err}");
+}
+
+/// Every rule of every rendered Role as `namespace: verb resource names`.
+fn role_rules(r: &Rendered) -> Vec<String> {
+    let mut seen = Vec::new();
+    for role in &r.roles {
+        let ns = role.metadata.namespace.clone().unwrap_or_default();
+        for rule in role.rules.as_ref().unwrap() {
+            let resources = rule.resources.as_ref().unwrap().join(",");
+            let names = rule.resource_names.clone().unwrap_or_default().join(",");
+            for verb in &rule.verbs {
+                seen.push(
+                    format!("{ns}: {verb} {resources} {names}")
+                        .trim()
+                        .to_owned(),
+                );
+            }
+        }
+    }
+    seen.sort();
+    seen.dedup();
+    seen
+}
+
+#[test]
+#[ignore = "needs helm; run by make test"]
+fn progressive_canary_values_render_the_loop_and_rules_for_exactly_the_named_objects() {
+    use slogate_core::rollout::DeploymentPattern;
+    let values = samples().join("progressive-canary.yaml");
+    let r = parse(&template(&["-f", values.to_str().unwrap()]).unwrap());
+    let spec = spec_of(&r);
+    let strategy = spec.strategy.as_ref().unwrap();
+    assert_eq!(strategy.deployment_pattern, DeploymentPattern::Progressive);
+    let weights = strategy.weights.unwrap();
+    assert_eq!(
+        (
+            weights.max_candidate_weight,
+            weights.max_candidate_weight_increment
+        ),
+        (75, 20)
+    );
+    let duration = spec.duration.unwrap();
+    assert_eq!(
+        (duration.interval_seconds, duration.iterations_per_loop),
+        (10, 10)
+    );
+    assert_eq!(
+        spec.load.num_requests, None,
+        "the loop sets how long load runs"
+    );
+    let refs: Vec<String> = spec
+        .versions
+        .iter()
+        .map(|v| v.weight_obj_ref.as_ref().unwrap().field_path.clone())
+        .collect();
+    assert_eq!(
+        refs,
+        [
+            ".spec.rules[0].backendRefs[0].weight",
+            ".spec.rules[0].backendRefs[1].weight"
+        ]
+    );
+    assert_eq!(
+        spec.readiness.as_ref().unwrap().objects[0].name,
+        "sample-app-v2"
+    );
+    let rules = role_rules(&r);
+    let objects: Vec<&String> = rules
+        .iter()
+        .filter(|x| x.contains("httproutes") || x.contains("deployments"))
+        .collect();
+    assert_eq!(
+        objects,
+        [
+            "staging: get deployments sample-app-v2",
+            "staging: get httproutes sample-app",
+            "staging: patch httproutes sample-app"
+        ]
+    );
+    // Nothing without a name but the events, which are created with generated names.
+    for rule in &rules {
+        assert!(
+            rule.split(' ').count() == 4 || rule.ends_with(" events"),
+            "a rule not limited to named objects: {rule}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs helm; run by make test"]
+fn a_weight_object_in_another_namespace_gets_a_role_there_and_nothing_more() {
+    let r = parse(
+        &template(&[
+            "--set",
+            "URL=http://v2:8080",
+            "--set",
+            "baselineURL=http://v1:8080",
+            "--set",
+            "iterationsPerLoop=3",
+            "--set",
+            "deploymentPattern=Progressive",
+            "--set-json",
+            r#"candidateWeightObjRef={"apiVersion":"networking.istio.io/v1","kind":"VirtualService","namespace":"mesh","name":"app","fieldPath":".spec.http[0].route[1].weight"}"#,
+        ])
+        .unwrap(),
+    );
+    let rules = role_rules(&r);
+    let mesh: Vec<&String> = rules.iter().filter(|x| x.starts_with("mesh:")).collect();
+    assert_eq!(
+        mesh,
+        [
+            "mesh: get virtualservices app",
+            "mesh: patch virtualservices app"
+        ]
+    );
+    let binding = r
+        .bindings
+        .iter()
+        .find(|b| b.metadata.namespace.as_deref() == Some("mesh"))
+        .expect("a RoleBinding in mesh");
+    assert_eq!(binding.role_ref.kind, "Role");
+    assert_eq!(
+        binding.subjects.as_ref().unwrap()[0].namespace.as_deref(),
+        Some("staging")
+    );
 }
