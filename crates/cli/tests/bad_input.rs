@@ -173,3 +173,63 @@ fn describe_of_a_200_mb_result_is_refused_without_reading_it() {
     let out = slogate(&["describe", "-f", "/dev/zero"]);
     assert_eq!(code(&out), 64);
 }
+
+#[test]
+fn a_malformed_progressive_loop_exits_64_naming_every_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("loop.yaml");
+    std::fs::write(
+        &spec,
+        "name: loop
+versions:
+  - {name: current, role: baseline, url: 'http://127.0.0.1:1/',
+     weightObjRef: {apiVersion: 'a/b/c', kind: HTTPRoute, name: r, fieldPath: '.spec.rules[x].weight'}}
+  - {name: candidate, url: 'http://127.0.0.1:2/'}
+strategy:
+  deploymentPattern: Progressive
+  weights: {maxCandidateWeight: 150, maxCandidateWeightIncrement: 0}
+duration: {intervalSeconds: 0, iterationsPerLoop: 5}
+load: {duration: 30s}
+readiness: {timeout: 1m, objects: []}
+slos: [{metric: http/latency-p95, upperLimit: 100}]
+",
+    )
+    .unwrap();
+    let out = slogate(&["run", "--spec", spec.to_str().unwrap()]);
+    assert_eq!(code(&out), 64, "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    for expected in [
+        "strategy.weights.maxCandidateWeight: 150 is above 100",
+        "strategy.weights.maxCandidateWeightIncrement: must be between 1 and 100",
+        "duration.intervalSeconds: must be at least 1",
+        "load.duration: duration (intervalSeconds × iterationsPerLoop) sets how long load runs",
+        "versions[0].weightObjRef.apiVersion: \"a/b/c\" is not group/version",
+        "versions[0].weightObjRef.fieldPath: \".spec.rules[x].weight\" is not a field path",
+        "versions[1].weightObjRef: Progressive writes the candidate's weight",
+        "readiness.objects: name at least one object",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn a_loop_with_more_looks_than_the_bootstrap_resolves_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("looks.yaml");
+    std::fs::write(
+        &spec,
+        "name: looks
+versions: [{name: v, url: 'http://127.0.0.1:1/'}]
+duration: {intervalSeconds: 1, iterationsPerLoop: 200}
+slos: [{metric: http/latency-mean, upperLimit: 10}]
+",
+    )
+    .unwrap();
+    let out = slogate(&["run", "--spec", spec.to_str().unwrap()]);
+    assert_eq!(code(&out), 64, "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("duration.iterationsPerLoop: 200 looks at 0.95 confidence"),
+        "{err}"
+    );
+}
