@@ -7,7 +7,6 @@
 //! the candidate's current weight and the iteration's verdict, the next weight and whether
 //! the loop goes on. The driver writes what it returns; nothing here does I/O.
 
-use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -111,37 +110,6 @@ fn default_iterations() -> u32 {
     15
 }
 
-/// A Kubernetes object by API version, kind, namespace and name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ObjectSpec {
-    /// `group/version`, or `v1` for the core group (e.g. `gateway.networking.k8s.io/v1`).
-    pub api_version: String,
-    /// The kind (e.g. `HTTPRoute`).
-    pub kind: String,
-    /// Its namespace; absent means the experiment's.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    /// Its name.
-    pub name: String,
-}
-
-impl ObjectSpec {
-    /// The namespace, or `default_namespace` when none is given.
-    pub fn namespace_or<'a>(&'a self, default_namespace: &'a str) -> &'a str {
-        self.namespace.as_deref().unwrap_or(default_namespace)
-    }
-}
-
-impl fmt::Display for ObjectSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.namespace {
-            Some(ns) => write!(f, "{}/{ns}/{}", self.kind, self.name),
-            None => write!(f, "{}/{}", self.kind, self.name),
-        }
-    }
-}
-
 /// Where a version's traffic weight lives: a field of any Kubernetes object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -157,18 +125,6 @@ pub struct WeightObjRef {
     pub name: String,
     /// The weight's field, as the tutorials write it: `.spec.http[0].route[1].weight`.
     pub field_path: String,
-}
-
-impl WeightObjRef {
-    /// The object, without the field.
-    pub fn object(&self) -> ObjectSpec {
-        ObjectSpec {
-            api_version: self.api_version.clone(),
-            kind: self.kind.clone(),
-            namespace: self.namespace.clone(),
-            name: self.name.clone(),
-        }
-    }
 }
 
 /// One step of a [`FieldPath`].
@@ -273,16 +229,6 @@ pub struct ReadinessObject {
 }
 
 impl ReadinessObject {
-    /// The object, without the condition.
-    pub fn object(&self) -> ObjectSpec {
-        ObjectSpec {
-            api_version: self.api_version.clone(),
-            kind: self.kind.clone(),
-            namespace: self.namespace.clone(),
-            name: self.name.clone(),
-        }
-    }
-
     /// The condition waited for: the one given, or the kind's usual one.
     pub fn condition(&self) -> &str {
         match &self.condition {

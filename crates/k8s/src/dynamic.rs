@@ -8,6 +8,68 @@ use kube::discovery::Scope;
 use crate::Backoff;
 use crate::weights::ObjectRef;
 
+/// Why an object could not be reached at all, whatever was asked of it: what the weight
+/// writer and the readiness wait both report.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// The API server serves no such apiVersion and kind (is the CRD installed?).
+    #[error(
+        "the API server does not know kind {} in {}: is its CustomResourceDefinition installed? (needed for {object})",
+        object.kind,
+        object.api_version
+    )]
+    UnknownKind {
+        /// The object.
+        object: ObjectRef,
+        /// What discovery said.
+        #[source]
+        source: Box<kube::Error>,
+    },
+
+    /// RBAC refused a request.
+    #[error(
+        "forbidden: the Job's Role does not allow {verb} on {resource} {} in {} (the API server said: {message})",
+        object.name,
+        object.namespace
+    )]
+    Forbidden {
+        /// The object.
+        object: ObjectRef,
+        /// The verb refused (`get` or `patch`).
+        verb: String,
+        /// The resource as an RBAC rule names it, e.g. `httproutes.gateway.networking.k8s.io`.
+        resource: String,
+        /// The API server's message.
+        message: String,
+    },
+}
+
+impl AccessError {
+    /// Discovery does not know `object`'s kind.
+    pub(crate) fn unknown(object: ObjectRef, source: kube::Error) -> Self {
+        AccessError::UnknownKind {
+            object,
+            source: Box::new(source),
+        }
+    }
+
+    /// RBAC refused `verb` (or the verb its message names) on `object`.
+    pub(crate) fn forbidden(
+        object: ObjectRef,
+        verb: &str,
+        resource: &ApiResource,
+        err: &kube::Error,
+    ) -> Self {
+        let message = api_message(err);
+        AccessError::Forbidden {
+            verb: denied_verb(&message, verb),
+            resource: rbac_resource(resource),
+            message,
+            object,
+        }
+    }
+}
+
 /// How a failed request is handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Failure {

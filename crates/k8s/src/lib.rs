@@ -26,4 +26,5 @@ pub use cluster::{
 pub use configmap::{
     MAX_DATA_BYTES, RESULT_KEY, job_owner, result_configmap, result_from_configmap,
 };
+pub use dynamic::AccessError;
 pub use error::Error;

@@ -11,7 +11,7 @@ use kube::Client;
 use serde_json::Value;
 
 use crate::Backoff;
-use crate::dynamic::{self, Failure, ResolveFailure};
+use crate::dynamic::{self, AccessError, Failure, ResolveFailure};
 use crate::weights::ObjectRef;
 
 /// An object and the condition it must report as `True`.
@@ -26,6 +26,10 @@ pub struct ReadinessCheck {
 /// Why the wait ended without every object ready.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadinessError {
+    /// The kind is unknown to the API server, or RBAC refused the read.
+    #[error(transparent)]
+    Access(#[from] AccessError),
+
     /// The timeout passed first.
     #[error(
         "not ready after {}s: {}",
@@ -38,37 +42,6 @@ pub enum ReadinessError {
         not_ready: Vec<(ObjectRef, String)>,
         /// How long it waited.
         waited: Duration,
-    },
-
-    /// The API server serves no such apiVersion and kind (is the CRD installed?).
-    #[error(
-        "the API server does not know kind {} in {}: is its CustomResourceDefinition installed? (needed for {object})",
-        object.kind,
-        object.api_version
-    )]
-    UnknownKind {
-        /// The object.
-        object: ObjectRef,
-        /// What discovery said.
-        #[source]
-        source: Box<kube::Error>,
-    },
-
-    /// RBAC refused reading an object.
-    #[error(
-        "forbidden: the Job's Role does not allow {verb} on {resource} {} in {} (the API server said: {message})",
-        object.name,
-        object.namespace
-    )]
-    Forbidden {
-        /// The object.
-        object: ObjectRef,
-        /// The verb refused (`get`).
-        verb: String,
-        /// The resource as an RBAC rule names it, e.g. `deployments.apps`.
-        resource: String,
-        /// The API server's message.
-        message: String,
     },
 
     /// Any other failure that waiting longer would not cure.
@@ -181,10 +154,9 @@ pub async fn wait_ready(
         let (resource, namespaced) = dynamic::resolve(&client, &check.object, Backoff::default())
             .await
             .map_err(|failure| match failure {
-                ResolveFailure::Unknown(source) => ReadinessError::UnknownKind {
-                    object: check.object.clone(),
-                    source: Box::new(source),
-                },
+                ResolveFailure::Unknown(source) => {
+                    AccessError::unknown(check.object.clone(), source).into()
+                }
                 ResolveFailure::Api(source, _) => ReadinessError::Api {
                     object: check.object.clone(),
                     source: Box::new(source),
@@ -215,13 +187,13 @@ pub async fn wait_ready(
                     Failure::NotFound => Some("not found".to_owned()),
                     Failure::Transient | Failure::Conflict => Some(format!("cannot read: {err}")),
                     Failure::Forbidden => {
-                        let message = dynamic::api_message(&err);
-                        return Err(ReadinessError::Forbidden {
-                            object: check.object.clone(),
-                            verb: dynamic::denied_verb(&message, "get"),
-                            resource: dynamic::rbac_resource(resource),
-                            message,
-                        });
+                        return Err(AccessError::forbidden(
+                            check.object.clone(),
+                            "get",
+                            resource,
+                            &err,
+                        )
+                        .into());
                     }
                     Failure::Invalid | Failure::Other => {
                         return Err(ReadinessError::Api {

@@ -28,7 +28,7 @@ use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 
 use crate::Backoff;
-use crate::dynamic::{self, Failure, ResolveFailure};
+use crate::dynamic::{self, AccessError, Failure, ResolveFailure};
 
 /// A Kubernetes object named by apiVersion, kind, namespace and name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -65,6 +65,10 @@ pub struct WeightTarget {
 /// Why weights could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum WeightError {
+    /// The kind is unknown to the API server, or RBAC refused the request.
+    #[error(transparent)]
+    Access(#[from] AccessError),
+
     /// The pointer is not an RFC 6901 JSON pointer.
     #[error("{object}: {pointer:?} is not a JSON pointer: {reason}")]
     InvalidPointer {
@@ -118,37 +122,6 @@ pub enum WeightError {
     NoResourceVersion {
         /// The object.
         object: ObjectRef,
-    },
-
-    /// The API server serves no such apiVersion and kind (is the CRD installed?).
-    #[error(
-        "the API server does not know kind {} in {}: is its CustomResourceDefinition installed? (needed for {object})",
-        object.kind,
-        object.api_version
-    )]
-    UnknownKind {
-        /// The object.
-        object: ObjectRef,
-        /// What discovery said.
-        #[source]
-        source: Box<kube::Error>,
-    },
-
-    /// RBAC refused a request.
-    #[error(
-        "forbidden: the Job's Role does not allow {verb} on {resource} {} in {} (the API server said: {message})",
-        object.name,
-        object.namespace
-    )]
-    Forbidden {
-        /// The object.
-        object: ObjectRef,
-        /// The verb refused (`get` or `patch`).
-        verb: String,
-        /// The resource as an RBAC rule names it, e.g. `httproutes.gateway.networking.k8s.io`.
-        resource: String,
-        /// The API server's message.
-        message: String,
     },
 
     /// The object does not exist.
@@ -476,10 +449,9 @@ impl WeightWriter {
         let found = dynamic::resolve(&self.client, object, self.backoff)
             .await
             .map_err(|failure| match failure {
-                ResolveFailure::Unknown(source) => WeightError::UnknownKind {
-                    object: object.clone(),
-                    source: Box::new(source),
-                },
+                ResolveFailure::Unknown(source) => {
+                    AccessError::unknown(object.clone(), source).into()
+                }
                 ResolveFailure::Api(source, attempts) => WeightError::Api {
                     object: object.clone(),
                     verb: "discover",
@@ -596,12 +568,7 @@ impl WeightWriter {
     ) -> WeightError {
         let object = object.clone();
         match failure {
-            Failure::Forbidden => WeightError::Forbidden {
-                verb: dynamic::denied_verb(&dynamic::api_message(&err), verb),
-                resource: dynamic::rbac_resource(resource),
-                message: dynamic::api_message(&err),
-                object,
-            },
+            Failure::Forbidden => AccessError::forbidden(object, verb, resource, &err).into(),
             Failure::NotFound => WeightError::NotFound { object },
             Failure::Conflict => WeightError::Conflict {
                 object,

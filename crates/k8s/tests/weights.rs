@@ -19,7 +19,7 @@ use slogate_k8s::events::{EventKind, JobEvents};
 use slogate_k8s::readiness::{ReadinessCheck, ReadinessError, wait_ready};
 use slogate_k8s::testing::{ControlPlane, crd_manifest, meta, tool};
 use slogate_k8s::weights::{ObjectRef, WeightError, WeightTarget, WeightWriter, weight_patch};
-use slogate_k8s::{Backoff, Connection};
+use slogate_k8s::{AccessError, Backoff, Connection};
 
 const NS: &str = "shop";
 
@@ -453,7 +453,10 @@ async fn a_missing_backend_or_object_or_kind_is_named(admin: &Client) {
         .write(&split(&unknown, "/spec/backends/{}/weight", 70, 30))
         .await
         .unwrap_err();
-    assert!(matches!(err, WeightError::UnknownKind { .. }), "{err:?}");
+    assert!(
+        matches!(err, WeightError::Access(AccessError::UnknownKind { .. })),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("TrafficSplit"), "{err}");
 
     // The HTTPRoute CRD's schema takes weights from 0 to 1000000. (Knative's CRD leaves
@@ -567,12 +570,12 @@ async fn a_role_limited_to_one_route_is_forbidden_on_another(plane: &ControlPlan
         .await
         .unwrap_err();
     match &err {
-        WeightError::Forbidden {
+        WeightError::Access(AccessError::Forbidden {
             object,
             verb,
             resource,
             ..
-        } => {
+        }) => {
             assert_eq!(object, &route("other-app"));
             assert_eq!(verb, "get");
             assert_eq!(resource, "httproutes.gateway.networking.k8s.io");
@@ -798,7 +801,10 @@ async fn readiness_without_rights_is_forbidden(plane: &ControlPlane, admin: &Cli
     )
     .await
     .unwrap_err();
-    assert!(matches!(err, ReadinessError::Forbidden { .. }), "{err:?}");
+    assert!(
+        matches!(err, ReadinessError::Access(AccessError::Forbidden { .. })),
+        "{err:?}"
+    );
     assert!(
         err.to_string().starts_with(
             "forbidden: the Job's Role does not allow get on deployments.apps sample-app-stuck in shop"
