@@ -5,8 +5,10 @@
 
 mod cluster;
 mod cmd;
+mod driver;
 mod exit;
 mod experiment;
+mod parts;
 mod promote;
 mod rollout;
 mod source;

@@ -13,8 +13,6 @@
 //! traffic goes back to the version known to serve it.
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -22,38 +20,11 @@ use slogate_core::looks::Looks;
 use slogate_core::measure::Measurement;
 use slogate_core::result::{IterationResult, Judged, StrategyResult, Winner};
 use slogate_core::rollout::{DeploymentPattern, IterationVerdict, LoopDuration, WeightLimits};
-use slogate_core::spec::{ExperimentSpec, ReadinessSpec, Role};
+use slogate_core::spec::{ExperimentSpec, Role};
 use slogate_core::verdict::{iteration_verdict, judge_experiment_at};
 
-use crate::experiment::{Driver, EvidenceSource, Interrupt};
-
-/// What the loop's parts return: `Err` is the reason, for the document and the log.
-pub type PartFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
-
-/// Writes every version's traffic weight at once.
-pub trait WeightWriter: Send + Sync {
-    /// Where it writes, for messages.
-    fn describe(&self) -> String;
-    /// Sets each version's weight (version name → percent) in one change per object.
-    fn write<'a>(&'a self, weights: &'a BTreeMap<String, u32>) -> PartFuture<'a>;
-}
-
-/// Waits until the objects the experiment depends on are ready.
-pub trait ReadinessGate: Send + Sync {
-    /// Waits at most `readiness.timeout`; `Err` says which objects are not ready and why.
-    fn wait<'a>(&'a self, readiness: &'a ReadinessSpec) -> PartFuture<'a>;
-}
-
-/// Tells the story of the run where people look (Kubernetes Events on the Job).
-pub trait EventSink: Send + Sync {
-    /// Records one event; never fails the run.
-    fn emit<'a>(
-        &'a self,
-        warning: bool,
-        reason: &'a str,
-        message: &'a str,
-    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
-}
+use crate::driver::Driver;
+use crate::parts::{EvidenceSource, Interrupt};
 
 /// The loop as the spec plans it.
 #[derive(Debug, Clone, Copy)]

@@ -13,8 +13,8 @@ use slogate_k8s::readiness::ReadinessCheck;
 use slogate_k8s::weights::{ObjectRef, WeightTarget, WeightWriter as Writer};
 
 use crate::exit::Failure;
-use crate::experiment::Settings;
-use crate::rollout::{EventSink, PartFuture, ReadinessGate, WeightWriter};
+use crate::parts::Settings;
+use crate::parts::{EventSink, PartFuture, ReadinessGate, WeightWriter};
 
 /// Each version's weight field, written in one patch per object.
 pub struct KubeWeights {

@@ -17,4 +17,5 @@ pub mod rollout;
 mod shape;
 pub mod spec;
 pub mod stats;
+pub mod text_duration;
 pub mod verdict;

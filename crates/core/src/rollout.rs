@@ -12,7 +12,6 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::quote::quote;
-use crate::shape::FieldError;
 
 /// How traffic moves between the baseline and the candidate during the loop.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -244,7 +243,10 @@ impl ReadinessObject {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReadinessSpec {
     /// The longest wait; past it the experiment fails and sends no load. Default 5m.
-    #[serde(default = "default_readiness_timeout", with = "crate::spec::duration")]
+    #[serde(
+        default = "default_readiness_timeout",
+        with = "crate::text_duration::duration"
+    )]
     pub timeout: Duration,
     /// The objects, each with its condition.
     #[serde(default)]
@@ -330,206 +332,6 @@ impl DeploymentPattern {
                 }
             }
         }
-    }
-}
-
-/// Validates the loop's parts of a spec; paths are the spec's.
-pub(crate) fn validate(spec: &crate::spec::ExperimentSpec, problems: &mut Vec<FieldError>) {
-    let mut add = |path: String, reason: String| problems.push(FieldError { path, reason });
-    let pattern = spec
-        .strategy
-        .as_ref()
-        .map(|s| s.deployment_pattern)
-        .unwrap_or_default();
-    if let Some(limits) = spec.strategy.as_ref().and_then(|s| s.weights) {
-        if limits.max_candidate_weight > 100 {
-            add(
-                "strategy.weights.maxCandidateWeight".into(),
-                format!(
-                    "{} is above 100: weights are percentages of the traffic",
-                    limits.max_candidate_weight
-                ),
-            );
-        }
-        if !(1..=100).contains(&limits.max_candidate_weight_increment) {
-            add(
-                "strategy.weights.maxCandidateWeightIncrement".into(),
-                format!(
-                    "must be between 1 and 100, not {}",
-                    limits.max_candidate_weight_increment
-                ),
-            );
-        }
-    }
-    if let Some(d) = &spec.duration {
-        if d.interval_seconds == 0 {
-            add(
-                "duration.intervalSeconds".into(),
-                "must be at least 1".into(),
-            );
-        }
-        if d.iterations_per_loop == 0 {
-            add(
-                "duration.iterationsPerLoop".into(),
-                "must be at least 1".into(),
-            );
-        }
-        let bootstrapped = spec.slos.iter().any(|slo| {
-            slo.metric
-                .parse::<crate::metrics::Metric>()
-                .is_ok_and(|m| m.uses_bootstrap())
-        });
-        let most = crate::looks::Looks::most_bootstrap_looks(spec.confidence);
-        if bootstrapped && d.iterations_per_loop > most {
-            add(
-                "duration.iterationsPerLoop".into(),
-                format!(
-                    "{} looks at {} confidence over the loop need bounds beyond what the bootstrap of a mean or standard deviation SLO resolves: at most {most} iterations, or a lower confidence",
-                    d.iterations_per_loop,
-                    crate::quote::number(spec.confidence)
-                ),
-            );
-        }
-        if spec.load.duration.is_some() {
-            add(
-                "load.duration".into(),
-                "duration (intervalSeconds × iterationsPerLoop) sets how long load runs: leave load.duration out".into(),
-            );
-        }
-        if spec.load.num_requests.is_some() {
-            add(
-                "load.numRequests".into(),
-                "duration (intervalSeconds × iterationsPerLoop) sets how long load runs: leave load.numRequests out".into(),
-            );
-        }
-    }
-    for (i, v) in spec.versions.iter().enumerate() {
-        if let Some(r) = &v.weight_obj_ref {
-            let at = format!("versions[{i}].weightObjRef");
-            object_fields(
-                &at,
-                &r.api_version,
-                &r.kind,
-                r.namespace.as_deref(),
-                &r.name,
-                &mut add,
-            );
-            if let Err(err) = FieldPath::parse(&r.field_path) {
-                add(format!("{at}.fieldPath"), err.to_string());
-            }
-        }
-    }
-    if pattern.moves_traffic() {
-        let baselines = spec
-            .versions
-            .iter()
-            .filter(|v| v.role == crate::spec::Role::Baseline)
-            .count();
-        let candidates: Vec<(usize, &crate::spec::VersionSpec)> = spec
-            .versions
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| v.role == crate::spec::Role::Candidate)
-            .collect();
-        if baselines != 1 || candidates.len() != 1 {
-            add(
-                "strategy.deploymentPattern".into(),
-                format!(
-                    "{pattern:?} shifts traffic from a baseline to a candidate: give exactly one version role: baseline and one candidate"
-                ),
-            );
-        }
-        for (i, v) in &candidates {
-            if v.weight_obj_ref.is_none() {
-                add(
-                    format!("versions[{i}].weightObjRef"),
-                    format!(
-                        "{pattern:?} writes the candidate's weight: say where, e.g. {{apiVersion: gateway.networking.k8s.io/v1, kind: HTTPRoute, name: app, fieldPath: .spec.rules[0].backendRefs[1].weight}}"
-                    ),
-                );
-            }
-        }
-    } else if let Some((i, _)) = spec
-        .versions
-        .iter()
-        .enumerate()
-        .find(|(_, v)| v.weight_obj_ref.is_some())
-    {
-        add(
-            format!("versions[{i}].weightObjRef"),
-            "FixedSplit never writes weights: set strategy.deploymentPattern to Progressive or BlueGreen, or leave weightObjRef out".into(),
-        );
-    }
-    if let Some(r) = &spec.readiness {
-        if r.timeout == Duration::ZERO {
-            add("readiness.timeout".into(), "must be longer than 0s".into());
-        }
-        if r.objects.is_empty() {
-            add(
-                "readiness.objects".into(),
-                "name at least one object to wait for, or leave readiness out".into(),
-            );
-        }
-        for (i, o) in r.objects.iter().enumerate() {
-            let at = format!("readiness.objects[{i}]");
-            object_fields(
-                &at,
-                &o.api_version,
-                &o.kind,
-                o.namespace.as_deref(),
-                &o.name,
-                &mut add,
-            );
-            if o.condition.as_deref().is_some_and(|c| c.trim().is_empty()) {
-                add(format!("{at}.condition"), "must not be empty".into());
-            }
-        }
-    }
-}
-
-/// The rules every object reference follows.
-fn object_fields(
-    at: &str,
-    api_version: &str,
-    kind: &str,
-    namespace: Option<&str>,
-    name: &str,
-    add: &mut impl FnMut(String, String),
-) {
-    let parts: Vec<&str> = api_version.split('/').collect();
-    let well_formed = match parts.as_slice() {
-        [version] => !version.is_empty(),
-        [group, version] => !group.is_empty() && !version.is_empty(),
-        _ => false,
-    };
-    if !well_formed {
-        add(
-            format!("{at}.apiVersion"),
-            format!(
-                "{} is not group/version (e.g. apps/v1) or v1",
-                quote(api_version)
-            ),
-        );
-    }
-    if kind.is_empty() || !kind.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        add(
-            format!("{at}.kind"),
-            format!("{} is not a kind (e.g. Deployment)", quote(kind)),
-        );
-    }
-    if let Some(ns) = namespace
-        && !crate::spec::is_dns_label(ns)
-    {
-        add(
-            format!("{at}.namespace"),
-            format!("{} is not a namespace name", quote(ns)),
-        );
-    }
-    if !crate::spec::is_dns_subdomain(name) {
-        add(
-            format!("{at}.name"),
-            format!("{} is not an object name", quote(name)),
-        );
     }
 }
 

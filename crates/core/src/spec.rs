@@ -691,96 +691,7 @@ fn default_true() -> bool {
     true
 }
 
-/// A duration a user wrote that slogate cannot read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{} is not a duration; write it like 30s, 2m or 1h30m", crate::quote::quote(.text))]
-pub struct DurationError {
-    /// What was written.
-    pub text: String,
-}
-
-/// Reads a duration such as `30s`, `2m`, `1h30m` or `250ms`: the one reader behind every
-/// duration field of the spec and every duration flag, so they all explain the same way.
-pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
-    humantime::parse_duration(text.trim()).map_err(|_| DurationError {
-        text: text.to_owned(),
-    })
-}
-
-/// Serde helpers for durations written as `30s`, `1m`, `250ms`.
-pub mod duration {
-    use std::time::Duration;
-
-    use serde::{Deserializer, Serializer};
-
-    /// Writes a duration in humantime form.
-    pub fn serialize<S: Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&humantime::format_duration(*value))
-    }
-
-    /// Reads a duration in humantime form.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        d.deserialize_str(DurationVisitor)
-    }
-
-    /// Accepts only strings, and says what a duration looks like when given anything else.
-    pub(super) struct DurationVisitor;
-
-    impl serde::de::Visitor<'_> for DurationVisitor {
-        type Value = Duration;
-
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str(super::DURATION_EXPECTED)
-        }
-
-        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Duration, E> {
-            super::parse_duration(text).map_err(E::custom)
-        }
-    }
-}
-
-/// What serde's messages say a duration field expects; the spec reader recognises it.
-const DURATION_EXPECTED: &str = "a duration like 30s, 2m or 1h30m";
-
-/// Serde helpers for optional durations written as `30s`, `1m`, `250ms`.
-pub mod opt_duration {
-    use std::time::Duration;
-
-    use serde::{Deserializer, Serializer};
-
-    /// Writes an optional duration in humantime form.
-    pub fn serialize<S: Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match value {
-            Some(d) => super::duration::serialize(d, s),
-            None => s.serialize_none(),
-        }
-    }
-
-    /// Reads an optional duration in humantime form.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        struct OptVisitor;
-        impl<'de> serde::de::Visitor<'de> for OptVisitor {
-            type Value = Option<Duration>;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(super::DURATION_EXPECTED)
-            }
-
-            fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-                Ok(None)
-            }
-
-            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-                Ok(None)
-            }
-
-            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-                super::duration::deserialize(d).map(Some)
-            }
-        }
-        d.deserialize_option(OptVisitor)
-    }
-}
+pub use crate::text_duration::{DurationError, duration, opt_duration, parse_duration};
 
 pub use crate::shape::FieldError;
 
@@ -1070,7 +981,207 @@ mod validate {
         if let Some(promotion) = &spec.promotion {
             self::promotion(promotion, p);
         }
-        crate::rollout::validate(spec, &mut p.0);
+        rollout(spec, p);
+    }
+
+    /// Validates the loop's parts of a spec; paths are the spec's.
+    fn rollout(spec: &ExperimentSpec, problems: &mut Problems) {
+        let mut add = |path: String, reason: String| problems.add(path, reason);
+        let pattern = spec
+            .strategy
+            .as_ref()
+            .map(|s| s.deployment_pattern)
+            .unwrap_or_default();
+        if let Some(limits) = spec.strategy.as_ref().and_then(|s| s.weights) {
+            if limits.max_candidate_weight > 100 {
+                add(
+                    "strategy.weights.maxCandidateWeight".into(),
+                    format!(
+                        "{} is above 100: weights are percentages of the traffic",
+                        limits.max_candidate_weight
+                    ),
+                );
+            }
+            if !(1..=100).contains(&limits.max_candidate_weight_increment) {
+                add(
+                    "strategy.weights.maxCandidateWeightIncrement".into(),
+                    format!(
+                        "must be between 1 and 100, not {}",
+                        limits.max_candidate_weight_increment
+                    ),
+                );
+            }
+        }
+        if let Some(d) = &spec.duration {
+            if d.interval_seconds == 0 {
+                add(
+                    "duration.intervalSeconds".into(),
+                    "must be at least 1".into(),
+                );
+            }
+            if d.iterations_per_loop == 0 {
+                add(
+                    "duration.iterationsPerLoop".into(),
+                    "must be at least 1".into(),
+                );
+            }
+            let bootstrapped = spec.slos.iter().any(|slo| {
+                slo.metric
+                    .parse::<crate::metrics::Metric>()
+                    .is_ok_and(|m| m.uses_bootstrap())
+            });
+            let most = crate::looks::Looks::most_bootstrap_looks(spec.confidence);
+            if bootstrapped && d.iterations_per_loop > most {
+                add(
+                    "duration.iterationsPerLoop".into(),
+                    format!(
+                        "{} looks at {} confidence over the loop need bounds beyond what the bootstrap of a mean or standard deviation SLO resolves: at most {most} iterations, or a lower confidence",
+                        d.iterations_per_loop,
+                        crate::quote::number(spec.confidence)
+                    ),
+                );
+            }
+            if spec.load.duration.is_some() {
+                add(
+                    "load.duration".into(),
+                    "duration (intervalSeconds × iterationsPerLoop) sets how long load runs: leave load.duration out".into(),
+                );
+            }
+            if spec.load.num_requests.is_some() {
+                add(
+                    "load.numRequests".into(),
+                    "duration (intervalSeconds × iterationsPerLoop) sets how long load runs: leave load.numRequests out".into(),
+                );
+            }
+        }
+        for (i, v) in spec.versions.iter().enumerate() {
+            if let Some(r) = &v.weight_obj_ref {
+                let at = format!("versions[{i}].weightObjRef");
+                object_fields(
+                    &at,
+                    &r.api_version,
+                    &r.kind,
+                    r.namespace.as_deref(),
+                    &r.name,
+                    &mut add,
+                );
+                if let Err(err) = crate::rollout::FieldPath::parse(&r.field_path) {
+                    add(format!("{at}.fieldPath"), err.to_string());
+                }
+            }
+        }
+        if pattern.moves_traffic() {
+            let baselines = spec
+                .versions
+                .iter()
+                .filter(|v| v.role == Role::Baseline)
+                .count();
+            let candidates: Vec<(usize, &VersionSpec)> = spec
+                .versions
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.role == Role::Candidate)
+                .collect();
+            if baselines != 1 || candidates.len() != 1 {
+                add(
+                    "strategy.deploymentPattern".into(),
+                    format!(
+                        "{pattern:?} shifts traffic from a baseline to a candidate: give exactly one version role: baseline and one candidate"
+                    ),
+                );
+            }
+            for (i, v) in &candidates {
+                if v.weight_obj_ref.is_none() {
+                    add(
+                        format!("versions[{i}].weightObjRef"),
+                        format!(
+                            "{pattern:?} writes the candidate's weight: say where, e.g. {{apiVersion: gateway.networking.k8s.io/v1, kind: HTTPRoute, name: app, fieldPath: .spec.rules[0].backendRefs[1].weight}}"
+                        ),
+                    );
+                }
+            }
+        } else if let Some((i, _)) = spec
+            .versions
+            .iter()
+            .enumerate()
+            .find(|(_, v)| v.weight_obj_ref.is_some())
+        {
+            add(
+                format!("versions[{i}].weightObjRef"),
+                "FixedSplit never writes weights: set strategy.deploymentPattern to Progressive or BlueGreen, or leave weightObjRef out".into(),
+            );
+        }
+        if let Some(r) = &spec.readiness {
+            if r.timeout == Duration::ZERO {
+                add("readiness.timeout".into(), "must be longer than 0s".into());
+            }
+            if r.objects.is_empty() {
+                add(
+                    "readiness.objects".into(),
+                    "name at least one object to wait for, or leave readiness out".into(),
+                );
+            }
+            for (i, o) in r.objects.iter().enumerate() {
+                let at = format!("readiness.objects[{i}]");
+                object_fields(
+                    &at,
+                    &o.api_version,
+                    &o.kind,
+                    o.namespace.as_deref(),
+                    &o.name,
+                    &mut add,
+                );
+                if o.condition.as_deref().is_some_and(|c| c.trim().is_empty()) {
+                    add(format!("{at}.condition"), "must not be empty".into());
+                }
+            }
+        }
+    }
+
+    /// The rules every object reference follows.
+    fn object_fields(
+        at: &str,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+        add: &mut impl FnMut(String, String),
+    ) {
+        let parts: Vec<&str> = api_version.split('/').collect();
+        let well_formed = match parts.as_slice() {
+            [version] => !version.is_empty(),
+            [group, version] => !group.is_empty() && !version.is_empty(),
+            _ => false,
+        };
+        if !well_formed {
+            add(
+                format!("{at}.apiVersion"),
+                format!(
+                    "{} is not group/version (e.g. apps/v1) or v1",
+                    quote(api_version)
+                ),
+            );
+        }
+        if kind.is_empty() || !kind.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            add(
+                format!("{at}.kind"),
+                format!("{} is not a kind (e.g. Deployment)", quote(kind)),
+            );
+        }
+        if let Some(ns) = namespace
+            && !is_dns_label(ns)
+        {
+            add(
+                format!("{at}.namespace"),
+                format!("{} is not a namespace name", quote(ns)),
+            );
+        }
+        if !is_dns_subdomain(name) {
+            add(
+                format!("{at}.name"),
+                format!("{} is not an object name", quote(name)),
+            );
+        }
     }
 
     fn load(load: &LoadSpec, p: &mut Problems) {

@@ -4,9 +4,29 @@
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::core::GroupVersionKind;
 use kube::discovery::Scope;
+use std::fmt;
 
 use crate::Backoff;
-use crate::weights::ObjectRef;
+
+/// A Kubernetes object named by apiVersion, kind, namespace and name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectRef {
+    /// `gateway.networking.k8s.io/v1`, `apps/v1`, `v1`...
+    pub api_version: String,
+    /// `HTTPRoute`, `Deployment`...
+    pub kind: String,
+    /// The namespace (empty for a cluster-scoped object).
+    pub namespace: String,
+    /// The object's name.
+    pub name: String,
+}
+
+impl fmt::Display for ObjectRef {
+    /// `Kind/namespace/name`, e.g. `HTTPRoute/default/sample-app`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.kind, self.namespace, self.name)
+    }
+}
 
 /// Why an object could not be reached at all, whatever was asked of it: what the weight
 /// writer and the readiness wait both report.

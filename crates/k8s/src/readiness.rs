@@ -11,8 +11,8 @@ use kube::Client;
 use serde_json::Value;
 
 use crate::Backoff;
+use crate::dynamic::ObjectRef;
 use crate::dynamic::{self, AccessError, Failure, ResolveFailure};
-use crate::weights::ObjectRef;
 
 /// An object and the condition it must report as `True`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

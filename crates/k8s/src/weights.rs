@@ -20,7 +20,6 @@
 #![allow(clippy::result_large_err)]
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use kube::Client;
@@ -28,27 +27,8 @@ use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 
 use crate::Backoff;
+pub use crate::dynamic::ObjectRef;
 use crate::dynamic::{self, AccessError, Failure, ResolveFailure};
-
-/// A Kubernetes object named by apiVersion, kind, namespace and name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ObjectRef {
-    /// `gateway.networking.k8s.io/v1`, `apps/v1`, `v1`...
-    pub api_version: String,
-    /// `HTTPRoute`, `Deployment`...
-    pub kind: String,
-    /// The namespace (empty for a cluster-scoped object).
-    pub namespace: String,
-    /// The object's name.
-    pub name: String,
-}
-
-impl fmt::Display for ObjectRef {
-    /// `Kind/namespace/name`, e.g. `HTTPRoute/default/sample-app`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}/{}", self.kind, self.namespace, self.name)
-    }
-}
 
 /// One weight to set: the object, the field (an RFC 6901 JSON pointer such as
 /// `/spec/rules/0/backendRefs/1/weight`) and its new value.
