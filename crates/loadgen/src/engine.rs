@@ -951,6 +951,9 @@ async fn exchange_h2(
     };
     tokio::pin!(work);
     let mut driver_ended: Option<Result<(), Arc<h2::Error>>> = None;
+    // The previous exchange on this connection ended right after polling the driver, so the
+    // first poll starts with the request.
+    let mut first = true;
     loop {
         // The driver first, so that frames read now reach the stream polled next; then the
         // driver again, so that what the stream queued is written at once.
@@ -969,7 +972,9 @@ async fn exchange_h2(
                     Poll::Pending => false,
                 }
             };
-            poll_driver(cx, &mut driver_ended);
+            if !std::mem::take(&mut first) {
+                poll_driver(cx, &mut driver_ended);
+            }
             if let Poll::Ready(result) = work.as_mut().poll(cx) {
                 return Poll::Ready(Some(result));
             }
