@@ -5,7 +5,8 @@
 #
 # Knobs: BENCH_CONNECTIONS (default 32), BENCH_DURATION in seconds (default 10),
 # BENCH_REQUESTS for the memory run (default 1000000); BENCH_ONLY=together runs only the
-# two-versions-at-once comparison.
+# two-versions-at-once comparison, BENCH_ONLY=h2 only HTTP/2 against h2load (BENCH_H2_CONNECTIONS,
+# default 8, and BENCH_H2_STREAMS, default 1, streams per connection: h2load's -c and -m).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SLOGATE_TOOLS=${SLOGATE_TOOLS:-$HOME/.cache/slogate-tools}
@@ -15,7 +16,13 @@ SECS=${BENCH_DURATION:-10}
 MEM_REQUESTS=${BENCH_REQUESTS:-1000000}
 log() { printf 'bench: %s\n' "$*" >&2; }
 
-scripts/setup-bench.sh
+if [ "${BENCH_ONLY:-}" = h2 ]; then
+  # Only nginx and h2load are needed.
+  command -v h2load >/dev/null && command -v "$(command -v nginx || echo /usr/sbin/nginx)" >/dev/null \
+    || scripts/setup-bench.sh
+else
+  scripts/setup-bench.sh
+fi
 log "building slogate (release)"
 cargo build --release -q -p slogate
 SLOGATE=${CARGO_TARGET_DIR:-$PWD/target}/release/slogate
@@ -28,7 +35,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PORT=$(free_port)
+H2PORT=$(free_port)
 mkdir -p "$WORK/tmp"
 cat >"$WORK/nginx.conf" <<CONF
 worker_processes 1;
@@ -42,6 +51,11 @@ http {
   keepalive_timeout 300s;
   server {
     listen 127.0.0.1:$PORT;
+    location / { default_type text/plain; return 200 "Hello from nginx!\n"; }
+  }
+  # Prior-knowledge h2c (no TLS) for the HTTP/2 rows.
+  server {
+    listen 127.0.0.1:$H2PORT http2;
     location / { default_type text/plain; return 200 "Hello from nginx!\n"; }
   }
 }
@@ -83,7 +97,21 @@ rps_of() {
     oha*) json "$WORK/$1.out" 'd["summary"]["requestsPerSec"]' ;;
     fortio*) json "$WORK/$1.json" 'd["ActualQPS"]' ;;
     slogate*) json "$WORK/$1.out" 'd["achievedRate"]' ;;
+    h2load*) awk '/^finished in/ {print $4}' "$WORK/$1.out" ;;
   esac
+}
+
+# HTTP/2 (h2c), closed model: slogate beside h2load with the same connections and streams per
+# connection, both on one thread, one run each.
+h2() {
+  local c=${BENCH_H2_CONNECTIONS:-8} m=${BENCH_H2_STREAMS:-1} url="http://127.0.0.1:$H2PORT/"
+  "$SLOGATE" load --http2 -t 1 -c "$c" --streams "$m" -z 2s -o json "$url" >/dev/null   # warms nginx
+  printf '\n== HTTP/2 (h2c), closed model: %s connections x %s streams, %ss per tool, one thread, nginx 1 worker ==\n' \
+    "$c" "$m" "$SECS"
+  printf '%-34s %12s %14s %13s\n' "tool" "requests/s" "CPU us/request" "nginx busy"
+  closed h2load h2load -c "$c" -m "$m" -t 1 -D "$SECS" "$url"
+  closed slogate_h2 "$SLOGATE" load --http2 -t 1 -c "$c" --streams "$m" -z "${SECS}s" -o json "$url"
+  printf '  slogate / h2load = %s (target >= 0.9)\n' "$(ratio "${RPS[slogate_h2]}" "${RPS[h2load]}")"
 }
 
 # Two versions loaded at once (a Canary run: each version half the connections) against the
@@ -109,8 +137,10 @@ SPEC
     "$(json "$WORK/two.json" '", ".join(v["name"] + " " + str(round(v["achievedQps"])) for v in d["versions"])')"
   printf '  together / alone = %s (target >= 0.95)\n' "$(ratio "$two" "$one")"
 }
+if [ "${BENCH_ONLY:-}" = h2 ]; then h2; exit 0; fi
 together
 if [ "${BENCH_ONLY:-}" = together ]; then exit 0; fi
+h2
 
 # Closed model, every tool with the same connections and duration, back to back: first each
 # on one thread (wrk -t1, Fortio GOMAXPROCS=1, oha TOKIO_WORKER_THREADS=1, slogate -t 1), then

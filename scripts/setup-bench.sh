@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what `make bench` compares slogate with: nginx (the target), wrk, oha and Fortio,
-# plus GNU time for peak memory. Safe to run again: each step checks for its tool first.
+# Installs what `make bench` compares slogate with: nginx (the target), wrk, oha, Fortio and
+# h2load (nghttp2-client), plus GNU time for peak memory. Safe to run again: each step checks
+# for its tool first.
 set -euo pipefail
 SLOGATE_TOOLS=${SLOGATE_TOOLS:-$HOME/.cache/slogate-tools}
 BIN="$SLOGATE_TOOLS/bin"
@@ -9,7 +10,7 @@ LOG_PREFIX=setup-bench
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
 
-APT_PACKAGES=(nginx-light wrk time)
+APT_PACKAGES=(nginx-light wrk time nghttp2-client)
 ensure_debian_packages "${APT_PACKAGES[@]}"
 # The packaged nginx service is not needed: bench.sh runs its own on a free loopback port.
 if command -v systemctl >/dev/null 2>&1; then systemctl stop nginx >/dev/null 2>&1 || true; fi

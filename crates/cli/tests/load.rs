@@ -30,6 +30,8 @@ fn each_bad_flag_exits_64_naming_the_flag() {
             "--max-connections",
         ),
         (&["-t", "0", url], "--threads"),
+        (&["--streams", "2", url], "--streams"),
+        (&["--streams", "0", "--http2", url], "--streams"),
         (&["-t", "many", url], "--threads"),
         (&["-z", "soon", url], "--duration"),
         (&["--timeout", "0s", url], "--timeout"),
@@ -149,6 +151,44 @@ async fn open_model_json_has_service_time_and_matches_the_schema() {
     assert_eq!(json["targetRate"], 100.0);
     assert_eq!(json["requests"], 100);
     assert!(json["serviceTime"]["count"].as_u64() == Some(100));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_streams_flag_keeps_that_many_requests_in_flight() {
+    // 2 connections × 4 streams against a 50 ms service: 8 in flight, 200 requests in
+    // about 1.25 s (one stream per connection would take 5 s).
+    let server = HelloServer::start(Behavior::new().latency(Duration::from_millis(50)))
+        .await
+        .unwrap();
+    let mut args: Vec<String> = [
+        "load",
+        "-n",
+        "200",
+        "-c",
+        "2",
+        "--streams",
+        "4",
+        "-o",
+        "json",
+        "--http2",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.push(server.url());
+    let out = slogate_async(args).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["requests"], 200);
+    assert_eq!(json["errors"], 0);
+    let elapsed = json["elapsedSeconds"].as_f64().unwrap();
+    assert!(elapsed < 2.5, "{elapsed} s");
+    assert_eq!(server.connections_accepted(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

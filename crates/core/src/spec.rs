@@ -277,6 +277,10 @@ pub struct LoadSpec {
     /// Use HTTP/2 (ALPN on https, prior-knowledge h2c on http).
     #[serde(default)]
     pub http2: bool,
+    /// HTTP/2: requests each connection keeps in flight at once, each on its own stream.
+    /// Default 1; more needs `http2`.
+    #[serde(default = "default_streams")]
+    pub streams: u32,
     /// Status codes that count as errors. Default `[{from: 400, to: 599}]`.
     #[serde(default = "default_error_ranges")]
     pub error_ranges: Vec<StatusRange>,
@@ -300,9 +304,15 @@ impl Default for LoadSpec {
             content_type: None,
             timeout: default_timeout(),
             http2: false,
+            streams: default_streams(),
             error_ranges: default_error_ranges(),
         }
     }
+}
+
+/// The default number of HTTP/2 streams each connection keeps in flight, 1.
+pub fn default_streams() -> u32 {
+    1
 }
 
 /// Requests sent when neither `numRequests` nor `duration` is set.
@@ -369,6 +379,7 @@ pub struct LoadSettings {
     content_type: Option<String>,
     timeout: Duration,
     http2: bool,
+    streams: u32,
     error_ranges: Vec<StatusRange>,
 }
 
@@ -426,6 +437,12 @@ impl LoadSettings {
     /// Whether to speak HTTP/2.
     pub fn http2(&self) -> bool {
         self.http2
+    }
+
+    /// Requests each connection keeps in flight, each on its own HTTP/2 stream (at least 1;
+    /// above 1 only with [`LoadSettings::http2`]).
+    pub fn streams(&self) -> u32 {
+        self.streams
     }
 
     /// Status ranges that count as errors, each within 100..=599 and ordered.
@@ -501,6 +518,7 @@ impl LoadSpec {
             content_type: self.content_type.clone(),
             timeout: self.timeout,
             http2: self.http2,
+            streams: self.streams,
             error_ranges: self.error_ranges.clone(),
         })
     }
@@ -1197,6 +1215,17 @@ mod validate {
     pub(super) fn load_rules(load: &LoadSpec, p: &mut Problems) {
         if load.connections < 1 {
             p.add("connections", "must be at least 1");
+        }
+        if load.streams < 1 {
+            p.add("streams", "must be at least 1");
+        } else if load.streams > 1 && !load.http2 {
+            p.add(
+                "streams",
+                format!(
+                    "{} concurrent streams need HTTP/2: set http2, or leave streams at 1 (an HTTP/1.1 connection carries one request at a time)",
+                    load.streams
+                ),
+            );
         }
         if let Some(max) = load.max_connections
             && max < load.connections

@@ -3,13 +3,11 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
-use hyper::client::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::{CertificateDer, ServerName};
 use slogate_core::measure::ErrorKind;
 use tokio::net::TcpStream;
@@ -18,11 +16,61 @@ use tokio_rustls::TlsConnector;
 use crate::failure::RequestError;
 use crate::h1::{Http1, Io};
 
-/// The request body type every connection sends.
-pub(crate) type ReqBody = Full<Bytes>;
+/// HTTP/2 flow-control windows (stream and connection) the client advertises: as large as
+/// the protocol allows less one, as h2load's default, so that no response waits for a
+/// WINDOW_UPDATE.
+const H2_WINDOW: u32 = (1 << 30) - 1;
 
 /// An HTTP/2 connection's I/O driver; it must be polled for requests on it to make progress.
-pub(crate) type Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
+type Driver = Pin<Box<h2::client::Connection<Box<dyn Io>, Bytes>>>;
+
+/// The driver of one HTTP/2 connection, shared by the streams open on it: whichever exchange
+/// is waiting polls it, all from the same task, so no wake-up crosses tasks.
+pub(crate) struct H2Driver {
+    /// `None` once the connection has ended, with how in `ended`.
+    driver: Option<Driver>,
+    ended: Option<Result<(), Arc<h2::Error>>>,
+}
+
+impl H2Driver {
+    /// Polls the connection; ready once it has ended (at once when it already has).
+    pub(crate) fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Arc<h2::Error>>> {
+        if let Some(driver) = &mut self.driver {
+            let Poll::Ready(result) = driver.as_mut().poll(cx) else {
+                return Poll::Pending;
+            };
+            // Dropping the ended driver ends the streams still open on it.
+            self.driver = None;
+            self.ended = Some(result.map_err(Arc::new));
+        }
+        Poll::Ready(self.ended.clone().unwrap_or(Ok(())))
+    }
+
+    /// Whether the connection has ended.
+    pub(crate) fn has_ended(&self) -> bool {
+        self.driver.is_none()
+    }
+}
+
+/// One HTTP/2 connection as one stream at a time sees it: a handle to open streams and the
+/// shared driver. Clones open streams on the same connection.
+#[derive(Clone)]
+pub(crate) struct H2Conn {
+    pub(crate) sender: h2::client::SendRequest<Bytes>,
+    pub(crate) driver: Arc<Mutex<H2Driver>>,
+}
+
+impl H2Conn {
+    /// Whether `self` and `other` are the same connection.
+    pub(crate) fn same(&self, other: &H2Conn) -> bool {
+        Arc::ptr_eq(&self.driver, &other.driver)
+    }
+
+    /// Whether the connection has ended.
+    pub(crate) fn has_ended(&self) -> bool {
+        self.driver.lock().is_ok_and(|d| d.has_ended())
+    }
+}
 
 /// Where and how to connect: resolved once per plan, shared by every connection.
 #[derive(Clone)]
@@ -50,11 +98,8 @@ impl std::fmt::Debug for Connector {
 pub(crate) enum Connection {
     /// HTTP/1.1: one request at a time, written and read by the engine itself.
     H1(Http1),
-    /// HTTP/2 on hyper: absolute URIs (scheme and authority become pseudo-headers).
-    H2 {
-        sender: http2::SendRequest<ReqBody>,
-        driver: Driver,
-    },
+    /// HTTP/2 on the `h2` crate: absolute URIs (scheme and authority become pseudo-headers).
+    H2(H2Conn),
 }
 
 /// Builds the TLS client configuration: ring provider, native roots plus `extra_roots`,
@@ -104,14 +149,20 @@ impl Connector {
         if !h2 {
             return Ok(Connection::H1(Http1::new(stream)));
         }
-        let (sender, driver) = http2::Builder::new(TokioExecutor::new())
-            .handshake(TokioIo::new(stream))
+        let (sender, driver) = h2::client::Builder::new()
+            .initial_window_size(H2_WINDOW)
+            .initial_connection_window_size(H2_WINDOW)
+            .enable_push(false)
+            .handshake::<_, Bytes>(stream)
             .await
             .map_err(|err| RequestError::new(ErrorKind::Protocol, err))?;
-        Ok(Connection::H2 {
+        Ok(Connection::H2(H2Conn {
             sender,
-            driver: Box::pin(driver),
-        })
+            driver: Arc::new(Mutex::new(H2Driver {
+                driver: Some(Box::pin(driver)),
+                ended: None,
+            })),
+        }))
     }
 
     /// Opens the byte stream (TCP, then TLS for https) within the connect timeout; says

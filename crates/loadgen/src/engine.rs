@@ -16,15 +16,15 @@
 //! (the server's keep-alive timeout raced the request); otherwise the request was dropped,
 //! and it counts as a `closed-without-response` error.
 
+use std::future::{Future, poll_fn};
 use std::num::NonZeroUsize;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use http_body_util::BodyExt;
-use hyper::client::conn::http2;
 use slogate_core::measure::{
     ErrorKind, Measurement, Saturation, new_latency_histogram, record_latency,
 };
@@ -34,7 +34,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
-use crate::connect::{Connection, Connector, Driver, ReqBody};
+use crate::connect::{Connection, Connector, H2Conn};
 use crate::failure::{RequestError, Unanswered};
 use crate::h1::Response;
 use crate::plan::{LoadPlan, RequestTemplate, StopAfter, Warmup};
@@ -335,8 +335,10 @@ struct Shared {
     connector: Connector,
     timeout: Duration,
     error_ranges: Vec<StatusRange>,
-    /// One per connection that may be opened (`max_connections`).
+    /// One per stream of each connection that may be opened (`max_connections` × `streams`).
     published: Vec<Published>,
+    /// Requests each connection keeps in flight (HTTP/2 streams; 1 on HTTP/1.1).
+    streams: usize,
     /// Connections opened so far, each with its index below this.
     open_connections: AtomicUsize,
     max_connections: usize,
@@ -369,6 +371,7 @@ pub(crate) async fn run(plan: LoadPlan, options: RunOptions) -> Result<Measureme
     } else {
         connections
     };
+    let streams = (plan.settings.streams() as usize).max(1);
     let stop = options.stop.clone();
 
     // One event loop per thread, each owning a share of the connections (as wrk does): a
@@ -417,7 +420,10 @@ pub(crate) async fn run(plan: LoadPlan, options: RunOptions) -> Result<Measureme
         connector: plan.connector.clone(),
         timeout: plan.settings.timeout(),
         error_ranges: plan.settings.error_ranges().to_vec(),
-        published: (0..max_connections).map(|_| Published::default()).collect(),
+        published: (0..max_connections * streams)
+            .map(|_| Published::default())
+            .collect(),
+        streams,
         open_connections: AtomicUsize::new(connections),
         max_connections,
     });
@@ -507,10 +513,11 @@ struct Spawner {
 }
 
 impl Spawner {
-    /// Drives connection `index` on `connection`, or on a new one when `connect` is set.
+    /// Drives connection `index` on `connection`, or on a new one when `connect` is set: one
+    /// lane per stream, all in one task, each with its own recorder.
     fn spawn(
         &self,
-        tasks: &mut JoinSet<Recorder>,
+        tasks: &mut JoinSet<Vec<Recorder>>,
         index: usize,
         connection: Option<Connection>,
         connect: bool,
@@ -520,23 +527,91 @@ impl Spawner {
         let grow = self.grow.clone();
         let open = self.open;
         tasks.spawn(async move {
-            let mut recorder = Recorder::new(open);
+            let streams = shared.streams;
+            let mut recorders: Vec<Recorder> = (0..streams).map(|_| Recorder::new(open)).collect();
             let work = async {
+                let group = Group::default();
                 let connection = if connect {
-                    shared.connector.connect().await.ok()
+                    group.connect(&shared.connector, None).await.ok()
                 } else {
                     connection
                 };
-                drive(&shared, index, connection, &mut recorder, &grow).await;
+                // Every lane starts on the same HTTP/2 connection; HTTP/1.1 has one lane.
+                let mut firsts: Vec<Option<Connection>> = Vec::with_capacity(streams);
+                if let Some(Connection::H2(h2)) = &connection {
+                    group.seed(h2.clone());
+                    for _ in 1..streams {
+                        firsts.push(Some(Connection::H2(h2.clone())));
+                    }
+                }
+                firsts.insert(0, connection);
+                firsts.resize_with(streams, || None);
+                let lanes = recorders.iter_mut().zip(firsts).enumerate().map(
+                    |(lane, (recorder, first))| {
+                        let lane = Lane {
+                            index,
+                            published: &shared.published[index * streams + lane],
+                            group: &group,
+                        };
+                        drive(&shared, lane, first, recorder, &grow)
+                    },
+                );
+                futures::future::join_all(lanes).await;
             };
             tokio::select! {
                 biased;
                 () = stop.cancelled() => {}
                 () = work => {}
             }
-            recorder
+            recorders
         });
     }
+}
+
+/// The HTTP/2 connection the lanes (streams) of one connection task share: a lane whose
+/// connection failed opens the next one here, and the others take it up from here.
+#[derive(Default)]
+struct Group {
+    current: tokio::sync::Mutex<Option<H2Conn>>,
+}
+
+impl Group {
+    /// Makes `conn` the connection the lanes share.
+    fn seed(&self, conn: H2Conn) {
+        if let Ok(mut current) = self.current.try_lock() {
+            *current = Some(conn);
+        }
+    }
+
+    /// A connection for a lane: the shared HTTP/2 one when it is still up and is not
+    /// `stale` (the one the lane just gave up), else a new one, shared from then on.
+    async fn connect(
+        &self,
+        connector: &Connector,
+        stale: Option<&H2Conn>,
+    ) -> Result<Connection, crate::RequestError> {
+        let mut current = self.current.lock().await;
+        if let Some(conn) = current.as_ref()
+            && !stale.is_some_and(|stale| stale.same(conn))
+            && !conn.has_ended()
+        {
+            return Ok(Connection::H2(conn.clone()));
+        }
+        let fresh = connector.connect().await?;
+        *current = match &fresh {
+            Connection::H2(conn) => Some(conn.clone()),
+            Connection::H1(_) => None,
+        };
+        Ok(fresh)
+    }
+}
+
+/// Where one lane of a connection task reports, and the connection it shares.
+struct Lane<'a> {
+    /// The connection's index.
+    index: usize,
+    published: &'a Published,
+    group: &'a Group,
 }
 
 /// One engine thread: opens `indices`' connections on its own single-threaded runtime,
@@ -584,7 +659,7 @@ fn worker(
             grow,
             open,
         };
-        let mut tasks = JoinSet::new();
+        let mut tasks: JoinSet<Vec<Recorder>> = JoinSet::new();
         for (index, connection) in initial {
             spawner.spawn(&mut tasks, index, connection, false);
         }
@@ -598,7 +673,7 @@ fn worker(
                 break;
             }
             tokio::select! {
-                Some(joined) = tasks.join_next() => recorders.push(joined.map_err(LoadError::Task)?),
+                Some(joined) = tasks.join_next() => recorders.extend(joined.map_err(LoadError::Task)?),
                 Some(index) = grown.recv() => spawner.spawn(&mut tasks, index, None, true),
             }
         }
@@ -642,13 +717,19 @@ fn snapshot(shared: &Shared) -> LoadProgress {
 /// In the open model a slot taken late asks for one more connection on `grow`.
 async fn drive(
     shared: &Shared,
-    index: usize,
+    lane: Lane<'_>,
     mut connection: Option<Connection>,
     rec: &mut Recorder,
     grow: &mpsc::UnboundedSender<usize>,
 ) {
     let schedule = &shared.schedule;
-    let published = &shared.published[index];
+    let Lane {
+        index,
+        published,
+        group,
+    } = lane;
+    // The HTTP/2 connection this lane last gave up: not to be taken up again.
+    let mut stale: Option<H2Conn> = None;
     let mut backoff = BACKOFF_MIN;
     // Since when the open connection has carried no request: its opening, then its last
     // response. Only a connection idle for IDLE_RESEND_AFTER may have been closed for idleness.
@@ -678,8 +759,9 @@ async fn drive(
         let reused = connection.is_some();
         let conn = match &mut connection {
             Some(conn) => conn,
-            None => match shared.connector.connect().await {
+            None => match group.connect(&shared.connector, stale.as_ref()).await {
                 Ok(conn) => {
+                    stale = None;
                     backoff = BACKOFF_MIN;
                     idle_since = Some(Instant::now());
                     connection.insert(conn)
@@ -725,7 +807,11 @@ async fn drive(
             if measured {
                 rec.resends += 1;
             }
-            outcome = match shared.connector.connect().await {
+            let gave_up = match connection.take() {
+                Some(Connection::H2(h2)) => Some(h2),
+                _ => None,
+            };
+            outcome = match group.connect(&shared.connector, gave_up.as_ref()).await {
                 Ok(fresh) => {
                     let fresh = connection.insert(fresh);
                     exchange(fresh, &shared.template, deadline, &mut timer).await
@@ -768,7 +854,9 @@ async fn drive(
         if keep {
             idle_since = Some(done);
         } else {
-            connection = None;
+            if let Some(Connection::H2(h2)) = connection.take() {
+                stale = Some(h2);
+            }
             idle_since = None;
         }
     }
@@ -803,9 +891,7 @@ async fn exchange(
                 }
             }
         }
-        Connection::H2 { sender, driver } => {
-            exchange_h2(sender, driver, template.h2_request(), deadline, timer).await
-        }
+        Connection::H2(h2) => exchange_h2(h2, template, deadline, timer).await,
     }
 }
 
@@ -821,68 +907,108 @@ fn timed_out(deadline: Instant, timer: &mut Pin<Box<Sleep>>) -> Result<(), Reque
     Ok(())
 }
 
-/// An HTTP/2 exchange on hyper, driving the connection in this task so that no wake-up
-/// crosses tasks.
+/// An HTTP/2 exchange on the `h2` crate, driving the connection in this task (whichever of
+/// its streams is waiting polls it) so that no wake-up crosses tasks.
 async fn exchange_h2(
-    sender: &mut http2::SendRequest<ReqBody>,
-    driver: &mut Driver,
-    request: http::Request<ReqBody>,
+    conn: &mut H2Conn,
+    template: &RequestTemplate,
     deadline: Instant,
     timer: &mut Pin<Box<Sleep>>,
 ) -> Result<Response, RequestError> {
+    let H2Conn { sender, driver } = conn;
     // Whether the response head arrived: a connection that ends after it failed mid-response.
-    let answered = std::sync::atomic::AtomicBool::new(false);
+    let answered = AtomicBool::new(false);
     let work = async {
         // A request the connection never took up was not sent: it failed unanswered.
         let unanswered = || RequestError::new(ErrorKind::ClosedWithoutResponse, Unanswered);
-        sender.ready().await.map_err(|_| unanswered())?;
-        let response = match sender.try_send_request(request).await {
-            Ok(response) => response,
-            Err(err) if err.message().is_some() => return Err(unanswered()),
-            Err(err) => return Err(RequestError::from_hyper_before_response(err.into_error())),
-        };
+        poll_fn(|cx| sender.poll_ready(cx))
+            .await
+            .map_err(|_| unanswered())?;
+        let end = template.body.is_empty();
+        let (response, mut stream) = sender
+            .send_request(template.h2_request(), end)
+            .map_err(|_| unanswered())?;
+        if !end {
+            stream
+                .send_data(template.body.clone(), true)
+                .map_err(RequestError::from_h2_before_response)?;
+        }
+        let response = response
+            .await
+            .map_err(RequestError::from_h2_before_response)?;
         answered.store(true, Ordering::Relaxed);
         let status = response.status().as_u16();
         let mut body = response.into_body();
         let mut body_bytes = 0u64;
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(RequestError::from_hyper)?;
-            if let Some(data) = frame.data_ref() {
-                body_bytes += data.len() as u64;
-            }
+        while let Some(data) = body.data().await {
+            let data = data.map_err(RequestError::from_h2)?;
+            body_bytes += data.len() as u64;
+            // Hands the window back; h2 sends WINDOW_UPDATE once enough has been released.
+            let _ = body.flow_control().release_capacity(data.len());
         }
+        drop(stream);
         Ok::<_, RequestError>((status, body_bytes))
     };
     tokio::pin!(work);
-    let mut driver_ended: Option<Result<(), hyper::Error>> = None;
+    let mut driver_ended: Option<Result<(), Arc<h2::Error>>> = None;
+    // The previous exchange on this connection ended right after polling the driver, so the
+    // first poll starts with the request.
+    let mut first = true;
     loop {
-        tokio::select! {
-            biased;
-            result = &mut work => {
-                return match (result, driver_ended) {
-                    (Ok((status, body_bytes)), ended) => Ok(Response {
-                        status,
-                        body_bytes,
-                        reusable: ended.is_none(),
-                    }),
-                    (Err(err), _) if err.is_unanswered() => Err(err),
-                    // The driver knows better why the connection failed than the request does.
-                    (Err(_), Some(Err(driver_err))) if answered.load(Ordering::Relaxed) => {
-                        Err(RequestError::from_hyper(driver_err))
+        // The driver first, so that frames read now reach the stream polled next; then the
+        // driver again, so that what the stream queued is written at once.
+        let polled = poll_fn(|cx| {
+            // Says whether the driver ended just now.
+            let poll_driver = |cx: &mut Context<'_>, ended: &mut Option<_>| {
+                if ended.is_some() {
+                    return false;
+                }
+                let mut driver = driver.lock().unwrap_or_else(|e| e.into_inner());
+                match driver.poll_end(cx) {
+                    Poll::Ready(result) => {
+                        *ended = Some(result);
+                        true
                     }
-                    (Err(_), Some(Err(driver_err))) => {
-                        Err(RequestError::from_hyper_before_response(driver_err))
-                    }
-                    (Err(err), _) => Err(err),
-                };
+                    Poll::Pending => false,
+                }
+            };
+            if !std::mem::take(&mut first) {
+                poll_driver(cx, &mut driver_ended);
             }
-            ended = driver.as_mut(), if driver_ended.is_none() => {
-                // Dropping the ended driver drops its queue too, so a request still waiting in
-                // it comes back as not sent instead of waiting for the timeout.
-                *driver = Box::pin(std::future::pending());
-                driver_ended = Some(ended);
+            if let Poll::Ready(result) = work.as_mut().poll(cx) {
+                return Poll::Ready(Some(result));
             }
-            () = timer.as_mut() => timed_out(deadline, timer)?,
-        }
+            if poll_driver(cx, &mut driver_ended)
+                && let Poll::Ready(result) = work.as_mut().poll(cx)
+            {
+                return Poll::Ready(Some(result));
+            }
+            match timer.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await;
+        let Some(result) = polled else {
+            timed_out(deadline, timer)?;
+            continue;
+        };
+        let ended = driver_ended.is_some() || driver.lock().map_or(true, |d| d.has_ended());
+        return match (result, driver_ended) {
+            (Ok((status, body_bytes)), _) => Ok(Response {
+                status,
+                body_bytes,
+                reusable: !ended,
+            }),
+            (Err(err), _) if err.is_unanswered() => Err(err),
+            // The driver knows better why the connection failed than the request does.
+            (Err(_), Some(Err(driver_err))) if answered.load(Ordering::Relaxed) => {
+                Err(RequestError::from_h2(driver_err))
+            }
+            (Err(_), Some(Err(driver_err))) => {
+                Err(RequestError::from_h2_before_response(driver_err))
+            }
+            (Err(err), _) => Err(err),
+        };
     }
 }

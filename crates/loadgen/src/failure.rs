@@ -3,6 +3,7 @@
 
 use std::error::Error as StdError;
 use std::io;
+use std::sync::Arc;
 
 use slogate_core::measure::ErrorKind;
 
@@ -40,61 +41,29 @@ impl RequestError {
         self.source.is::<Unanswered>()
     }
 
-    /// Classifies a failure reported by hyper while sending or receiving.
-    pub(crate) fn from_hyper(err: hyper::Error) -> Self {
-        let kind = classify_hyper(&err);
+    /// Classifies a failure of an HTTP/2 stream or connection after its response head
+    /// arrived: I/O errors, GOAWAY and stream resets are resets, anything else a protocol
+    /// error.
+    pub(crate) fn from_h2(err: impl Into<Arc<h2::Error>>) -> Self {
+        let err = err.into();
+        let kind = if err.is_io() || err.is_go_away() || err.is_reset() {
+            ErrorKind::Reset
+        } else {
+            ErrorKind::Protocol
+        };
         Self::new(kind, err)
     }
 
     /// Classifies a failure of an HTTP/2 request before its response head arrived: a GOAWAY
     /// from the server means it closed the connection without answering (see
-    /// [`Unanswered`]), anything else is classified as [`RequestError::from_hyper`] does.
-    pub(crate) fn from_hyper_before_response(err: hyper::Error) -> Self {
-        if is_remote_go_away(&err) {
+    /// [`Unanswered`]), anything else is classified as [`RequestError::from_h2`] does.
+    pub(crate) fn from_h2_before_response(err: impl Into<Arc<h2::Error>>) -> Self {
+        let err = err.into();
+        if err.is_go_away() && err.is_remote() && !err.is_reset() {
             return Self::new(ErrorKind::ClosedWithoutResponse, Unanswered);
         }
-        Self::from_hyper(err)
+        Self::from_h2(err)
     }
-}
-
-/// Whether the server ended the HTTP/2 connection with GOAWAY (a stream reset is not).
-fn is_remote_go_away(err: &hyper::Error) -> bool {
-    let mut cause: Option<&(dyn StdError + 'static)> = err.source();
-    while let Some(inner) = cause {
-        if let Some(h2_err) = inner.downcast_ref::<h2::Error>() {
-            return h2_err.is_go_away() && h2_err.is_remote() && !h2_err.is_reset();
-        }
-        cause = inner.source();
-    }
-    false
-}
-
-fn classify_hyper(err: &hyper::Error) -> ErrorKind {
-    if err.is_timeout() {
-        return ErrorKind::Timeout;
-    }
-    if err.is_incomplete_message() || err.is_canceled() || err.is_closed() {
-        return ErrorKind::Reset;
-    }
-    if err.is_parse() || err.is_user() {
-        return ErrorKind::Protocol;
-    }
-    // Walk the cause chain for an I/O error or an HTTP/2 reset.
-    let mut cause: Option<&(dyn StdError + 'static)> = err.source();
-    while let Some(inner) = cause {
-        if let Some(io_err) = inner.downcast_ref::<io::Error>() {
-            return classify_io(io_err);
-        }
-        if let Some(h2_err) = inner.downcast_ref::<h2::Error>() {
-            return if h2_err.is_io() || h2_err.is_go_away() || h2_err.is_reset() {
-                ErrorKind::Reset
-            } else {
-                ErrorKind::Protocol
-            };
-        }
-        cause = inner.source();
-    }
-    ErrorKind::Protocol
 }
 
 pub(crate) fn classify_io(err: &io::Error) -> ErrorKind {

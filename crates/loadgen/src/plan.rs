@@ -50,9 +50,9 @@ pub(crate) struct RequestTemplate {
 }
 
 impl RequestTemplate {
-    /// A fresh HTTP/2 request.
-    pub(crate) fn h2_request(&self) -> http::Request<Full<Bytes>> {
-        let mut request = http::Request::new(Full::new(self.body.clone()));
+    /// A fresh HTTP/2 request head; the body, if any, is [`RequestTemplate::body`].
+    pub(crate) fn h2_request(&self) -> http::Request<()> {
+        let mut request = http::Request::new(());
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = self.absolute_uri.clone();
         *request.version_mut() = http::Version::HTTP_2;

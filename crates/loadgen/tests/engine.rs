@@ -457,3 +457,80 @@ async fn cancelling_returns_what_was_measured_and_progress_is_published() {
     );
     assert!(m.elapsed < Duration::from_secs(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_streams_keep_that_many_requests_in_flight_on_each_connection() {
+    // 2 connections × 4 streams against a 50 ms service for 1 s: 8 in flight, ≈ 160
+    // requests, where one stream per connection would make ≈ 40.
+    let server = HelloServer::start(Behavior::new().latency(Duration::from_millis(50)))
+        .await
+        .unwrap();
+    let spec = LoadSpec {
+        connections: 2,
+        streams: 4,
+        http2: true,
+        duration: Some(Duration::from_secs(1)),
+        ..LoadSpec::default()
+    };
+    let m = load(&server.url(), spec).await;
+    assert_eq!(m.errors, 0, "{:?}", m.error_kinds);
+    assert!(
+        (120..=170).contains(&m.requests),
+        "{} requests in {:?}",
+        m.requests,
+        m.elapsed
+    );
+    assert_eq!(m.status_counts.get(&200), Some(&m.requests));
+    assert_eq!(server.connections_accepted(), 2);
+    // The median request took the service's 50 ms, not 4 × 50 ms queued behind the others.
+    let p50 = m.latency.value_at_quantile(0.5) as f64 / 1000.0;
+    assert!((45.0..80.0).contains(&p50), "p50 {p50} ms");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_streams_send_exactly_n_requests() {
+    let server = HelloServer::start(Behavior::new()).await.unwrap();
+    let spec = LoadSpec {
+        connections: 3,
+        streams: 5,
+        http2: true,
+        num_requests: Some(1000),
+        ..LoadSpec::default()
+    };
+    let m = load(&server.url(), spec).await;
+    assert_eq!((m.requests, m.errors), (1000, 0));
+    assert_eq!(m.latency.len(), 1000);
+    assert_eq!(server.requests_served(), 1000);
+    assert_eq!(server.connections_accepted(), 3);
+}
+
+#[test]
+fn more_than_one_stream_needs_http2() {
+    let spec = LoadSpec {
+        streams: 2,
+        ..LoadSpec::default()
+    };
+    let problems = spec.settings().unwrap_err();
+    assert_eq!(problems.len(), 1);
+    assert_eq!(problems[0].path, "streams");
+    assert!(
+        problems[0].reason.contains("HTTP/2"),
+        "{}",
+        problems[0].reason
+    );
+    let zero = LoadSpec {
+        streams: 0,
+        http2: true,
+        ..LoadSpec::default()
+    };
+    assert_eq!(zero.settings().unwrap_err()[0].path, "streams");
+    // In a spec the problem names its place in the document.
+    let err = slogate_core::spec::ExperimentSpec::from_yaml(
+        "name: x\nversions: [{name: v, url: 'http://a/'}]\nload: {streams: 4}",
+    )
+    .unwrap_err();
+    assert!(
+        err.problems().iter().any(|p| p.path == "load.streams"),
+        "{err}"
+    );
+}

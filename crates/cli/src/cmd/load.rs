@@ -26,7 +26,7 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 pub struct Args {
     /// The URL to load (http or https).
     url: String,
-    /// Connections, each with one request in flight at a time.
+    /// Connections, each with one request in flight at a time (see --streams).
     #[arg(short = 'c', long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
     connections: u32,
     /// With -q: the most connections to open when every one is busy at a request's due time
@@ -65,6 +65,10 @@ pub struct Args {
     /// Use HTTP/2: ALPN on https, prior-knowledge h2c on http.
     #[arg(long)]
     http2: bool,
+    /// With --http2: requests each connection keeps in flight at once, each on its own
+    /// stream (closed model: -c × this many in flight in all).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    streams: u32,
     /// Load threads, each an event loop over its share of the connections (default: one
     /// per core). With the target on the same machine, fewer leave it more CPU.
     #[arg(short = 't', long, value_name = "N")]
@@ -158,6 +162,7 @@ fn flag_of(field: &str) -> &'static str {
         "timeout" => "--timeout",
         "warmupRequests" => "--warmup-requests",
         "warmup" => "--warmup",
+        "streams" => "--streams",
         _ => "a flag",
     }
 }
@@ -180,6 +185,7 @@ impl Args {
             content_type: self.content_type.clone(),
             timeout: self.timeout,
             http2: self.http2,
+            streams: self.streams,
             ..LoadSpec::default()
         }
     }
