@@ -133,6 +133,10 @@ impl Driver<'_> {
                     .await;
                 Ok(())
             }
+            // Stopped while waiting: the reason is the stop, as anywhere else in the run.
+            Err(_) if interrupt.reason().is_some() => {
+                Err(interrupt.reason().unwrap_or("Interrupted").to_owned())
+            }
             Err(reason) => {
                 let reason = format!("not ready, no load sent: {reason}");
                 self.event(true, "NotReady", &reason).await;
