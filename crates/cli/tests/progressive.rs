@@ -491,3 +491,77 @@ async fn sigterm_in_the_middle_of_the_loop_sends_all_traffic_back_to_the_baselin
     assert_eq!(result["stage"], "Failed");
     assert_eq!(result["failure"], "Interrupted: SIGTERM");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs kube-apiserver, etcd and the Gateway API CRDs; run by make test"]
+async fn load_starts_only_once_the_candidate_deployment_is_available() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let (plane, admin) = cluster_with_route("shop").await;
+    let deployment: Deployment = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "app-v2", "namespace": NS},
+        "spec": {
+            "selector": {"matchLabels": {"app": "app-v2"}},
+            "template": {
+                "metadata": {"labels": {"app": "app-v2"}},
+                "spec": {"containers": [{"name": "app", "image": "example.com/app:v2"}]}
+            }
+        }
+    }))
+    .unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(admin.clone(), NS);
+    deployments
+        .create(&PostParams::default(), &deployment)
+        .await
+        .unwrap();
+    let baseline = HelloServer::start(Behavior::new()).await.unwrap();
+    let candidate = HelloServer::start(Behavior::new()).await.unwrap();
+
+    // No controller runs here: the Deployment turns Available when its status says so, 2 s in.
+    let result_file = plane.dir().join("shop-result.json");
+    let watcher = {
+        let deployments = deployments.clone();
+        let result_file = result_file.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let waiting = std::fs::read_to_string(&result_file).unwrap_or_default();
+            let now = jiff::Timestamp::now().to_string();
+            deployments
+                .patch_status(
+                    "app-v2",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"status": {"conditions": [
+                        {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
+                         "lastUpdateTime": now, "lastTransitionTime": now}
+                    ]}})),
+                )
+                .await
+                .unwrap();
+            waiting
+        })
+    };
+    let readiness = "readiness:
+  timeout: 30s
+  objects:
+    - {apiVersion: apps/v1, kind: Deployment, name: app-v2}
+";
+    let text = spec(&baseline.url(), &candidate.url(), "shop", 2, readiness);
+    let (status, stderr, result, seen) = run_watching(
+        &plane,
+        &admin,
+        &text,
+        plane.admin_kubeconfig(),
+        "shop",
+        &[],
+        None,
+    )
+    .await;
+    let waiting = watcher.await.unwrap();
+    assert!(status.success(), "{stderr}");
+    let waiting: Value = serde_json::from_str(&waiting).expect("a document while waiting");
+    assert_eq!(waiting["stage"], "Waiting", "{waiting}");
+    assert_eq!(waiting["progress"]["requestsDone"], 0);
+    assert_eq!(result["stage"], "Completed", "{result}");
+    assert_eq!(seen, [0, 20, 40], "{stderr}");
+    assert!(baseline.requests_served() > 0 && candidate.requests_served() > 0);
+}
