@@ -1,11 +1,12 @@
-//! The experiment loop's parts and the loop itself: readiness before any load, then
-//! iterations of load, each judged on the evidence gathered since the start at the per-look
-//! level ([`slogate_core::looks::Looks`]), with the traffic weights the deployment pattern
-//! decides written after each ([`slogate_core::rollout::DeploymentPattern::step`]).
+//! The experiment loop: readiness before any load, then iterations of load, each judged on
+//! the evidence gathered since the start at the per-look level
+//! ([`slogate_core::looks::Looks`]), with the traffic weights the deployment pattern decides
+//! written after each ([`slogate_core::rollout::DeploymentPattern::step`]).
 //!
-//! The parts are small traits the driver holds: a [`WeightWriter`] (the Kubernetes dynamic
-//! API in a cluster), a [`ReadinessGate`] and an [`EventSink`] (Kubernetes Events on the
-//! Job). Without them the loop still runs and judges; it just writes no weights.
+//! The loop uses the parts [`crate::parts`] names: a [`crate::parts::WeightWriter`] (the
+//! Kubernetes dynamic API in a cluster), a [`crate::parts::ReadinessGate`] and a
+//! [`crate::parts::EventSink`] (Kubernetes Events on the Job). Without them the loop still
+//! runs and judges; it just writes no weights.
 //!
 //! A SIGTERM (or any stop) in the middle of a progressive or blue-green loop sets the
 //! candidate's weight to 0 and the baseline's to 100: the candidate has not been shown good
@@ -124,7 +125,10 @@ impl Driver<'_> {
         );
         let outcome = tokio::select! {
             outcome = gate.wait(readiness) => outcome,
-            _ = interrupt.triggered() => Err(interrupt.reason().unwrap_or("Interrupted").to_owned()),
+            // Stopped while waiting: the reason is the stop, as anywhere else in the run.
+            _ = interrupt.triggered() => {
+                return Err(interrupt.reason().unwrap_or("Interrupted").to_owned());
+            }
         };
         self.result.stage = slogate_core::result::Stage::Running;
         match outcome {
@@ -132,10 +136,6 @@ impl Driver<'_> {
                 self.event(false, "Ready", &format!("{} ready", names.join(", ")))
                     .await;
                 Ok(())
-            }
-            // Stopped while waiting: the reason is the stop, as anywhere else in the run.
-            Err(_) if interrupt.reason().is_some() => {
-                Err(interrupt.reason().unwrap_or("Interrupted").to_owned())
             }
             Err(reason) => {
                 let reason = format!("not ready, no load sent: {reason}");

@@ -25,14 +25,10 @@ pub struct KubeWeights {
 
 impl WeightWriter for KubeWeights {
     fn describe(&self) -> String {
-        let objects: Vec<String> = self
-            .fields
-            .values()
-            .map(|(o, _)| o.to_string())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        objects.join(", ")
+        // Both versions' weights are often in one object: name it once.
+        let objects: std::collections::BTreeSet<String> =
+            self.fields.values().map(|(o, _)| o.to_string()).collect();
+        Vec::from_iter(objects).join(", ")
     }
 
     fn write<'a>(&'a self, weights: &'a BTreeMap<String, u32>) -> PartFuture<'a> {
