@@ -184,6 +184,28 @@ async fn run_watching(
     (status, stderr, result, seen)
 }
 
+/// [`run_watching`] as the cluster admin on route `shop`, with the Events about Job `job`
+/// when one is named.
+async fn run_on_shop(
+    plane: &ControlPlane,
+    admin: &kube::Client,
+    spec: &str,
+    job: Option<&str>,
+    term_after: Option<Duration>,
+) -> (std::process::ExitStatus, String, Value, Vec<i64>) {
+    let env: Vec<(&str, &str)> = job.map(|j| ("SLOGATE_JOB_NAME", j)).into_iter().collect();
+    run_watching(
+        plane,
+        admin,
+        spec,
+        plane.admin_kubeconfig(),
+        "shop",
+        &env,
+        term_after,
+    )
+    .await
+}
+
 fn iteration_weights(result: &Value) -> Vec<u64> {
     result["iterations"]
         .as_array()
@@ -251,16 +273,8 @@ async fn a_good_candidate_climbs_to_the_maximum_weight_and_stays() {
             .unwrap();
     });
     let text = spec(&baseline.url(), &candidate.url(), "shop", 5, "");
-    let (status, stderr, result, seen) = run_watching(
-        &plane,
-        &admin,
-        &text,
-        plane.admin_kubeconfig(),
-        "shop",
-        &[("SLOGATE_JOB_NAME", "progressive-1")],
-        None,
-    )
-    .await;
+    let (status, stderr, result, seen) =
+        run_on_shop(&plane, &admin, &text, Some("progressive-1"), None).await;
     edit.await.unwrap();
     assert!(status.success(), "{stderr}");
     assert_eq!(
@@ -319,16 +333,8 @@ async fn a_candidate_that_turns_bad_is_rolled_back_and_the_baseline_wins() {
         .await
         .unwrap();
     let text = spec(&baseline.url(), &candidate.url(), "shop", 5, "");
-    let (status, stderr, result, seen) = run_watching(
-        &plane,
-        &admin,
-        &text,
-        plane.admin_kubeconfig(),
-        "shop",
-        &[("SLOGATE_JOB_NAME", "progressive-2")],
-        None,
-    )
-    .await;
+    let (status, stderr, result, seen) =
+        run_on_shop(&plane, &admin, &text, Some("progressive-2"), None).await;
     assert!(status.success(), "{stderr}");
     assert_eq!(seen, [0, 20, 40, 0], "weights seen on the route\n{stderr}");
     assert_eq!(iteration_weights(&result), [20, 40, 0], "{stderr}");
@@ -366,16 +372,7 @@ async fn a_target_that_never_gets_ready_fails_and_gets_no_load() {
     - {apiVersion: apps/v1, kind: Deployment, name: app-v2}
 ";
     let text = spec(&baseline.url(), &candidate.url(), "shop", 3, readiness);
-    let (status, stderr, result, seen) = run_watching(
-        &plane,
-        &admin,
-        &text,
-        plane.admin_kubeconfig(),
-        "shop",
-        &[],
-        None,
-    )
-    .await;
+    let (status, stderr, result, seen) = run_on_shop(&plane, &admin, &text, None, None).await;
     assert!(!status.success(), "{stderr}");
     assert_eq!(result["stage"], "Failed");
     let failure = result["failure"].as_str().unwrap();
@@ -471,13 +468,11 @@ async fn sigterm_in_the_middle_of_the_loop_sends_all_traffic_back_to_the_baselin
     let baseline = HelloServer::start(Behavior::new()).await.unwrap();
     let candidate = HelloServer::start(Behavior::new()).await.unwrap();
     let text = spec(&baseline.url(), &candidate.url(), "shop", 10, "");
-    let (status, stderr, result, seen) = run_watching(
+    let (status, stderr, result, seen) = run_on_shop(
         &plane,
         &admin,
         &text,
-        plane.admin_kubeconfig(),
-        "shop",
-        &[],
+        None,
         Some(Duration::from_millis(3500)),
     )
     .await;
@@ -546,16 +541,7 @@ async fn load_starts_only_once_the_candidate_deployment_is_available() {
     - {apiVersion: apps/v1, kind: Deployment, name: app-v2}
 ";
     let text = spec(&baseline.url(), &candidate.url(), "shop", 2, readiness);
-    let (status, stderr, result, seen) = run_watching(
-        &plane,
-        &admin,
-        &text,
-        plane.admin_kubeconfig(),
-        "shop",
-        &[],
-        None,
-    )
-    .await;
+    let (status, stderr, result, seen) = run_on_shop(&plane, &admin, &text, None, None).await;
     let waiting = watcher.await.unwrap();
     assert!(status.success(), "{stderr}");
     let waiting: Value = serde_json::from_str(&waiting).expect("a document while waiting");
