@@ -9,14 +9,13 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::PolicyRule;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
 use slogate_hello::{Behavior, HelloServer};
-use slogate_k8s::testing::{ControlPlane, crd_manifest, meta};
+use slogate_k8s::testing::{ControlPlane, crd_manifest};
 
 const NS: &str = "shop";
 
@@ -39,17 +38,8 @@ async fn cluster_with_route(name: &str) -> (ControlPlane, kube::Client) {
         .install_crds(&[crd_manifest("gateway-api-httproutes.yaml")])
         .await
         .unwrap();
+    plane.create_namespace(NS).await.unwrap();
     let admin = plane.client().await.unwrap();
-    Api::<Namespace>::all(admin.clone())
-        .create(
-            &PostParams::default(),
-            &Namespace {
-                metadata: meta(NS, None),
-                ..Namespace::default()
-            },
-        )
-        .await
-        .unwrap();
     create_route(&admin, name).await;
     (plane, admin)
 }
@@ -391,55 +381,17 @@ async fn a_weight_object_the_role_does_not_cover_is_a_clear_403() {
     let (plane, admin) = cluster_with_route("shop").await;
     create_route(&admin, "other").await;
     // The chart's rule: get and patch on exactly the named route.
-    Api::<ServiceAccount>::namespaced(admin.clone(), NS)
-        .create(
-            &PostParams::default(),
-            &ServiceAccount {
-                metadata: meta("runner", Some(NS)),
-                ..ServiceAccount::default()
-            },
-        )
+    let rule = PolicyRule {
+        api_groups: Some(vec!["gateway.networking.k8s.io".into()]),
+        resources: Some(vec!["httproutes".into()]),
+        resource_names: Some(vec!["shop".into()]),
+        verbs: vec!["get".into(), "patch".into()],
+        ..PolicyRule::default()
+    };
+    let kubeconfig = plane
+        .service_account_kubeconfig(NS, "runner", vec![rule])
         .await
         .unwrap();
-    Api::<Role>::namespaced(admin.clone(), NS)
-        .create(
-            &PostParams::default(),
-            &Role {
-                metadata: meta("runner", Some(NS)),
-                rules: Some(vec![PolicyRule {
-                    api_groups: Some(vec!["gateway.networking.k8s.io".into()]),
-                    resources: Some(vec!["httproutes".into()]),
-                    resource_names: Some(vec!["shop".into()]),
-                    verbs: vec!["get".into(), "patch".into()],
-                    ..PolicyRule::default()
-                }]),
-            },
-        )
-        .await
-        .unwrap();
-    Api::<RoleBinding>::namespaced(admin.clone(), NS)
-        .create(
-            &PostParams::default(),
-            &RoleBinding {
-                metadata: meta("runner", Some(NS)),
-                role_ref: RoleRef {
-                    api_group: "rbac.authorization.k8s.io".into(),
-                    kind: "Role".into(),
-                    name: "runner".into(),
-                },
-                subjects: Some(vec![Subject {
-                    kind: "ServiceAccount".into(),
-                    name: "runner".into(),
-                    namespace: Some(NS.into()),
-                    ..Subject::default()
-                }]),
-            },
-        )
-        .await
-        .unwrap();
-    let token = plane.service_account_token(NS, "runner").await.unwrap();
-    let kubeconfig = plane.dir().join("runner.kubeconfig");
-    plane.write_kubeconfig(&kubeconfig, &token, NS).unwrap();
 
     let baseline = HelloServer::start(Behavior::new()).await.unwrap();
     let candidate = HelloServer::start(Behavior::new()).await.unwrap();

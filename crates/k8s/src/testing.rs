@@ -84,6 +84,15 @@ pub enum HarnessError {
         #[source]
         source: Box<kube::Error>,
     },
+    /// The API server refused an object the test set up (a namespace, an account, a Role).
+    #[error("cannot create {what}")]
+    Setup {
+        /// The object.
+        what: String,
+        /// Why.
+        #[source]
+        source: Box<kube::Error>,
+    },
     /// A CRD did not become Established in time.
     #[error("CustomResourceDefinition {name} is not Established: {last}")]
     CrdNotEstablished {
@@ -92,6 +101,13 @@ pub enum HarnessError {
         /// Its last Established condition, or what went wrong reading it.
         last: String,
     },
+}
+
+fn setup(what: String) -> impl FnOnce(kube::Error) -> HarnessError {
+    move |source| HarnessError::Setup {
+        what,
+        source: Box::new(source),
+    }
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> HarnessError {
@@ -621,6 +637,92 @@ impl ControlPlane {
             }
         }
         Ok(())
+    }
+
+    /// Creates namespace `name`, with no labels.
+    pub async fn create_namespace(&self, name: &str) -> Result<(), HarnessError> {
+        use k8s_openapi::api::core::v1::Namespace;
+        let admin = self.client().await?;
+        let namespace = Namespace {
+            metadata: meta(name, None),
+            ..Namespace::default()
+        };
+        kube::Api::<Namespace>::all(admin)
+            .create(&Default::default(), &namespace)
+            .await
+            .map_err(setup(format!("namespace {name}")))?;
+        Ok(())
+    }
+
+    /// Service account `name` in `ns`, bound to a Role of the same name holding `rules`, and
+    /// a client holding its token: what a pod running as that account can do.
+    pub async fn service_account_client(
+        &self,
+        ns: &str,
+        name: &str,
+        rules: Vec<k8s_openapi::api::rbac::v1::PolicyRule>,
+    ) -> Result<Client, HarnessError> {
+        let path = self.service_account_kubeconfig(ns, name, rules).await?;
+        Connection::infer(Some(&path))
+            .await
+            .map(|c| c.client)
+            .map_err(|e| HarnessError::Client(Box::new(e)))
+    }
+
+    /// As [`ControlPlane::service_account_client`], but the kubeconfig file holding the
+    /// account's token, for a process to run as that account.
+    pub async fn service_account_kubeconfig(
+        &self,
+        ns: &str,
+        name: &str,
+        rules: Vec<k8s_openapi::api::rbac::v1::PolicyRule>,
+    ) -> Result<PathBuf, HarnessError> {
+        use k8s_openapi::api::core::v1::ServiceAccount;
+        use k8s_openapi::api::rbac::v1::{Role, RoleBinding, RoleRef, Subject};
+        let admin = self.client().await?;
+        let post = kube::api::PostParams::default();
+        let account = ServiceAccount {
+            metadata: meta(name, Some(ns)),
+            ..ServiceAccount::default()
+        };
+        kube::Api::<ServiceAccount>::namespaced(admin.clone(), ns)
+            .create(&post, &account)
+            .await
+            .map_err(setup(format!("service account {ns}/{name}")))?;
+        let role = Role {
+            metadata: meta(name, Some(ns)),
+            rules: Some(rules),
+        };
+        kube::Api::<Role>::namespaced(admin.clone(), ns)
+            .create(&post, &role)
+            .await
+            .map_err(setup(format!("Role {ns}/{name}")))?;
+        let binding = RoleBinding {
+            metadata: meta(name, Some(ns)),
+            role_ref: RoleRef {
+                api_group: "rbac.authorization.k8s.io".to_owned(),
+                kind: "Role".to_owned(),
+                name: name.to_owned(),
+            },
+            subjects: Some(vec![Subject {
+                kind: "ServiceAccount".to_owned(),
+                name: name.to_owned(),
+                namespace: Some(ns.to_owned()),
+                api_group: None,
+            }]),
+        };
+        kube::Api::<RoleBinding>::namespaced(admin, ns)
+            .create(&post, &binding)
+            .await
+            .map_err(setup(format!("RoleBinding {ns}/{name}")))?;
+        let token = self
+            .service_account_token(ns, name)
+            .await
+            .map_err(setup(format!("a token for {ns}/{name}")))?;
+        let path = self.dir().join(format!("{ns}-{name}.kubeconfig"));
+        self.write_kubeconfig(&path, &token, ns)
+            .map_err(io(format!("cannot write {}", path.display())))?;
+        Ok(path)
     }
 
     /// The last lines of the API server's log, for a failing test's message.

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::rbac::v1::PolicyRule;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
 use kube::api::{Api, PostParams};
@@ -50,73 +50,6 @@ fn result(stage: Stage) -> ExperimentResult {
     }
 }
 
-async fn create_namespace(admin: &Client, name: &str) {
-    let api: Api<Namespace> = Api::all(admin.clone());
-    api.create(
-        &PostParams::default(),
-        &Namespace {
-            metadata: meta(name, None),
-            ..Namespace::default()
-        },
-    )
-    .await
-    .unwrap();
-}
-
-/// A service account bound to a Role with `rules`, and a client holding its token.
-async fn service_account_client(
-    plane: &ControlPlane,
-    admin: &Client,
-    ns: &str,
-    name: &str,
-    rules: Vec<PolicyRule>,
-) -> Client {
-    let sas: Api<ServiceAccount> = Api::namespaced(admin.clone(), ns);
-    sas.create(
-        &PostParams::default(),
-        &ServiceAccount {
-            metadata: meta(name, Some(ns)),
-            ..ServiceAccount::default()
-        },
-    )
-    .await
-    .unwrap();
-    let roles: Api<Role> = Api::namespaced(admin.clone(), ns);
-    roles
-        .create(
-            &PostParams::default(),
-            &Role {
-                metadata: meta(name, Some(ns)),
-                rules: Some(rules),
-            },
-        )
-        .await
-        .unwrap();
-    let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), ns);
-    let binding = RoleBinding {
-        metadata: meta(name, Some(ns)),
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".to_owned(),
-            kind: "Role".to_owned(),
-            name: name.to_owned(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "ServiceAccount".to_owned(),
-            name: name.to_owned(),
-            namespace: Some(ns.to_owned()),
-            api_group: None,
-        }]),
-    };
-    bindings
-        .create(&PostParams::default(), &binding)
-        .await
-        .unwrap();
-    let token = plane.service_account_token(ns, name).await.unwrap();
-    let path = plane.dir().join(format!("{ns}-{name}.kubeconfig"));
-    plane.write_kubeconfig(&path, &token, ns).unwrap();
-    Connection::infer(Some(&path)).await.unwrap().client
-}
-
 fn configmap_rule(verbs: &[&str], names: Option<&[&str]>) -> PolicyRule {
     PolicyRule {
         api_groups: Some(vec![String::new()]),
@@ -134,13 +67,13 @@ async fn result_configmap_on_a_real_api_server() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let admin = plane.client().await.unwrap();
-    create_namespace(&admin, "staging").await;
+    plane.create_namespace("staging").await.unwrap();
 
     writer_creates_then_updates_an_owned_configmap(&admin).await;
     missing_namespace_is_named(&admin).await;
     missing_result_is_reported_as_such(&admin).await;
-    service_account_without_rights_is_forbidden(&plane, &admin).await;
-    apply_of_a_new_configmap_needs_create(&plane, &admin).await;
+    service_account_without_rights_is_forbidden(&plane).await;
+    apply_of_a_new_configmap_needs_create(&plane).await;
     a_result_tells_what_became_of_its_job(&admin).await;
 }
 
@@ -296,15 +229,15 @@ async fn missing_result_is_reported_as_such(admin: &Client) {
     assert!(matches!(err, Error::MissingKey { .. }), "{err:?}");
 }
 
-async fn service_account_without_rights_is_forbidden(plane: &ControlPlane, admin: &Client) {
-    let reader_only = service_account_client(
-        plane,
-        admin,
-        "staging",
-        "reader",
-        vec![configmap_rule(&["get"], Some(&["my-exp"]))],
-    )
-    .await;
+async fn service_account_without_rights_is_forbidden(plane: &ControlPlane) {
+    let reader_only = plane
+        .service_account_client(
+            "staging",
+            "reader",
+            vec![configmap_rule(&["get"], Some(&["my-exp"]))],
+        )
+        .await
+        .unwrap();
     // Reading is allowed, writing is not.
     read_result(reader_only.clone(), "staging", "my-exp")
         .await
@@ -333,16 +266,16 @@ async fn service_account_without_rights_is_forbidden(plane: &ControlPlane, admin
 
 /// Server-side apply is a PATCH, but when the object does not exist yet the API server also
 /// asks RBAC for `create`: the chart's Role has to grant it.
-async fn apply_of_a_new_configmap_needs_create(plane: &ControlPlane, admin: &Client) {
-    create_namespace(admin, "rbac").await;
-    let patch_only = service_account_client(
-        plane,
-        admin,
-        "rbac",
-        "patch-only",
-        vec![configmap_rule(&["get", "patch"], Some(&["fresh"]))],
-    )
-    .await;
+async fn apply_of_a_new_configmap_needs_create(plane: &ControlPlane) {
+    plane.create_namespace("rbac").await.unwrap();
+    let patch_only = plane
+        .service_account_client(
+            "rbac",
+            "patch-only",
+            vec![configmap_rule(&["get", "patch"], Some(&["fresh"]))],
+        )
+        .await
+        .unwrap();
     let writer = ResultWriter::new(patch_only, "rbac", "fresh", None);
     let err = writer.write(&result(Stage::Running)).await.unwrap_err();
     let Error::Forbidden { verb, .. } = &err else {
@@ -352,17 +285,17 @@ async fn apply_of_a_new_configmap_needs_create(plane: &ControlPlane, admin: &Cli
 
     // With the chart's rule (create, get and patch, all limited to the result's name) the
     // first apply creates it and the next one updates it; any other name is refused.
-    let chart_rules = service_account_client(
-        plane,
-        admin,
-        "rbac",
-        "chart-rules",
-        vec![configmap_rule(
-            &["create", "get", "patch"],
-            Some(&["fresh"]),
-        )],
-    )
-    .await;
+    let chart_rules = plane
+        .service_account_client(
+            "rbac",
+            "chart-rules",
+            vec![configmap_rule(
+                &["create", "get", "patch"],
+                Some(&["fresh"]),
+            )],
+        )
+        .await
+        .unwrap();
     let writer = ResultWriter::new(chart_rules.clone(), "rbac", "fresh", None);
     writer.write(&result(Stage::Running)).await.unwrap();
     writer.write(&result(Stage::Completed)).await.unwrap();

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Event, Namespace, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::core::v1::{Event, Namespace};
+use k8s_openapi::api::rbac::v1::PolicyRule;
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
@@ -19,7 +19,7 @@ use slogate_k8s::events::{EventKind, JobEvents};
 use slogate_k8s::readiness::{ReadinessCheck, ReadinessError, wait_ready};
 use slogate_k8s::testing::{ControlPlane, crd_manifest, meta, tool};
 use slogate_k8s::weights::{ObjectRef, WeightError, WeightTarget, WeightWriter, weight_patch};
-use slogate_k8s::{AccessError, Backoff, Connection};
+use slogate_k8s::{AccessError, Backoff};
 
 const NS: &str = "shop";
 
@@ -148,7 +148,7 @@ async fn rollout_weights_readiness_and_events_on_a_real_api_server() {
     a_missing_backend_or_object_or_kind_is_named(&admin).await;
     a_role_limited_to_one_route_is_forbidden_on_another(&plane, &admin).await;
     readiness_waits_for_conditions_like_kubectl_wait(&admin).await;
-    readiness_without_rights_is_forbidden(&plane, &admin).await;
+    readiness_without_rights_is_forbidden(&plane).await;
     job_events_tell_the_story_in_kubectl_describe(&plane, &admin).await;
 }
 
@@ -473,59 +473,6 @@ async fn a_missing_backend_or_object_or_kind_is_named(admin: &Client) {
     );
 }
 
-/// A service account bound to a Role with `rules`, and a client holding its token.
-async fn service_account_client(
-    plane: &ControlPlane,
-    admin: &Client,
-    name: &str,
-    rules: Vec<PolicyRule>,
-) -> Client {
-    Api::<ServiceAccount>::namespaced(admin.clone(), NS)
-        .create(
-            &PostParams::default(),
-            &ServiceAccount {
-                metadata: meta(name, Some(NS)),
-                ..ServiceAccount::default()
-            },
-        )
-        .await
-        .unwrap();
-    Api::<Role>::namespaced(admin.clone(), NS)
-        .create(
-            &PostParams::default(),
-            &Role {
-                metadata: meta(name, Some(NS)),
-                rules: Some(rules),
-            },
-        )
-        .await
-        .unwrap();
-    Api::<RoleBinding>::namespaced(admin.clone(), NS)
-        .create(
-            &PostParams::default(),
-            &RoleBinding {
-                metadata: meta(name, Some(NS)),
-                role_ref: RoleRef {
-                    api_group: "rbac.authorization.k8s.io".to_owned(),
-                    kind: "Role".to_owned(),
-                    name: name.to_owned(),
-                },
-                subjects: Some(vec![Subject {
-                    kind: "ServiceAccount".to_owned(),
-                    name: name.to_owned(),
-                    namespace: Some(NS.to_owned()),
-                    api_group: None,
-                }]),
-            },
-        )
-        .await
-        .unwrap();
-    let token = plane.service_account_token(NS, name).await.unwrap();
-    let path = plane.dir().join(format!("{name}.kubeconfig"));
-    plane.write_kubeconfig(&path, &token, NS).unwrap();
-    Connection::infer(Some(&path)).await.unwrap().client
-}
-
 fn rule(group: &str, resource: &str, verbs: &[&str], names: &[&str]) -> PolicyRule {
     PolicyRule {
         api_groups: Some(vec![group.to_owned()]),
@@ -540,18 +487,19 @@ fn rule(group: &str, resource: &str, verbs: &[&str], names: &[&str]) -> PolicyRu
 /// with the object and the missing rule named.
 async fn a_role_limited_to_one_route_is_forbidden_on_another(plane: &ControlPlane, admin: &Client) {
     let group = "gateway.networking.k8s.io";
-    let client = service_account_client(
-        plane,
-        admin,
-        "rollout",
-        vec![rule(
-            group,
-            "httproutes",
-            &["get", "patch"],
-            &["sample-app"],
-        )],
-    )
-    .await;
+    let client = plane
+        .service_account_client(
+            NS,
+            "rollout",
+            vec![rule(
+                group,
+                "httproutes",
+                &["get", "patch"],
+                &["sample-app"],
+            )],
+        )
+        .await
+        .unwrap();
     let writer = WeightWriter::new(client).with_backoff(fast());
     writer
         .write(&split(&route("sample-app"), ROUTE_WEIGHT, 90, 10))
@@ -590,13 +538,14 @@ async fn a_role_limited_to_one_route_is_forbidden_on_another(plane: &ControlPlan
     );
 
     // Allowed to read but not to patch: the missing verb is patch.
-    let client = service_account_client(
-        plane,
-        admin,
-        "read-only",
-        vec![rule(group, "httproutes", &["get"], &["sample-app"])],
-    )
-    .await;
+    let client = plane
+        .service_account_client(
+            NS,
+            "read-only",
+            vec![rule(group, "httproutes", &["get"], &["sample-app"])],
+        )
+        .await
+        .unwrap();
     let err = WeightWriter::new(client)
         .with_backoff(fast())
         .write(&split(&route("sample-app"), ROUTE_WEIGHT, 85, 15))
@@ -768,19 +717,20 @@ async fn readiness_waits_for_conditions_like_kubectl_wait(admin: &Client) {
     .unwrap_or_else(|e| panic!("{e}"));
 }
 
-async fn readiness_without_rights_is_forbidden(plane: &ControlPlane, admin: &Client) {
-    let client = service_account_client(
-        plane,
-        admin,
-        "watcher",
-        vec![rule(
-            "apps",
-            "deployments",
-            &["get"],
-            &["sample-app-canary"],
-        )],
-    )
-    .await;
+async fn readiness_without_rights_is_forbidden(plane: &ControlPlane) {
+    let client = plane
+        .service_account_client(
+            NS,
+            "watcher",
+            vec![rule(
+                "apps",
+                "deployments",
+                &["get"],
+                &["sample-app-canary"],
+            )],
+        )
+        .await
+        .unwrap();
     let check = |name: &str| ReadinessCheck {
         object: obj("apps/v1", "Deployment", name),
         condition: "Available".to_owned(),
@@ -825,16 +775,17 @@ async fn job_events_tell_the_story_in_kubectl_describe(plane: &ControlPlane, adm
     }))
     .unwrap();
     jobs.create(&PostParams::default(), &job).await.unwrap();
-    let client = service_account_client(
-        plane,
-        admin,
-        "rollout-42",
-        vec![
-            rule("batch", "jobs", &["get"], &["rollout-42"]),
-            rule("events.k8s.io", "events", &["create"], &[]),
-        ],
-    )
-    .await;
+    let client = plane
+        .service_account_client(
+            NS,
+            "rollout-42",
+            vec![
+                rule("batch", "jobs", &["get"], &["rollout-42"]),
+                rule("events.k8s.io", "events", &["create"], &[]),
+            ],
+        )
+        .await
+        .unwrap();
     let events = JobEvents::for_job(client, NS, "rollout-42").await.unwrap();
     events
         .emit(
@@ -916,13 +867,14 @@ async fn job_events_tell_the_story_in_kubectl_describe(plane: &ControlPlane, adm
     }
 
     // Without the right to create Events: emitting logs a warning and returns.
-    let client = service_account_client(
-        plane,
-        admin,
-        "no-events",
-        vec![rule("batch", "jobs", &["get"], &["rollout-42"])],
-    )
-    .await;
+    let client = plane
+        .service_account_client(
+            NS,
+            "no-events",
+            vec![rule("batch", "jobs", &["get"], &["rollout-42"])],
+        )
+        .await
+        .unwrap();
     let events = JobEvents::for_job(client, NS, "rollout-42").await.unwrap();
     events
         .emit(EventKind::Normal, "WeightsSet", "not recorded")
