@@ -260,13 +260,12 @@ fn cells() -> Vec<Cell> {
     out
 }
 
-/// Runs every cell on all cores; the result does not depend on how many there are.
-fn study() -> Vec<(Cell, Coverage)> {
-    let cells = cells();
+/// Runs `run` on every cell, spread over all cores, and returns the results in the cells'
+/// order: no figure of the study depends on how many cores there are.
+fn on_all_cores<C: Sync, R: Send>(cells: &[C], run: impl Fn(&C) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut results = vec![Coverage::default(); cells.len()];
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let chunks: Vec<Vec<(usize, Coverage)>> = std::thread::scope(|s| {
+    let mut results: Vec<(usize, R)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| {
@@ -274,26 +273,36 @@ fn study() -> Vec<(Cell, Coverage)> {
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(cell) = cells.get(i) else { break };
-                        let c = run(cell);
-                        eprintln!(
-                            "{} | {} | n={} | {:.3} / {:.3}",
-                            cell.metric,
-                            cell.population.name(),
-                            cell.n,
-                            c.upper,
-                            c.lower
-                        );
-                        done.push((i, c));
+                        done.push((i, run(cell)));
                     }
                     done
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     });
-    for (i, c) in chunks.into_iter().flatten() {
-        results[i] = c;
-    }
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Runs every cell on all cores.
+fn study() -> Vec<(Cell, Coverage)> {
+    let cells = cells();
+    let results = on_all_cores(&cells, |cell| {
+        let c = run(cell);
+        eprintln!(
+            "{} | {} | n={} | {:.3} / {:.3}",
+            cell.metric,
+            cell.population.name(),
+            cell.n,
+            c.upper,
+            c.lower
+        );
+        c
+    });
     cells.into_iter().zip(results).collect()
 }
 
@@ -569,28 +578,10 @@ mod two_sample {
 #[test]
 fn every_two_sample_bound_covers_its_level() {
     let cells = two_sample::cells();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut results: Vec<(usize, Coverage)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(cell) = cells.get(i) else { break };
-                        done.push((i, two_sample::run(cell)));
-                    }
-                    done
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
-    });
-    results.sort_by_key(|(i, _)| *i);
+    let results: Vec<(usize, Coverage)> = on_all_cores(&cells, two_sample::run)
+        .into_iter()
+        .enumerate()
+        .collect();
     let mut out = String::new();
     let _ = write!(out, "| relative SLO | candidate vs baseline |");
     for n in two_sample::SIZES {
@@ -811,41 +802,25 @@ fn repeated_looks_keep_the_loop_within_its_level() {
     use repeated_looks::{FalsePass, PLANS};
     let started = std::time::Instant::now();
     let cells = repeated_looks::cells();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut results: Vec<(usize, FalsePass)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(cell) = cells.get(i) else { break };
-                        let t = std::time::Instant::now();
-                        let r = repeated_looks::run(cell);
-                        eprintln!(
-                            "{} | {} | K={} n={} | {:.3} / {:.3} | {} loops in {:.1} s",
-                            cell.metric,
-                            cell.population.name(),
-                            cell.looks,
-                            cell.per_iteration,
-                            r.naive,
-                            r.bonferroni,
-                            cell.reps,
-                            t.elapsed().as_secs_f64()
-                        );
-                        done.push((i, r));
-                    }
-                    done
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
-    });
-    results.sort_by_key(|(i, _)| *i);
+    let results: Vec<(usize, FalsePass)> = on_all_cores(&cells, |cell| {
+        let t = std::time::Instant::now();
+        let r = repeated_looks::run(cell);
+        eprintln!(
+            "{} | {} | K={} n={} | {:.3} / {:.3} | {} loops in {:.1} s",
+            cell.metric,
+            cell.population.name(),
+            cell.looks,
+            cell.per_iteration,
+            r.naive,
+            r.bonferroni,
+            cell.reps,
+            t.elapsed().as_secs_f64()
+        );
+        r
+    })
+    .into_iter()
+    .enumerate()
+    .collect();
     let budget = 1.0 - CONFIDENCE;
     let mut out = String::new();
     let _ = write!(out, "| metric | distribution |");
