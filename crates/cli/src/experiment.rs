@@ -164,6 +164,12 @@ impl LoadSource {
                         path.display()
                     )));
                 }
+                Err(LoadError::Grpc(err)) => {
+                    let field = err.field();
+                    return Err(Failure::Invalid(
+                        anyhow::Error::new(err).context(format!("versions[{i}].grpc.{field}")),
+                    ));
+                }
                 Err(LoadError::Invalid { field, reason }) => {
                     let path = if field == "url" {
                         format!("versions[{i}].url")

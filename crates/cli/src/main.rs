@@ -28,8 +28,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Send HTTP load to a URL and print latency and error statistics.
-    Load(cmd::load::Args),
+    /// Send HTTP load to a URL, or gRPC calls to a grpc:// target, and print latency and
+    /// error statistics.
+    Load(Box<cmd::load::Args>),
     /// Run one experiment from a spec: load, judge SLOs, write the result, promote.
     Run(cmd::run::Args),
     /// Print an experiment result as text, markdown, json or html.
@@ -71,7 +72,7 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command {
-            Command::Load(args) => cmd::load::run(args).await,
+            Command::Load(args) => cmd::load::run(*args).await,
             Command::Run(args) => cmd::run::run(args).await,
             Command::Describe(args) => cmd::describe::run(args).await,
             Command::Assert(args) => cmd::assert::run(args).await,

@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 use jiff::Timestamp;
 
 use crate::measure::Measurement;
-use crate::metrics::{self, MAX_HISTOGRAM_BUCKETS, Metric, us_to_ms};
+use crate::metrics::{self, MAX_HISTOGRAM_BUCKETS, Metric, Protocol, us_to_ms};
 use crate::result::{
     API_VERSION, BoundsKind, ExperimentResult, HistogramBucket, Judged, Judgement, KIND, Progress,
     SaturationResult, ServiceTime, Stage, VersionResult, finite_or_zero,
@@ -88,12 +88,19 @@ impl ExperimentResult {
             url: version.url.clone(),
             role: Some(version.role),
             variables: version.variables.clone(),
-            metrics: metrics::version_metrics(m, &extra),
+            protocol: version.protocol(),
+            metrics: metrics::version_metrics(m, version.protocol(), &extra),
             histogram: histogram_buckets(&m.latency),
             status_counts: m
                 .status_counts
                 .iter()
-                .map(|(status, count)| (status.to_string(), *count))
+                .map(|(status, count)| {
+                    let key = match version.protocol() {
+                        Protocol::Http => status.to_string(),
+                        Protocol::Grpc => crate::grpc::status_label(*status),
+                    };
+                    (key, *count)
+                })
                 .collect(),
             error_kinds: m.error_kinds.clone(),
             achieved_qps,
@@ -103,7 +110,8 @@ impl ExperimentResult {
                     latency: h.clone(),
                     ..Measurement::default()
                 };
-                let mut latency_metrics = metrics::version_metrics(&service, &extra);
+                let mut latency_metrics =
+                    metrics::version_metrics(&service, version.protocol(), &extra);
                 latency_metrics.retain(|name, _| {
                     name.parse::<Metric>()
                         .is_ok_and(|metric| metric.is_latency())

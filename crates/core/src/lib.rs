@@ -7,6 +7,7 @@
 //! reports) reads.
 
 pub mod document;
+pub mod grpc;
 pub mod looks;
 pub mod measure;
 pub mod metrics;

@@ -3,6 +3,10 @@
 //! Latencies are in milliseconds. A percentile such as `http/latency-p95` is read from the
 //! latency HdrHistogram in [`Metric::value`]; `http/latency` itself is the histogram, turned
 //! into a few log-spaced buckets for reports by [`histogram_buckets`].
+//!
+//! A version loaded over gRPC has the same metrics under the `grpc/` prefix
+//! (`grpc/error-rate`, `grpc/latency-p95` …): a [`Metric`] is the quantity, a [`Protocol`]
+//! names it.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,6 +21,52 @@ pub const DEFAULT_PERCENTILES: [f64; 6] = [50.0, 75.0, 90.0, 95.0, 99.0, 99.9];
 /// At most this many buckets in a version's report histogram: enough for a picture, small
 /// enough that three versions stay a few kilobytes in the result ConfigMap.
 pub const MAX_HISTOGRAM_BUCKETS: usize = 60;
+
+/// What a version is loaded with, which prefixes its metric names.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// HTTP/1.1 or HTTP/2 requests: `http/…` metrics, HTTP status codes.
+    #[default]
+    Http,
+    /// gRPC unary calls: `grpc/…` metrics, gRPC status codes.
+    Grpc,
+}
+
+impl Protocol {
+    /// The metric name prefix, `http` or `grpc`.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Protocol::Http => "http",
+            Protocol::Grpc => "grpc",
+        }
+    }
+
+    /// Whether this is the default, HTTP (for `skip_serializing_if`).
+    pub fn is_http(&self) -> bool {
+        *self == Protocol::Http
+    }
+
+    /// The protocol a metric name's prefix names, if it is `http/` or `grpc/`.
+    pub fn of_metric(name: &str) -> Option<Protocol> {
+        match name.split_once('/')?.0 {
+            "http" => Some(Protocol::Http),
+            "grpc" => Some(Protocol::Grpc),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Http => "HTTP",
+            Protocol::Grpc => "gRPC",
+        })
+    }
+}
 
 const PERCENTILE_PREFIX: &str = "http/latency-p";
 
@@ -47,7 +97,8 @@ pub enum MetricError {
     /// The name is none of the known metrics.
     #[error(
         "unknown metric {}: expected http/request-count, http/error-count, http/error-rate, \
-         http/latency-mean, -min, -max, -stddev or -pXX (e.g. http/latency-p95)",
+         http/latency-mean, -min, -max, -stddev or -pXX (e.g. http/latency-p95); grpc/… \
+         for a gRPC version",
         crate::quote::quote(.0)
     )]
     Unknown(String),
@@ -68,6 +119,15 @@ impl Metric {
     /// The Iter8-compatible name, e.g. `http/latency-p97.5`.
     pub fn name(&self) -> String {
         self.to_string()
+    }
+
+    /// The name under `protocol`'s prefix, e.g. `grpc/latency-p97.5`.
+    pub fn name_in(&self, protocol: Protocol) -> String {
+        let name = self.to_string();
+        match protocol {
+            Protocol::Http => name,
+            Protocol::Grpc => format!("grpc/{}", &name["http/".len()..]),
+        }
     }
 
     /// Whether the value is a latency in milliseconds.
@@ -131,7 +191,28 @@ impl fmt::Display for Metric {
 impl FromStr for Metric {
     type Err = MetricError;
 
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
+    /// Reads `http/…` and `grpc/…` names alike (the quantity; [`Protocol::of_metric`] tells
+    /// the prefix).
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        let http;
+        let s = match name.strip_prefix("grpc/") {
+            Some(rest) => {
+                http = format!("http/{rest}");
+                http.as_str()
+            }
+            None => name,
+        };
+        let renamed = |err: MetricError| match err {
+            MetricError::Unknown(_) => MetricError::Unknown(name.to_owned()),
+            MetricError::BadPercentile(_) => MetricError::BadPercentile(name.to_owned()),
+            MetricError::Histogram => MetricError::Histogram,
+        };
+        Self::from_http_name(s).map_err(renamed)
+    }
+}
+
+impl Metric {
+    fn from_http_name(s: &str) -> Result<Self, MetricError> {
         Ok(match s {
             "http/request-count" => Metric::RequestCount,
             "http/error-count" => Metric::ErrorCount,
@@ -165,11 +246,16 @@ pub(crate) fn us_to_ms(us: f64) -> f64 {
     us / 1000.0
 }
 
-/// Every metric value of one version, by name: the counts, the error rate, the latency
-/// summary, the [`DEFAULT_PERCENTILES`] and whatever `extra` metrics the SLOs name.
+/// Every metric value of one version, by name under `protocol`'s prefix: the counts, the
+/// error rate, the latency summary, the [`DEFAULT_PERCENTILES`] and whatever `extra` metrics
+/// the SLOs name.
 ///
 /// A metric that cannot be computed is left out rather than written as NaN.
-pub fn version_metrics(m: &Measurement, extra: &[Metric]) -> BTreeMap<String, f64> {
+pub fn version_metrics(
+    m: &Measurement,
+    protocol: Protocol,
+    extra: &[Metric],
+) -> BTreeMap<String, f64> {
     let mut wanted = vec![
         Metric::RequestCount,
         Metric::ErrorCount,
@@ -183,7 +269,7 @@ pub fn version_metrics(m: &Measurement, extra: &[Metric]) -> BTreeMap<String, f6
     wanted.extend_from_slice(extra);
     wanted
         .into_iter()
-        .filter_map(|metric| metric.value(m).map(|v| (metric.name(), v)))
+        .filter_map(|metric| metric.value(m).map(|v| (metric.name_in(protocol), v)))
         .collect()
 }
 
@@ -214,6 +300,32 @@ mod tests {
             "http/latency-p97.5".parse::<Metric>().unwrap(),
             Metric::LatencyPercentile(97.5)
         );
+    }
+
+    #[test]
+    fn grpc_names_are_the_same_quantities() {
+        for (grpc, http) in [
+            ("grpc/error-rate", "http/error-rate"),
+            ("grpc/latency-p99.9", "http/latency-p99.9"),
+            ("grpc/latency-mean", "http/latency-mean"),
+        ] {
+            let metric: Metric = grpc.parse().unwrap();
+            assert_eq!(metric, http.parse::<Metric>().unwrap());
+            assert_eq!(metric.name_in(Protocol::Grpc), grpc);
+            assert_eq!(Protocol::of_metric(grpc), Some(Protocol::Grpc));
+        }
+        assert_eq!(
+            "grpc/latency-p0".parse::<Metric>(),
+            Err(MetricError::BadPercentile("grpc/latency-p0".into()))
+        );
+        assert_eq!(
+            "grpc/bogus".parse::<Metric>(),
+            Err(MetricError::Unknown("grpc/bogus".into()))
+        );
+        let m = measurement(&[10, 20, 30], 1);
+        let all = version_metrics(&m, Protocol::Grpc, &[]);
+        assert_eq!(all["grpc/request-count"], 3.0);
+        assert!(all.keys().all(|k| k.starts_with("grpc/")), "{all:?}");
     }
 
     #[test]
@@ -273,7 +385,7 @@ mod tests {
     #[test]
     fn nothing_measured_gives_no_nan() {
         let m = Measurement::default();
-        let all = version_metrics(&m, &[Metric::LatencyPercentile(97.5)]);
+        let all = version_metrics(&m, Protocol::Http, &[Metric::LatencyPercentile(97.5)]);
         assert_eq!(all.len(), 2, "{all:?}");
         assert_eq!(all["http/request-count"], 0.0);
         assert!(all.values().all(|v| v.is_finite()));
@@ -282,7 +394,7 @@ mod tests {
     #[test]
     fn version_metrics_include_slo_percentiles() {
         let m = measurement(&[10, 20, 30], 0);
-        let all = version_metrics(&m, &[Metric::LatencyPercentile(97.5)]);
+        let all = version_metrics(&m, Protocol::Http, &[Metric::LatencyPercentile(97.5)]);
         assert!(all.contains_key("http/latency-p97.5"));
         assert!(all.contains_key("http/latency-p99.9"));
         assert!(all.contains_key("http/latency-stddev"));

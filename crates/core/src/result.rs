@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::measure::ErrorKind;
+use crate::metrics::Protocol;
 use crate::rollout::{DeploymentPattern, IterationVerdict, WeightLimits};
 use crate::spec::{Role, TestingPattern};
 
@@ -219,11 +220,16 @@ pub struct VersionResult {
     /// The version's variables from the spec.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub variables: BTreeMap<String, String>,
-    /// Metric values by Iter8-compatible name (`http/latency-p95` …), latencies in ms.
+    /// What the version was loaded with; absent for HTTP.
+    #[serde(default, skip_serializing_if = "Protocol::is_http")]
+    pub protocol: Protocol,
+    /// Metric values by Iter8-compatible name (`http/latency-p95` …, `grpc/latency-p95` …
+    /// for gRPC), latencies in ms.
     pub metrics: BTreeMap<String, f64>,
     /// The latency histogram (`http/latency`), for reports.
     pub histogram: Vec<HistogramBucket>,
-    /// Responses per status code (as a string key, e.g. `"200"`).
+    /// Responses per status code (as a string key: `"200"`; for gRPC the code's name, e.g.
+    /// `"OK"`, `"DEADLINE_EXCEEDED"`).
     pub status_counts: BTreeMap<String, u64>,
     /// Errors per kind.
     pub error_kinds: BTreeMap<ErrorKind, u64>,

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::metrics::Protocol;
+
 pub use crate::rollout::{
     DeploymentPattern, LoopDuration, ReadinessObject, ReadinessSpec, WeightLimits, WeightObjRef,
 };
@@ -204,6 +206,85 @@ pub struct VersionSpec {
     /// loop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_obj_ref: Option<WeightObjRef>,
+    /// The gRPC call to make, for a `grpc://` or `grpcs://` URL (gRPC unary calls over
+    /// HTTP/2 instead of HTTP requests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<GrpcSpec>,
+}
+
+impl VersionSpec {
+    /// A version named `name` loaded at `url`, with nothing else set.
+    pub fn new(name: impl Into<String>, url: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            url: url.into(),
+            headers: Vec::new(),
+            role: Role::default(),
+            variables: BTreeMap::new(),
+            weight_obj_ref: None,
+            grpc: None,
+        }
+    }
+
+    /// The rules of a gRPC version's `url` and `grpc` section, with paths relative to the
+    /// version (`url`, `grpc.call` …); empty for an HTTP version. A spec's validation
+    /// applies them too.
+    pub fn grpc_problems(&self) -> Vec<FieldError> {
+        let mut p = Problems::default();
+        if let Some(grpc) = &self.grpc {
+            validate::grpc_url("url", &self.url, &mut p);
+            validate::grpc_call("grpc", grpc, &mut p);
+        }
+        p.0
+    }
+
+    /// What the version is loaded with: gRPC when it has a `grpc` section.
+    pub fn protocol(&self) -> Protocol {
+        if self.grpc.is_some() {
+            Protocol::Grpc
+        } else {
+            Protocol::Http
+        }
+    }
+}
+
+/// One unary gRPC call, sent again and again: the method, the request message as JSON
+/// (protobuf's JSON mapping), and metadata. The message is built through the `.proto` file's
+/// descriptor when the load is planned; no generated code is needed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GrpcSpec {
+    /// The `.proto` file that declares the service.
+    pub proto: PathBuf,
+    /// Directories `import`s are looked up in; default: the proto file's directory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub import_paths: Vec<PathBuf>,
+    /// The method, `package.Service/Method` (e.g. `slogate.hello.v1.Greeter/SayHello`).
+    pub call: String,
+    /// The request message in protobuf's JSON mapping; default `{}` (every field default).
+    #[serde(default = "empty_object", skip_serializing_if = "is_empty_object")]
+    pub data: serde_json::Value,
+    /// Metadata sent with every call (lowercase keys; a `-bin` key's value is base64).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+fn is_empty_object(value: &serde_json::Value) -> bool {
+    value.as_object().is_some_and(serde_json::Map::is_empty)
+}
+
+impl GrpcSpec {
+    /// The service's full name and the method's, from `call` (`pkg.Service/Method`), once it
+    /// has been validated.
+    pub fn service_and_method(&self) -> Option<(&str, &str)> {
+        let (service, method) = self.call.trim_start_matches('/').split_once('/')?;
+        (!service.is_empty() && !method.is_empty() && !method.contains('/'))
+            .then_some((service, method))
+    }
 }
 
 /// One HTTP header.
@@ -757,7 +838,13 @@ impl ExperimentSpec {
                 },
             }]));
         }
-        let (spec, mut problems) = crate::shape::read::<ExperimentSpec>(tree);
+        let (mut spec, mut problems) = crate::shape::read::<ExperimentSpec>(tree);
+        // gRPC runs on HTTP/2: a gRPC experiment's load settings say so whatever `http2` says.
+        if let Some(spec) = &mut spec
+            && spec.versions.iter().any(|v| v.grpc.is_some())
+        {
+            spec.load.http2 = true;
+        }
         let shape_problems = problems.len();
         if let Some(spec) = &spec {
             let mut v = Problems::default();
@@ -921,7 +1008,23 @@ mod validate {
                     ),
                 );
             }
-            http_url(&format!("{at}.url"), &v.url, p);
+            match &v.grpc {
+                None => http_url(&format!("{at}.url"), &v.url, p),
+                Some(grpc) => {
+                    grpc_url(&format!("{at}.url"), &v.url, p);
+                    grpc_call(&format!("{at}.grpc"), grpc, p);
+                }
+            }
+            if i > 0 && v.protocol() != spec.versions[0].protocol() {
+                p.add(
+                    format!("{at}.grpc"),
+                    format!(
+                        "versions[0] is loaded over {} and this one over {}: every version of an experiment is loaded with the same protocol, so that their metrics compare",
+                        spec.versions[0].protocol(),
+                        v.protocol()
+                    ),
+                );
+            }
             headers(&format!("{at}.headers"), &v.headers, p);
             for key in v.variables.keys() {
                 if key.is_empty()
@@ -1328,6 +1431,26 @@ mod validate {
         }
     }
 
+    /// An SLO's metric names the protocol its versions are loaded with: `grpc/…` for gRPC.
+    fn metric_protocol(at: &str, slo: &SloSpec, versions: &[VersionSpec], p: &mut Problems) {
+        let (Some(named), Some(first)) = (Protocol::of_metric(&slo.metric), versions.first())
+        else {
+            return;
+        };
+        let loaded = first.protocol();
+        if named != loaded {
+            p.add(
+                format!("{at}.metric"),
+                format!(
+                    "{} is a {named} metric, but the versions are loaded over {loaded}: write {}/{}",
+                    quote(&slo.metric),
+                    loaded.prefix(),
+                    slo.metric.split_once('/').map_or("", |(_, rest)| rest)
+                ),
+            );
+        }
+    }
+
     fn slo(at: &str, slo: &SloSpec, versions: &[VersionSpec], p: &mut Problems) {
         let metric = match slo.metric.parse::<Metric>() {
             Ok(m) => Some(m),
@@ -1336,6 +1459,9 @@ mod validate {
                 None
             }
         };
+        if metric.is_some() {
+            metric_protocol(at, slo, versions, p);
+        }
         if slo.upper_limit.is_none() && slo.lower_limit.is_none() {
             p.add(at, "give upperLimit, lowerLimit or both");
         }
@@ -1400,6 +1526,9 @@ mod validate {
                 None
             }
         };
+        if metric.is_some() {
+            metric_protocol(at, slo, versions, p);
+        }
         if let Some(m) = metric
             && !matches!(
                 m,
@@ -1546,6 +1675,88 @@ mod validate {
                     format!("promotion.{field}"),
                     "must not be empty; leave it out for the default",
                 );
+            }
+        }
+    }
+
+    /// A gRPC target: `grpc://HOST:PORT` (plaintext HTTP/2) or `grpcs://HOST:PORT` (TLS).
+    pub(super) fn grpc_url(path: &str, text: &str, p: &mut Problems) {
+        match url::Url::parse(text) {
+            Err(err) => p.add(path, format!("{} is not a URL: {err}", quote(text))),
+            Ok(u) if !matches!(u.scheme(), "grpc" | "grpcs") => p.add(
+                path,
+                format!(
+                    "{}: a version with a grpc section is loaded at grpc://HOST:PORT (plaintext) or grpcs://HOST:PORT (TLS), not {}",
+                    quote(text),
+                    quote(u.scheme())
+                ),
+            ),
+            Ok(u) if u.host_str().is_none_or(str::is_empty) => {
+                p.add(path, format!("{} has no host", quote(text)))
+            }
+            Ok(u) if u.port().is_none() => p.add(
+                path,
+                format!("{} has no port: gRPC has no default one", quote(text)),
+            ),
+            Ok(u) if !matches!(u.path(), "" | "/") || u.query().is_some() => p.add(
+                path,
+                format!(
+                    "{}: a gRPC target is HOST:PORT only; the method goes in grpc.call",
+                    quote(text)
+                ),
+            ),
+            Ok(_) => {}
+        }
+    }
+
+    /// The `grpc` section: a method name of the right form, a JSON object, metadata keys
+    /// gRPC allows. Whether the proto file declares the method is checked when the load is
+    /// planned, where the file is read.
+    pub(super) fn grpc_call(at: &str, grpc: &GrpcSpec, p: &mut Problems) {
+        if grpc.proto.as_os_str().is_empty() {
+            p.add(format!("{at}.proto"), "must name the service's .proto file");
+        }
+        let named = grpc.service_and_method().is_some_and(|(service, method)| {
+            let ident = |s: &str| {
+                s.chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            };
+            service.split('.').all(ident) && ident(method)
+        });
+        if !named {
+            p.add(
+                format!("{at}.call"),
+                format!(
+                    "{} is not package.Service/Method (e.g. slogate.hello.v1.Greeter/SayHello)",
+                    quote(&grpc.call)
+                ),
+            );
+        }
+        if !grpc.data.is_object() {
+            p.add(
+                format!("{at}.data"),
+                "must be the request message as a JSON object, e.g. {\"name\": \"slogate\"}",
+            );
+        }
+        for (key, value) in &grpc.metadata {
+            let path = format!("{at}.metadata.{key}");
+            if key.is_empty()
+                || !key.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+                })
+            {
+                p.add(
+                    path,
+                    "a metadata key is lowercase letters, digits, '-', '_' and '.'",
+                );
+            } else if key.starts_with("grpc-")
+                || matches!(key.as_str(), "content-type" | "te" | "user-agent")
+            {
+                p.add(path, "is set by gRPC itself; choose another key");
+            } else if !key.ends_with("-bin") && !is_header_value(value) {
+                p.add(path, "the value holds a control character");
             }
         }
     }

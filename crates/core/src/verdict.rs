@@ -1574,6 +1574,7 @@ mod tests {
             role,
             variables: Default::default(),
             weight_obj_ref: None,
+            grpc: None,
         };
         let w = winner(
             &[],

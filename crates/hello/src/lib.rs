@@ -28,6 +28,8 @@
 //! requests 10, 20, 30 …), so a run of N requests sees exactly `floor(N × fraction)` of them
 //! and the latency percentiles are known in advance.
 
+pub mod grpc;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;

@@ -187,6 +187,7 @@ pub(crate) mod tests {
         result.versions.push(VersionResult {
             name: "candidate".to_owned(),
             url: format!("http://127.0.0.1/{}", "x".repeat(MAX_DATA_BYTES)),
+            protocol: Default::default(),
             role: None,
             variables: Default::default(),
             metrics: BTreeMap::new(),

@@ -285,12 +285,17 @@ impl Recorder {
 
     fn status(&mut self, status: u16, is_error: bool) {
         self.requests += 1;
+        self.tally(status);
+        if is_error {
+            self.error(ErrorKind::Status);
+        }
+    }
+
+    /// Counts one response with `status` in the status distribution.
+    fn tally(&mut self, status: u16) {
         match self.statuses.iter_mut().find(|(s, _)| *s == status) {
             Some((_, count)) => *count += 1,
             None => self.statuses.push((status, 1)),
-        }
-        if is_error {
-            self.error(ErrorKind::Status);
         }
     }
 
@@ -356,7 +361,11 @@ impl Shared {
 }
 
 impl Shared {
+    /// An HTTP status in the error ranges, or a gRPC status other than `OK`.
     fn is_error_status(&self, status: u16) -> bool {
+        if self.template.grpc {
+            return status != slogate_core::grpc::OK;
+        }
         self.error_ranges.iter().any(|r| r.contains(status))
     }
 }
@@ -838,6 +847,11 @@ async fn drive(
                 if measured {
                     if err.kind == ErrorKind::Timeout {
                         rec.timed(sent, due, done);
+                        // A gRPC call whose deadline passed ends DEADLINE_EXCEEDED, whether
+                        // the server or the client noticed first.
+                        if shared.template.grpc {
+                            rec.tally(slogate_core::grpc::DEADLINE_EXCEEDED);
+                        }
                     }
                     rec.failure(err.kind);
                     rec.bytes_sent += shared.template.body.len() as u64;
@@ -880,6 +894,10 @@ async fn exchange(
     timer: &mut Pin<Box<Sleep>>,
 ) -> Result<Response, RequestError> {
     match conn {
+        Connection::H1(_) if template.grpc => Err(RequestError::new(
+            ErrorKind::Protocol,
+            "the server did not agree to HTTP/2 (ALPN h2), which gRPC needs",
+        )),
         Connection::H1(http1) => {
             let work = http1.exchange(&template.h1, template.head);
             tokio::pin!(work);
@@ -938,6 +956,14 @@ async fn exchange_h2(
             .map_err(RequestError::from_h2_before_response)?;
         answered.store(true, Ordering::Relaxed);
         let status = response.status().as_u16();
+        // A trailers-only gRPC answer carries its status in the headers.
+        let head_status = match response.headers().get("grpc-status") {
+            Some(value) if template.grpc => Some(
+                crate::grpc::parse_status(value)
+                    .map_err(|err| RequestError::new(ErrorKind::Protocol, err))?,
+            ),
+            _ => None,
+        };
         let mut body = response.into_body();
         let mut body_bytes = 0u64;
         while let Some(data) = body.data().await {
@@ -946,6 +972,16 @@ async fn exchange_h2(
             // Hands the window back; h2 sends WINDOW_UPDATE once enough has been released.
             let _ = body.flow_control().release_capacity(data.len());
         }
+        let status = if template.grpc {
+            let trailers = match head_status {
+                Some(_) => None,
+                None => body.trailers().await.map_err(RequestError::from_h2)?,
+            };
+            crate::grpc::status(status, head_status, trailers.as_ref())
+                .map_err(|err| RequestError::new(ErrorKind::Protocol, err))?
+        } else {
+            status
+        };
         drop(stream);
         Ok::<_, RequestError>((status, body_bytes))
     };

@@ -1,5 +1,6 @@
-//! HTTP load engine of slogate: open and closed models, every request recorded into
-//! HdrHistograms so memory stays flat however long the run.
+//! HTTP and gRPC load engine of slogate: open and closed models, every request recorded
+//! into HdrHistograms so memory stays flat however long the run. gRPC unary calls are HTTP/2
+//! requests whose outcome is the `grpc-status` of their trailers.
 //!
 //! Check the spec's load section into [`slogate_core::spec::LoadSettings`]
 //! ([`slogate_core::spec::LoadSpec::settings`]), build a [`LoadPlan`] from a version and those
@@ -9,6 +10,7 @@
 mod connect;
 mod engine;
 mod failure;
+mod grpc;
 mod h1;
 mod plan;
 pub mod summary;
@@ -21,6 +23,7 @@ use slogate_core::measure::Measurement;
 use tokio_util::sync::CancellationToken;
 
 pub use failure::RequestError;
+pub use grpc::GrpcError;
 pub use plan::{LoadPlan, StopAfter, Warmup};
 
 /// Why a load run could not start or continue.
@@ -37,6 +40,10 @@ pub enum LoadError {
         /// Why it is invalid.
         reason: String,
     },
+    /// The version's gRPC call cannot be made: the proto file, the method or the message is
+    /// wrong ([`GrpcError::field`] says which).
+    #[error("grpc.{}", .0.field())]
+    Grpc(#[source] GrpcError),
     /// The body file could not be read.
     #[error("bodyFile: cannot read {}", path.display())]
     BodyFile {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{
-    CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderMap, HeaderName, HeaderValue, USER_AGENT,
+    CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderMap, HeaderName, HeaderValue, TE, USER_AGENT,
 };
 use http::{Method, Uri};
 use http_body_util::{BodyExt, Full, Limited};
@@ -19,6 +19,7 @@ pub use slogate_core::spec::{StopAfter, Warmup};
 
 use crate::LoadError;
 use crate::connect::{Connector, tls_config};
+use crate::grpc::GrpcCall;
 
 /// Largest payload `payloadUrl` may deliver.
 const MAX_PAYLOAD_BYTES: usize = 64 << 20;
@@ -47,6 +48,8 @@ pub(crate) struct RequestTemplate {
     /// Headers for HTTP/2 (no `Host`; `:authority` carries it).
     h2_headers: HeaderMap,
     pub(crate) body: Bytes,
+    /// A gRPC call: its outcome is the response's `grpc-status`, and it needs HTTP/2.
+    pub(crate) grpc: bool,
 }
 
 impl RequestTemplate {
@@ -93,10 +96,37 @@ impl LoadPlan {
         load: &LoadSettings,
         extra_roots: Vec<CertificateDer<'static>>,
     ) -> Result<Self, LoadError> {
-        let target = parse_target(&version.url, "url")?;
-        let connector = connector_for(&target, load.http2(), load.timeout(), &extra_roots)?;
-        let body = load_body(load, &extra_roots).await?;
-        let template = build_template(version, load, &target.url, body)?;
+        let Some(grpc) = &version.grpc else {
+            let target = parse_target(&version.url, "url")?;
+            let connector = connector_for(&target, load.http2(), load.timeout(), &extra_roots)?;
+            let body = load_body(load, &extra_roots).await?;
+            let template = build_template(version, load, &target.url, body)?;
+            return Ok(Self {
+                version: version.name.clone(),
+                url: target.url,
+                settings: load.clone(),
+                template: Arc::new(template),
+                connector,
+            });
+        };
+        let call = GrpcCall::resolve(grpc).map_err(LoadError::Grpc)?;
+        let target = parse_grpc_target(&version.url, &call.path)?;
+        let tls = if target.https {
+            let config = grpc_tls_config(&extra_roots).map_err(LoadError::Tls)?;
+            let name = ServerName::try_from(target.host.clone())
+                .map_err(|err| invalid("url", format!("host {:?}: {err}", target.host)))?;
+            Some((Arc::new(config), name))
+        } else {
+            None
+        };
+        let connector = Connector::new(
+            target.host.clone(),
+            target.port,
+            tls,
+            !target.https,
+            load.timeout(),
+        );
+        let template = grpc_template(version, load, &target.url, call)?;
         Ok(Self {
             version: version.name.clone(),
             url: target.url,
@@ -147,6 +177,110 @@ struct Target {
     host: String,
     port: u16,
     https: bool,
+}
+
+/// A `grpc://` or `grpcs://` target as the `http(s)://` URL its requests go to, with the
+/// method's path.
+fn parse_grpc_target(text: &str, path: &str) -> Result<Target, LoadError> {
+    let url =
+        url::Url::parse(text).map_err(|err| invalid("url", format!("{}: {err}", quote(text))))?;
+    let scheme = match url.scheme() {
+        "grpc" => "http",
+        "grpcs" => "https",
+        other => {
+            return Err(invalid(
+                "url",
+                format!(
+                    "{}: scheme {} is not grpc or grpcs",
+                    quote(text),
+                    quote(other)
+                ),
+            ));
+        }
+    };
+    let (Some(host), Some(port)) = (url.host_str(), url.port()) else {
+        return Err(invalid(
+            "url",
+            format!("{} needs a host and a port", quote(text)),
+        ));
+    };
+    let host_port = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let http = format!("{scheme}://{host_port}{path}");
+    let mut target = parse_target(&http, "url")?;
+    target.host = target
+        .host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    Ok(target)
+}
+
+/// TLS for gRPC: the system's roots and `extra_roots`, ALPN `h2` only (gRPC needs HTTP/2).
+fn grpc_tls_config(
+    extra_roots: &[CertificateDer<'static>],
+) -> Result<rustls::ClientConfig, rustls::Error> {
+    let mut config = tls_config(true, extra_roots)?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(config)
+}
+
+/// The HTTP/2 request every gRPC call sends: `POST` to the method's path with gRPC's
+/// headers, the deadline as `grpc-timeout`, the load's and the version's headers and the
+/// call's metadata, and the framed message as the body.
+fn grpc_template(
+    version: &VersionSpec,
+    load: &LoadSettings,
+    url: &url::Url,
+    call: GrpcCall,
+) -> Result<RequestTemplate, LoadError> {
+    let absolute_uri = Uri::try_from(url.as_str())
+        .map_err(|err| invalid("url", format!("{}: {err}", quote(url.as_str()))))?;
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert(TE, HeaderValue::from_static("trailers"));
+    headers.insert(
+        USER_AGENT,
+        HeaderValue::from_static(concat!("slogate/", env!("CARGO_PKG_VERSION"))),
+    );
+    let timeout = HeaderValue::from_str(&crate::grpc::timeout_header(load.timeout()))
+        .map_err(|_| invalid("timeout", "cannot be sent as grpc-timeout"))?;
+    headers.insert("grpc-timeout", timeout);
+    for header in load.headers().iter().chain(&version.headers) {
+        let name =
+            HeaderName::from_bytes(header.name.to_ascii_lowercase().as_bytes()).map_err(|_| {
+                invalid(
+                    "headers",
+                    format!("{} is not a metadata key", quote(&header.name)),
+                )
+            })?;
+        let value = HeaderValue::from_str(&header.value).map_err(|_| {
+            invalid(
+                "headers",
+                format!(
+                    "the value of {} is not a metadata value ({})",
+                    quote(&header.name),
+                    header_value_problem(&header.value)
+                ),
+            )
+        })?;
+        headers.append(name, value);
+    }
+    for (name, value) in &call.metadata {
+        headers.append(name.clone(), value.clone());
+    }
+    Ok(RequestTemplate {
+        h1: Bytes::new(),
+        head: false,
+        method: Method::POST,
+        absolute_uri,
+        h2_headers: headers,
+        body: call.body,
+        grpc: true,
+    })
 }
 
 /// Parses an http(s) URL with a host; `field` names the setting in errors.
@@ -368,6 +502,7 @@ fn build_template(
         absolute_uri,
         h2_headers,
         body,
+        grpc: false,
     })
 }
 
@@ -408,6 +543,7 @@ mod tests {
             role: Default::default(),
             variables: Default::default(),
             weight_obj_ref: None,
+            grpc: None,
         }
     }
 

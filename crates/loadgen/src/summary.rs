@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use slogate_core::measure::{ErrorKind, Measurement};
+use slogate_core::metrics::Protocol;
 
 use crate::LoadError;
 
@@ -54,6 +55,9 @@ pub struct Summary {
     pub api_version: &'static str,
     /// The URL loaded.
     pub url: String,
+    /// `grpc` for gRPC calls; absent for HTTP.
+    #[serde(skip_serializing_if = "Protocol::is_http")]
+    pub protocol: Protocol,
     /// `closed` (as fast as responses come) or `open` (fixed rate).
     pub model: &'static str,
     /// Connections opened at the start.
@@ -82,8 +86,9 @@ pub struct Summary {
     pub latency: LatencyStats,
     /// Open model only: latency from the actual send time (uncorrected service time).
     pub service_time: Option<LatencyStats>,
-    /// How many responses carried each status code.
-    pub status_counts: BTreeMap<u16, u64>,
+    /// How many responses carried each status code: the HTTP status (`"200"`), or for gRPC
+    /// the status code's name (`"OK"`, `"UNAVAILABLE"`).
+    pub status_counts: BTreeMap<String, u64>,
     /// How many errors of each kind.
     pub error_kinds: BTreeMap<ErrorKind, u64>,
     /// Response body bytes received.
@@ -225,12 +230,26 @@ fn buckets(h: &Histogram<u64>) -> Vec<Bucket> {
 }
 
 impl Summary {
-    /// Summarises `m`, a run against `url` over `connections` connections.
+    /// Summarises `m`, a run against `url` over `connections` connections (HTTP; see
+    /// [`Summary::for_protocol`]).
     pub fn new(m: &Measurement, url: &str, connections: u32, percentiles: &[f64]) -> Self {
+        Self::for_protocol(m, Protocol::Http, url, connections, percentiles)
+    }
+
+    /// Summarises `m`, a run of `protocol` requests (gRPC statuses are named) against `url`
+    /// over `connections` connections.
+    pub fn for_protocol(
+        m: &Measurement,
+        protocol: Protocol,
+        url: &str,
+        connections: u32,
+        percentiles: &[f64],
+    ) -> Self {
         let elapsed = m.elapsed.as_secs_f64();
         Self {
             api_version: API_VERSION,
             url: url.to_owned(),
+            protocol,
             model: if m.target_qps.is_some() {
                 "open"
             } else {
@@ -263,7 +282,17 @@ impl Summary {
                 .service_time
                 .as_ref()
                 .map(|h| LatencyStats::new(h, percentiles)),
-            status_counts: m.status_counts.clone(),
+            status_counts: m
+                .status_counts
+                .iter()
+                .map(|(status, count)| {
+                    let key = match protocol {
+                        Protocol::Http => status.to_string(),
+                        Protocol::Grpc => slogate_core::grpc::status_label(*status),
+                    };
+                    (key, *count)
+                })
+                .collect(),
             error_kinds: m.error_kinds.clone(),
             bytes_received: m.bytes_received,
             bytes_sent: m.bytes_sent,

@@ -170,6 +170,7 @@ fn version(url: &str) -> VersionSpec {
         role: Default::default(),
         variables: Default::default(),
         weight_obj_ref: None,
+        grpc: None,
     }
 }
 

@@ -40,6 +40,7 @@ async fn load(
         role: Default::default(),
         variables: Default::default(),
         weight_obj_ref: None,
+        grpc: None,
     };
     let spec = LoadSpec {
         connections: 2,

@@ -77,6 +77,7 @@ fn demo_spec(url: String, baseline_url: Option<String>, args: &Args) -> Experime
             role: Default::default(),
             variables: Default::default(),
             weight_obj_ref: None,
+            grpc: None,
         }],
         load: LoadSpec {
             connections: 8,
@@ -109,6 +110,7 @@ fn demo_spec(url: String, baseline_url: Option<String>, args: &Args) -> Experime
                 role: Role::Baseline,
                 variables: [("promote".to_owned(), "baseline".to_owned())].into(),
                 weight_obj_ref: None,
+                grpc: None,
             },
         );
         spec.strategy = Some(StrategySpec {

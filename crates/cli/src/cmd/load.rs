@@ -4,14 +4,16 @@
 //! turned into a [`LoadSpec`] and checked by the same rules as a spec's `load:` section into
 //! the [`slogate_core::spec::LoadSettings`] the engine takes; every problem names its flag.
 
+use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::anyhow;
+use slogate_core::metrics::Protocol;
 use slogate_core::quote::quote;
-use slogate_core::spec::{Header, LoadSpec, VersionSpec};
+use slogate_core::spec::{GrpcSpec, Header, LoadSpec, VersionSpec};
 use slogate_loadgen::summary::{Summary, parse_percentiles};
 use slogate_loadgen::{LoadError, LoadPlan, LoadProgress, Phase, RunOptions};
 use tokio_util::sync::CancellationToken;
@@ -24,8 +26,25 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 /// Flags of `slogate load`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The URL to load (http or https).
+    /// The URL to load: http or https; grpc://HOST:PORT or grpcs://HOST:PORT for gRPC calls
+    /// (with --proto and --call).
     url: String,
+    /// gRPC: the .proto file that declares the service (compiled here; no protoc needed).
+    #[arg(long, value_name = "FILE", help_heading = "gRPC")]
+    proto: Option<PathBuf>,
+    /// gRPC: a directory the proto file's imports are looked up in; repeat for more (its
+    /// own directory is always searched).
+    #[arg(long = "import-path", value_name = "DIR", help_heading = "gRPC")]
+    import_paths: Vec<PathBuf>,
+    /// gRPC: the unary method to call, package.Service/Method.
+    #[arg(long, value_name = "METHOD", help_heading = "gRPC")]
+    call: Option<String>,
+    /// gRPC: the request message as JSON (protobuf's JSON mapping); default {}.
+    #[arg(short = 'd', long, value_name = "JSON", value_parser = parse_json, help_heading = "gRPC")]
+    data: Option<serde_json::Value>,
+    /// gRPC: a metadata entry `key: value` sent with every call; repeat for more.
+    #[arg(short = 'M', long = "metadata", value_name = "KEY: VALUE", value_parser = parse_header, help_heading = "gRPC")]
+    metadata: Vec<Header>,
     /// Connections, each with one request in flight at a time (see --streams).
     #[arg(short = 'c', long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
     connections: u32,
@@ -136,6 +155,10 @@ fn parse_header(text: &str) -> Result<Header, String> {
     })
 }
 
+fn parse_json(text: &str) -> Result<serde_json::Value, String> {
+    serde_json::from_str(text).map_err(|err| format!("not JSON: {err}"))
+}
+
 fn parse_percentile_list(text: &str) -> Result<Percentiles, String> {
     match parse_percentiles(text) {
         Ok(list) => Ok(Percentiles(list)),
@@ -144,9 +167,16 @@ fn parse_percentile_list(text: &str) -> Result<Percentiles, String> {
     }
 }
 
+/// The second step of a field path: `call` of `grpc.call`.
+fn field_path_rest(field: &str) -> &str {
+    field.split_once('.').map_or("", |(_, rest)| {
+        rest.split(['.', '[']).next().unwrap_or(rest)
+    })
+}
+
 /// The flag behind a load setting (a field path of the load section), for error messages.
-fn flag_of(field: &str) -> &'static str {
-    let field = field.split(['.', '[']).next().unwrap_or(field);
+fn flag_of(path: &str) -> &'static str {
+    let field = path.split(['.', '[']).next().unwrap_or(path);
     match field {
         "url" => "URL",
         "connections" => "-c/--connections",
@@ -163,6 +193,13 @@ fn flag_of(field: &str) -> &'static str {
         "warmupRequests" => "--warmup-requests",
         "warmup" => "--warmup",
         "streams" => "--streams",
+        "grpc" => match field_path_rest(path) {
+            "proto" => "--proto",
+            "call" => "--call",
+            "data" => "-d/--data",
+            "metadata" => "-M/--metadata",
+            _ => "a gRPC flag",
+        },
         _ => "a flag",
     }
 }
@@ -189,25 +226,107 @@ impl Args {
             ..LoadSpec::default()
         }
     }
+
+    /// The gRPC call the flags describe, for a grpc:// or grpcs:// target; every flag that
+    /// does not fit the target is a problem.
+    fn grpc(&self) -> Result<Option<GrpcSpec>, Vec<String>> {
+        let grpc_target = self.url.starts_with("grpc://") || self.url.starts_with("grpcs://");
+        let given = [
+            ("--proto", self.proto.is_some()),
+            ("--call", self.call.is_some()),
+            ("-d/--data", self.data.is_some()),
+            ("-M/--metadata", !self.metadata.is_empty()),
+            ("--import-path", !self.import_paths.is_empty()),
+        ];
+        if !grpc_target {
+            let stray: Vec<String> = given
+                .iter()
+                .filter(|(_, set)| *set)
+                .map(|(flag, _)| {
+                    format!(
+                        "{flag}: only for a gRPC target (grpc://HOST:PORT or grpcs://HOST:PORT)"
+                    )
+                })
+                .collect();
+            return if stray.is_empty() {
+                Ok(None)
+            } else {
+                Err(stray)
+            };
+        }
+        let mut problems = Vec::new();
+        if self.proto.is_none() {
+            problems.push("--proto: a gRPC target needs the service's .proto file".to_owned());
+        }
+        if self.call.is_none() {
+            problems
+                .push("--call: a gRPC target needs the method, package.Service/Method".to_owned());
+        }
+        for (flag, set) in [
+            ("-m/--method", self.method.is_some()),
+            ("--body", self.body.is_some()),
+            ("--body-file", self.body_file.is_some()),
+            ("--content-type", self.content_type.is_some()),
+        ] {
+            if set {
+                problems.push(format!(
+                    "{flag}: not for gRPC calls; the message is -d/--data"
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let mut metadata = BTreeMap::new();
+        for entry in &self.metadata {
+            metadata.insert(entry.name.to_ascii_lowercase(), entry.value.clone());
+        }
+        Ok(Some(GrpcSpec {
+            proto: self.proto.clone().unwrap_or_default(),
+            import_paths: self.import_paths.clone(),
+            call: self.call.clone().unwrap_or_default(),
+            data: self
+                .data
+                .clone()
+                .unwrap_or_else(|| serde_json::Value::Object(Default::default())),
+            metadata,
+        }))
+    }
 }
 
 /// Runs `slogate load`.
 pub async fn run(args: Args) -> CmdResult {
+    let mut problems = Vec::new();
+    let grpc = args.grpc().unwrap_or_else(|stray| {
+        problems.extend(stray);
+        None
+    });
     let version = VersionSpec {
-        name: "target".to_owned(),
-        url: args.url.clone(),
-        headers: Vec::new(),
-        role: Default::default(),
-        variables: Default::default(),
-        weight_obj_ref: None,
+        grpc,
+        ..VersionSpec::new("target", args.url.clone())
     };
-    let settings = args.load_spec().settings().map_err(|problems| {
-        let lines: Vec<String> = problems
+    let protocol = version.protocol();
+    let mut load = args.load_spec();
+    // gRPC runs on HTTP/2.
+    load.http2 |= protocol == Protocol::Grpc;
+    problems.extend(
+        version
+            .grpc_problems()
             .iter()
-            .map(|p| format!("{}: {}", flag_of(&p.path), p.reason))
-            .collect();
-        Failure::Invalid(anyhow!("{}", lines.join("\n")))
-    })?;
+            .map(|p| format!("{}: {}", flag_of(&p.path), p.reason)),
+    );
+    let settings = load.settings();
+    if let Err(load_problems) = &settings {
+        problems.extend(
+            load_problems
+                .iter()
+                .map(|p| format!("{}: {}", flag_of(&p.path), p.reason)),
+        );
+    }
+    let settings = match settings {
+        Ok(settings) if problems.is_empty() => settings,
+        _ => return Err(Failure::Invalid(anyhow!("{}", problems.join("\n")))),
+    };
     let plan = LoadPlan::new(&version, &settings)
         .await
         .map_err(|err| match err {
@@ -218,6 +337,10 @@ pub async fn run(args: Args) -> CmdResult {
                 "--body-file: cannot read {}: {source}",
                 path.display()
             )),
+            LoadError::Grpc(err) => {
+                let flag = flag_of(&format!("grpc.{}", err.field()));
+                Failure::Invalid(anyhow!("{flag}: {:#}", anyhow::Error::new(err)))
+            }
             other => Failure::Runtime(anyhow::Error::new(other)),
         })?;
 
@@ -235,8 +358,9 @@ pub async fn run(args: Args) -> CmdResult {
     printer.abort();
     let measurement = measured.map_err(|err| Failure::Runtime(anyhow::Error::new(err)))?;
 
-    let summary = Summary::new(
+    let summary = Summary::for_protocol(
         &measurement,
+        protocol,
         &args.url,
         args.connections,
         &args.percentiles.0,
