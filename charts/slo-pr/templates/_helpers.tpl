@@ -86,7 +86,9 @@ need two values at once live here, so `helm template` names the values and the r
 {{- if $v.contentType -}}{{- $_ := set $load "contentType" $v.contentType -}}{{- end -}}
 {{- $slos := list -}}
 {{- $fraction := "; it is a fraction (0.01 means 1 %)" -}}
-{{- range $limit := list (list "limitMeanLatency" "http/latency-mean" $v.limitMeanLatency (dict)) (list "limitErrorRate" "http/error-rate" $v.limitErrorRate (dict "max" 1 "hint" $fraction)) (list "limit95thPercentileLatency" "http/latency-p95" $v.limit95thPercentileLatency (dict)) -}}
+{{- /* A gRPC target's limits are on its grpc/... metrics. */ -}}
+{{- $m := ternary "grpc" "http" (not (empty $v.grpc)) -}}
+{{- range $limit := list (list "limitMeanLatency" (printf "%s/latency-mean" $m) $v.limitMeanLatency (dict)) (list "limitErrorRate" (printf "%s/error-rate" $m) $v.limitErrorRate (dict "max" 1 "hint" $fraction)) (list "limit95thPercentileLatency" (printf "%s/latency-p95" $m) $v.limit95thPercentileLatency (dict)) -}}
 {{- if not (kindIs "invalid" (index $limit 2)) -}}
 {{- $check := merge (dict "name" (index $limit 0) "value" (index $limit 2) "min" 0) (index $limit 3) -}}
 {{- $slos = append $slos (dict "metric" (index $limit 1) "upperLimit" (float64 (include "slo-pr.number" $check))) -}}
@@ -102,7 +104,7 @@ need two values at once live here, so `helm template` names the values and the r
 {{- $slos = append $slos $slo -}}
 {{- end -}}
 {{- $versions := list (dict "name" "candidate" "url" $v.URL) -}}
-{{- $relative := list (list "maxIncreaseMeanLatency" "http/latency-mean" $v.maxIncreaseMeanLatency) (list "maxIncrease95thPercentileLatency" "http/latency-p95" $v.maxIncrease95thPercentileLatency) (list "maxIncreaseErrorRate" "http/error-rate" $v.maxIncreaseErrorRate) -}}
+{{- $relative := list (list "maxIncreaseMeanLatency" (printf "%s/latency-mean" $m) $v.maxIncreaseMeanLatency) (list "maxIncrease95thPercentileLatency" (printf "%s/latency-p95" $m) $v.maxIncrease95thPercentileLatency) (list "maxIncreaseErrorRate" (printf "%s/error-rate" $m) $v.maxIncreaseErrorRate) -}}
 {{- range $r := $relative -}}
 {{- if not (kindIs "invalid" (index $r 2)) -}}
 {{- if not $v.baselineURL -}}
@@ -165,6 +167,17 @@ need two values at once live here, so `helm template` names the values and the r
 {{- $_ := set $spec "duration" (dict
   "intervalSeconds" (int64 (include "slo-pr.number" (dict "name" "intervalSeconds" "value" (default 20 $v.intervalSeconds) "integer" true "min" 1)))
   "iterationsPerLoop" (int64 (include "slo-pr.number" (dict "name" "iterationsPerLoop" "value" $v.iterationsPerLoop "integer" true "min" 1)))) -}}
+{{- end -}}
+{{- if $v.grpc -}}
+{{- if not (and $v.grpc.proto $v.grpc.call) -}}
+{{- fail "grpc needs proto (the .proto file's text, e.g. --set-file grpc.proto=hello.proto) and call (package.Service/Method)" -}}
+{{- end -}}
+{{- $call := dict "proto" (printf "%s/service.proto" (include "slo-pr.specDir" .)) "call" $v.grpc.call -}}
+{{- if $v.grpc.data -}}{{- $_ := set $call "data" $v.grpc.data -}}{{- end -}}
+{{- if $v.grpc.metadata -}}{{- $_ := set $call "metadata" $v.grpc.metadata -}}{{- end -}}
+{{- range $version := $versions -}}
+{{- $_ := set $version "grpc" $call -}}
+{{- end -}}
 {{- end -}}
 {{- range $version := $versions -}}
 {{- $ref := ternary $v.candidateWeightObjRef $v.baselineWeightObjRef (eq $version.name "candidate") -}}

@@ -817,3 +817,93 @@ fn a_weight_object_in_another_namespace_gets_a_role_there_and_nothing_more() {
         Some("staging")
     );
 }
+
+#[test]
+#[ignore = "needs helm; run by make test"]
+fn a_grpc_target_renders_calls_with_the_proto_mounted_beside_the_spec() {
+    let proto = concat!(env!("CARGO_MANIFEST_DIR"), "/../hello/proto/hello.proto");
+    let args = [
+        "--set",
+        "URL=grpc://greeter.staging.svc.cluster.local:50051",
+        "--set",
+        "baselineURL=grpc://greeter.prod.svc.cluster.local:50051",
+        "--set-file",
+        &format!("grpc.proto={proto}"),
+        "--set",
+        "grpc.call=slogate.hello.v1.Greeter/SayHello",
+        "--set",
+        "grpc.data.name=slogate",
+        "--set",
+        "grpc.metadata.x-team=checkout",
+        "--set",
+        "limitErrorRate=0.01",
+        "--set",
+        "limit95thPercentileLatency=100",
+        "--set",
+        "maxIncrease95thPercentileLatency=10%",
+    ];
+    let r = parse(&template(&args).unwrap());
+    let spec = spec_of(&r);
+    // Both versions make the same call; the limits are on gRPC's metrics.
+    for version in &spec.versions {
+        let grpc = version.grpc.as_ref().expect("a gRPC version");
+        assert_eq!(grpc.proto, PathBuf::from("/etc/slogate/service.proto"));
+        assert_eq!(grpc.call, "slogate.hello.v1.Greeter/SayHello");
+        assert_eq!(grpc.data["name"], "slogate");
+        assert_eq!(grpc.metadata["x-team"], "checkout");
+    }
+    let metrics: Vec<&str> = spec.slos.iter().map(|s| s.metric.as_str()).collect();
+    assert_eq!(
+        metrics,
+        ["grpc/error-rate", "grpc/latency-p95", "grpc/latency-p95"]
+    );
+    // The proto file's text is in the spec ConfigMap and mounted where the spec says.
+    let cm = r
+        .config_maps
+        .iter()
+        .find(|c| c.metadata.name.as_deref() == Some("my-exp-spec"))
+        .unwrap();
+    let shipped = &cm.data.as_ref().unwrap()["service.proto"];
+    assert_eq!(
+        shipped.trim(),
+        std::fs::read_to_string(proto).unwrap().trim()
+    );
+    let pod = r.jobs[0]
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap();
+    let volume = pod
+        .volumes
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|v| v.name == "spec")
+        .unwrap();
+    let items: Vec<&str> = volume
+        .config_map
+        .as_ref()
+        .unwrap()
+        .items
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|i| i.path.as_str())
+        .collect();
+    assert_eq!(items, ["spec.yaml", "service.proto"]);
+
+    // A gRPC target without its call, or without a port, is refused naming the value.
+    let refused = template(&[
+        "--set",
+        "URL=grpc://greeter:50051",
+        "--set",
+        "grpc.call=a.B/C",
+    ])
+    .unwrap_err();
+    assert!(refused.contains("proto"), "{refused}");
+    let refused = template(&["--set", "URL=grpc://greeter"]).unwrap_err();
+    assert!(refused.contains("/URL"), "{refused}");
+}

@@ -108,7 +108,7 @@ pub(crate) fn short_ms(v: f64) -> String {
 
 /// The metric name as reports show it: latencies carry their unit, as Iter8 showed them.
 pub(crate) fn metric_label(metric: &str) -> String {
-    if metric.starts_with("http/latency") {
+    if metric.starts_with("http/latency") || metric.starts_with("grpc/latency") {
         format!("{metric} (msec)")
     } else {
         metric.to_owned()
@@ -122,18 +122,24 @@ fn is_count(metric: &str) -> bool {
 
 /// Where a metric sits in the metrics table: counts, errors, then latencies from the fastest
 /// statistic to the slowest, percentiles in numeric order (p9 before p50), then the rest.
+/// gRPC's metrics (`grpc/…`) sit as HTTP's do.
 pub(crate) fn metric_order(metric: &str) -> (u8, u64, String) {
     let rank_of = |rank: u8| (rank, 0, metric.to_owned());
-    match metric {
-        "http/request-count" => rank_of(0),
-        "http/error-count" => rank_of(1),
-        "http/error-rate" => rank_of(2),
-        "http/latency-min" => rank_of(3),
-        "http/latency-mean" => rank_of(4),
-        "http/latency-max" => rank_of(6),
-        "http/latency-stddev" => rank_of(7),
-        _ => match metric
-            .strip_prefix("http/latency-p")
+    let quantity = metric
+        .strip_prefix("http/")
+        .or_else(|| metric.strip_prefix("grpc/"))
+        .unwrap_or(metric);
+    match quantity {
+        "request-count" => rank_of(0),
+        "error-count" => rank_of(1),
+        "error-rate" => rank_of(2),
+        "latency-min" => rank_of(3),
+        "latency-mean" => rank_of(4),
+        "latency-max" => rank_of(6),
+        "latency-stddev" => rank_of(7),
+        _ if quantity == metric => rank_of(8),
+        _ => match quantity
+            .strip_prefix("latency-p")
             .and_then(|p| p.parse::<f64>().ok())
         {
             // Percentiles keep three decimals of order (p99.9 after p99), enough for any spec.

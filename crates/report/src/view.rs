@@ -512,8 +512,13 @@ fn metrics_table(versions: &[VersionResult]) -> Table {
         .iter()
         .flat_map(|v| v.status_counts.keys())
         .collect();
+    // Every version of an experiment is loaded with the same protocol.
+    let status_word = match versions.first().map(|v| v.protocol) {
+        Some(slogate_core::metrics::Protocol::Grpc) => "grpc-status",
+        _ => "status",
+    };
     for status in statuses {
-        row(format!("status {status}"), &|v| {
+        row(format!("{status_word} {status}"), &|v| {
             format::count(v.status_counts.get(status).copied().unwrap_or(0))
         });
     }
