@@ -6,7 +6,10 @@
 # Knobs: BENCH_CONNECTIONS (default 32), BENCH_DURATION in seconds (default 10),
 # BENCH_REQUESTS for the memory run (default 1000000); BENCH_ONLY=together runs only the
 # two-versions-at-once comparison, BENCH_ONLY=h2 only HTTP/2 against h2load (BENCH_H2_CONNECTIONS,
-# default 8, and BENCH_H2_STREAMS, default 1, streams per connection: h2load's -c and -m).
+# default 8, and BENCH_H2_STREAMS, default 1, streams per connection: h2load's -c and -m),
+# BENCH_ONLY=grpc only gRPC unary calls against ghz on the hello gRPC service
+# (BENCH_GRPC_CONNECTIONS, default 8, BENCH_GRPC_STREAMS, default 4: ghz's --connections and
+# -c = connections x streams).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SLOGATE_TOOLS=${SLOGATE_TOOLS:-$HOME/.cache/slogate-tools}
@@ -20,11 +23,15 @@ if [ "${BENCH_ONLY:-}" = h2 ]; then
   # Only nginx and h2load are needed.
   command -v h2load >/dev/null && command -v "$(command -v nginx || echo /usr/sbin/nginx)" >/dev/null \
     || scripts/setup-bench.sh
+elif [ "${BENCH_ONLY:-}" = grpc ]; then
+  # Only nginx (started below for every section) and ghz are needed.
+  command -v ghz >/dev/null && command -v "$(command -v nginx || echo /usr/sbin/nginx)" >/dev/null \
+    && [ -x /usr/bin/time ] || scripts/setup-bench.sh
 else
   scripts/setup-bench.sh
 fi
-log "building slogate (release)"
-cargo build --release -q -p slogate
+log "building slogate and the hello service (release)"
+cargo build --release -q -p slogate -p slogate-hello
 SLOGATE=${CARGO_TARGET_DIR:-$PWD/target}/release/slogate
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
@@ -98,7 +105,54 @@ rps_of() {
     fortio*) json "$WORK/$1.json" 'd["ActualQPS"]' ;;
     slogate*) json "$WORK/$1.out" 'd["achievedRate"]' ;;
     h2load*) awk '/^finished in/ {print $4}' "$WORK/$1.out" ;;
+    ghz*) json "$WORK/$1.out" 'd["rps"]' ;;
   esac
+}
+
+# gRPC unary calls, closed model: slogate beside ghz against the tonic hello service (its
+# `instant` behaviour, 2 runtime threads) with the same connections and calls in flight, each
+# client on one core (ghz --cpus 1, slogate -t 1), one run each. "server busy" is the hello
+# process's CPU over the run.
+grpc() {
+  local c=${BENCH_GRPC_CONNECTIONS:-8} m=${BENCH_GRPC_STREAMS:-4}
+  local proto=crates/hello/proto/hello.proto call=slogate.hello.v1.Greeter/SayHello
+  local port; port=$(free_port)
+  "${CARGO_TARGET_DIR:-$PWD/target}/release/hello" --grpc --behavior instant --listen "127.0.0.1:$port" \
+    2>"$WORK/hello.err" &
+  local hello=$!
+  for _ in $(seq 50); do grep -q serving "$WORK/hello.err" 2>/dev/null && break; sleep 0.1; done
+  local before after ticks
+  ticks() { awk '{print $14 + $15}' "/proc/$hello/stat"; }
+  "$SLOGATE" load "grpc://127.0.0.1:$port" --proto "$proto" --call "$call" -d '{"name":"bench"}' \
+    -t 1 -c "$c" --streams "$m" -z 2s -o json >/dev/null   # warms up
+  printf '\n== gRPC unary calls, closed model: %s connections, %s calls in flight, %ss per tool, one client core, hello (tonic) 2 threads ==\n' \
+    "$c" "$((c * m))" "$SECS"
+  printf '%-34s %12s %14s %13s\n' "tool" "calls/s" "CPU us/call" "server busy"
+  local name
+  for name in ghz slogate_grpc; do
+    before=$(ticks)
+    case $name in
+      ghz) /usr/bin/time -f '%U %S' -o "$WORK/$name.time" ghz --insecure --cpus 1 --proto "$proto" \
+             --call "${call/\//.}" -d '{"name":"bench"}' --connections "$c" -c "$((c * m))" -z "${SECS}s" \
+             -O json "127.0.0.1:$port" >"$WORK/$name.out" 2>"$WORK/$name.err" ;;
+      slogate_grpc) /usr/bin/time -f '%U %S' -o "$WORK/$name.time" "$SLOGATE" load "grpc://127.0.0.1:$port" \
+             --proto "$proto" --call "$call" -d '{"name":"bench"}' -t 1 -c "$c" --streams "$m" \
+             -z "${SECS}s" -o json >"$WORK/$name.out" 2>"$WORK/$name.err" ;;
+    esac
+    after=$(ticks)
+    local rps cpu
+    rps=$(rps_of "$name")
+    cpu=$(awk 'END {print $1 + $2}' "$WORK/$name.time")
+    printf '%-34s %12.0f %14.2f %12.0f%%\n' "$name" "$rps" \
+      "$(python3 -c "print($cpu * 1e6 / ($rps * $SECS))")" \
+      "$(python3 -c "print(100 * ($after - $before) / $TICKS / $SECS)")"
+    RPS[$name]=$rps
+  done
+  printf '  errors: ghz %s, slogate %s\n' "$(json "$WORK/ghz.out" 'sum(v for k, v in d.get("statusCodeDistribution", {}).items() if k != "OK")')" \
+    "$(json "$WORK/slogate_grpc.out" 'd["errors"]')"
+  kill "$hello" 2>/dev/null || true
+  wait "$hello" 2>/dev/null || true
+  printf '  slogate / ghz = %s (target >= 1.2)\n' "$(ratio "${RPS[slogate_grpc]}" "${RPS[ghz]}")"
 }
 
 # HTTP/2 (h2c), closed model: slogate beside h2load with the same connections and streams per
@@ -138,9 +192,11 @@ SPEC
   printf '  together / alone = %s (target >= 0.95)\n' "$(ratio "$two" "$one")"
 }
 if [ "${BENCH_ONLY:-}" = h2 ]; then h2; exit 0; fi
+if [ "${BENCH_ONLY:-}" = grpc ]; then grpc; exit 0; fi
 together
 if [ "${BENCH_ONLY:-}" = together ]; then exit 0; fi
 h2
+grpc
 
 # Closed model, every tool with the same connections and duration, back to back: first each
 # on one thread (wrk -t1, Fortio GOMAXPROCS=1, oha TOKIO_WORKER_THREADS=1, slogate -t 1), then

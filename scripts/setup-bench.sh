@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what `make bench` compares slogate with: nginx (the target), wrk, oha, Fortio and
-# h2load (nghttp2-client), plus GNU time for peak memory. Safe to run again: each step checks
+# Installs what `make bench` compares slogate with: nginx (the target), wrk, oha, Fortio,
+# h2load (nghttp2-client) and ghz (gRPC), plus GNU time for peak memory. Safe to run again: each step checks
 # for its tool first.
 set -euo pipefail
 SLOGATE_TOOLS=${SLOGATE_TOOLS:-$HOME/.cache/slogate-tools}
@@ -24,5 +24,10 @@ if [ ! -x "$BIN/fortio" ]; then
   command -v go >/dev/null || { log "Go is needed to build Fortio"; exit 1; }
   # Newer Fortio releases need grol.io modules that the Go module proxy does not serve.
   GOBIN="$BIN" go install fortio.org/fortio@v1.66.5
+fi
+if [ ! -x "$BIN/ghz" ]; then
+  log "building ghz from the Go module proxy"
+  command -v go >/dev/null || { log "Go is needed to build ghz"; exit 1; }
+  GOBIN="$BIN" go install github.com/bojand/ghz/cmd/ghz@v0.120.0
 fi
 log "bench tools in $BIN"

@@ -453,3 +453,76 @@ fn the_sample_canary_spec_is_valid() {
     assert_eq!(spec.baseline().unwrap().name, "current");
     assert_eq!(spec.slos.iter().filter(|s| s.is_relative()).count(), 3);
 }
+
+#[test]
+fn a_grpc_version_is_read_with_its_call_and_loads_over_http2() {
+    let spec = ExperimentSpec::from_yaml(
+        r#"
+name: greeter
+versions:
+  - name: candidate
+    url: grpc://greeter.staging:50051
+    grpc:
+      proto: protos/greeter.proto
+      importPaths: [protos]
+      call: slogate.hello.v1.Greeter/SayHello
+      data: {name: slogate, repeat: 2}
+      metadata: {x-team: checkout}
+slos:
+  - {metric: grpc/error-rate, upperLimit: 0.01}
+  - {metric: grpc/latency-p99.9, upperLimit: 50}
+"#,
+    )
+    .unwrap();
+    let v = &spec.versions[0];
+    assert_eq!(v.protocol(), slogate_core::metrics::Protocol::Grpc);
+    let grpc = v.grpc.as_ref().unwrap();
+    assert_eq!(
+        grpc.service_and_method(),
+        Some(("slogate.hello.v1.Greeter", "SayHello"))
+    );
+    assert_eq!(grpc.data["repeat"], 2);
+    assert_eq!(grpc.metadata["x-team"], "checkout");
+    // gRPC runs on HTTP/2 whatever load.http2 says, so streams > 1 are allowed.
+    assert!(spec.load.settings().unwrap().http2());
+}
+
+#[test]
+fn every_bad_grpc_field_is_named_at_once() {
+    let found = problems(
+        r#"
+name: greeter
+versions:
+  - name: a
+    url: http://greeter:50051/
+    grpc: {proto: "", call: "Greeter", data: [1], metadata: {Bad Key: x, grpc-timeout: 1S}}
+  - name: b
+    url: grpc://greeter
+    grpc: {proto: g.proto, call: pkg.Svc/Method}
+  - name: c
+    url: http://plain/
+slos:
+  - {metric: http/error-rate, upperLimit: 0.01}
+"#,
+    );
+    let joined = found.join("\n");
+    for expected in [
+        "versions[0].url",
+        "versions[0].grpc.proto",
+        "versions[0].grpc.call",
+        "versions[0].grpc.data",
+        "versions[0].grpc.metadata.Bad Key",
+        "versions[0].grpc.metadata.grpc-timeout",
+        "versions[1].url",
+        "versions[2].grpc",
+        "slos[0].metric",
+    ] {
+        assert!(
+            found.iter().any(|p| p.starts_with(expected)),
+            "{expected} missing from:\n{joined}"
+        );
+    }
+    assert!(joined.contains("has no port"), "{joined}");
+    assert!(joined.contains("write grpc/error-rate"), "{joined}");
+    assert!(joined.contains("same protocol"), "{joined}");
+}
