@@ -526,3 +526,15 @@ slos:
     assert!(joined.contains("write grpc/error-rate"), "{joined}");
     assert!(joined.contains("same protocol"), "{joined}");
 }
+
+#[test]
+fn the_grpc_sample_spec_is_valid() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../samples/grpc-canary.yaml"
+    );
+    let spec = ExperimentSpec::from_yaml(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(spec.versions.len(), 2);
+    assert!(spec.versions.iter().all(|v| v.grpc.is_some()));
+    assert_eq!(spec.load.settings().unwrap().streams(), 4);
+}
