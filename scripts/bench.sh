@@ -75,8 +75,10 @@ log "nginx (1 worker) on $URL; $CONNS connections, ${SECS}s per tool"
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }
 ratio() { python3 -c "print(f'{float(\"$1\")/float(\"$2\"):.2f}')"; }
 NGINX_WORKER=$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -1)
-# CPU time (clock ticks) the nginx worker has used so far.
-nginx_ticks() { awk '{print $14 + $15}' "/proc/$NGINX_WORKER/stat"; }
+# The server whose CPU the rows show (nginx's worker; the hello service in the gRPC rows).
+SERVER_PID=$NGINX_WORKER
+# CPU time (clock ticks) the server has used so far.
+server_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
 TICKS=$(getconf CLK_TCK)
 declare -A RPS
 
@@ -87,9 +89,9 @@ declare -A RPS
 closed() {
   local name=$1; shift
   local before after
-  before=$(nginx_ticks)
+  before=$(server_ticks)
   /usr/bin/time -f '%U %S' -o "$WORK/$name.time" env "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
-  after=$(nginx_ticks)
+  after=$(server_ticks)
   local rps cpu
   rps=$(rps_of "$name")
   cpu=$(awk 'END {print $1 + $2}' "$WORK/$name.time")
@@ -121,33 +123,17 @@ grpc() {
     2>"$WORK/hello.err" &
   local hello=$!
   for _ in $(seq 50); do grep -q serving "$WORK/hello.err" 2>/dev/null && break; sleep 0.1; done
-  local before after ticks
-  ticks() { awk '{print $14 + $15}' "/proc/$hello/stat"; }
   "$SLOGATE" load "grpc://127.0.0.1:$port" --proto "$proto" --call "$call" -d '{"name":"bench"}' \
     -t 1 -c "$c" --streams "$m" -z 2s -o json >/dev/null   # warms up
   printf '\n== gRPC unary calls, closed model: %s connections, %s calls in flight, %ss per tool, one client core, hello (tonic) 2 threads ==\n' \
     "$c" "$((c * m))" "$SECS"
   printf '%-34s %12s %14s %13s\n' "tool" "calls/s" "CPU us/call" "server busy"
-  local name
-  for name in ghz slogate_grpc; do
-    before=$(ticks)
-    case $name in
-      ghz) /usr/bin/time -f '%U %S' -o "$WORK/$name.time" ghz --insecure --cpus 1 --proto "$proto" \
-             --call "${call/\//.}" -d '{"name":"bench"}' --connections "$c" -c "$((c * m))" -z "${SECS}s" \
-             -O json "127.0.0.1:$port" >"$WORK/$name.out" 2>"$WORK/$name.err" ;;
-      slogate_grpc) /usr/bin/time -f '%U %S' -o "$WORK/$name.time" "$SLOGATE" load "grpc://127.0.0.1:$port" \
-             --proto "$proto" --call "$call" -d '{"name":"bench"}' -t 1 -c "$c" --streams "$m" \
-             -z "${SECS}s" -o json >"$WORK/$name.out" 2>"$WORK/$name.err" ;;
-    esac
-    after=$(ticks)
-    local rps cpu
-    rps=$(rps_of "$name")
-    cpu=$(awk 'END {print $1 + $2}' "$WORK/$name.time")
-    printf '%-34s %12.0f %14.2f %12.0f%%\n' "$name" "$rps" \
-      "$(python3 -c "print($cpu * 1e6 / ($rps * $SECS))")" \
-      "$(python3 -c "print(100 * ($after - $before) / $TICKS / $SECS)")"
-    RPS[$name]=$rps
-  done
+  SERVER_PID=$hello
+  closed ghz ghz --insecure --cpus 1 --proto "$proto" --call "${call/\//.}" -d '{"name":"bench"}' \
+    --connections "$c" -c "$((c * m))" -z "${SECS}s" -O json "127.0.0.1:$port"
+  closed slogate_grpc "$SLOGATE" load "grpc://127.0.0.1:$port" --proto "$proto" --call "$call" \
+    -d '{"name":"bench"}' -t 1 -c "$c" --streams "$m" -z "${SECS}s" -o json
+  SERVER_PID=$NGINX_WORKER
   printf '  errors: ghz %s, slogate %s\n' "$(json "$WORK/ghz.out" 'sum(v for k, v in d.get("statusCodeDistribution", {}).items() if k != "OK")')" \
     "$(json "$WORK/slogate_grpc.out" 'd["errors"]')"
   kill "$hello" 2>/dev/null || true

@@ -34,13 +34,12 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, Status};
 
-use crate::{HelloError, every, picked};
+use crate::{HelloError, accept_until, every, picked};
 
 /// The service's proto file, as it ships in the crate.
 pub const PROTO: &str = include_str!("../proto/hello.proto");
@@ -277,24 +276,13 @@ impl Drop for GrpcHelloServer {
 }
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            () = shared.stop.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    shared.connections.fetch_add(1, Ordering::Relaxed);
-                    connections.spawn(serve_connection(stream, shared.clone()));
-                }
-                Err(err) => {
-                    tracing::warn!("hello grpc: accept failed: {err}");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-    connections.shutdown().await;
+    let stop = shared.stop.clone();
+    // A call in flight at shutdown ends UNAVAILABLE at once: nothing to wait for.
+    accept_until(listener, stop, Duration::ZERO, move |stream| {
+        shared.connections.fetch_add(1, Ordering::Relaxed);
+        serve_connection(stream, shared.clone())
+    })
+    .await;
 }
 
 async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {

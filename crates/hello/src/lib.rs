@@ -386,14 +386,33 @@ impl Drop for HelloServer {
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+    let stop = shared.stop.clone();
+    accept_until(listener, stop, SHUTDOWN_GRACE, move |stream| {
+        shared.connections.fetch_add(1, Ordering::Relaxed);
+        serve_connection(stream, shared.clone(), builder.clone())
+    })
+    .await;
+}
+
+/// Accepts connections until `stop`, each served by `serve` in a task of its own; then lets
+/// the open ones finish for up to `grace` and closes the rest. Both hello services (HTTP and
+/// gRPC) listen this way.
+pub(crate) async fn accept_until<F, Fut>(
+    listener: TcpListener,
+    stop: CancellationToken,
+    grace: Duration,
+    mut serve: F,
+) where
+    F: FnMut(TcpStream) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
-            () = shared.stop.cancelled() => break,
+            () = stop.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    shared.connections.fetch_add(1, Ordering::Relaxed);
-                    connections.spawn(serve_connection(stream, shared.clone(), builder.clone()));
+                    connections.spawn(serve(stream));
                 }
                 Err(err) => {
                     // Out of file descriptors and the like: wait instead of spinning.
@@ -406,7 +425,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
     drop(listener);
     let drain = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+    if tokio::time::timeout(grace, drain).await.is_err() {
         connections.shutdown().await;
     }
 }

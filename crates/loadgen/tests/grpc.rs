@@ -2,15 +2,16 @@
 //! the message built from JSON through the proto file, metadata sent, deadlines, reset
 //! streams, TLS, the open model's corrected latency, and calls that cannot be planned.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use slogate_core::measure::{ErrorKind, Measurement};
 use slogate_core::spec::{GrpcSpec, LoadSpec, VersionSpec};
 use slogate_hello::grpc::{GrpcBehavior, GrpcHelloServer, SAY_HELLO, proto_path};
 use slogate_loadgen::{GrpcError, LoadError, LoadPlan, RunOptions, run};
+use support::identity;
 
 fn call(data: serde_json::Value) -> GrpcSpec {
     GrpcSpec {
@@ -142,17 +143,7 @@ async fn reset_streams_are_errors_and_the_connection_carries_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_go_over_tls_when_the_target_is_grpcs() {
-    let rcgen::CertifiedKey { cert, signing_key } =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
-    let der: CertificateDer<'static> = cert.der().clone();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(signing_key.serialize_der()));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![der.clone()], key)
-        .unwrap();
+    let (config, der) = identity();
     let server = GrpcHelloServer::start_tls(GrpcBehavior::new(), config)
         .await
         .unwrap();

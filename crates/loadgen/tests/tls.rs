@@ -2,30 +2,14 @@
 //! HTTP/1.1 and HTTP/2 as chosen by ALPN, and a certificate the client does not trust
 //! counted as TLS errors.
 
-use std::sync::Arc;
+mod support;
 
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::CertificateDer;
 use slogate_core::measure::{ErrorKind, Measurement};
 use slogate_core::spec::{LoadSpec, VersionSpec};
 use slogate_hello::{Behavior, HelloServer};
 use slogate_loadgen::{LoadPlan, RunOptions, run};
-
-/// A server configuration for `127.0.0.1` with a fresh self-signed certificate, and that
-/// certificate for the client to trust.
-fn identity() -> (rustls::ServerConfig, CertificateDer<'static>) {
-    let rcgen::CertifiedKey { cert, signing_key } =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
-    let der = cert.der().clone();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(signing_key.serialize_der()));
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![der.clone()], key)
-        .unwrap();
-    (config, der)
-}
+use support::identity;
 
 async fn load(
     url: &str,
