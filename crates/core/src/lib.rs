@@ -10,6 +10,7 @@ pub mod document;
 pub mod looks;
 pub mod measure;
 pub mod metrics;
+pub mod parallel;
 pub mod quote;
 pub mod result;
 pub mod result_read;

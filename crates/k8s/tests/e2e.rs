@@ -47,6 +47,7 @@ fn result(stage: Stage) -> ExperimentResult {
         winner: None,
         strategy: None,
         iterations: Vec::new(),
+        load_pods: Vec::new(),
     }
 }
 

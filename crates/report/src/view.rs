@@ -770,6 +770,7 @@ mod tests {
             winner: None,
             strategy: None,
             iterations: Vec::new(),
+            load_pods: Vec::new(),
         }
     }
 
