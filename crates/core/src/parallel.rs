@@ -102,6 +102,10 @@ pub struct PodReport {
     /// Index 0 only: when every pod starts its load.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_at: Option<Timestamp>,
+    /// Index 0 only, with `startAt`: the indices that take part (ready before the start). A
+    /// pod not among them sends no load.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub participants: Vec<u32>,
     /// Why the pod failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -119,6 +123,7 @@ impl PodReport {
             uid,
             state: PodState::Ready,
             start_at: None,
+            participants: Vec::new(),
             reason: None,
             versions: BTreeMap::new(),
         }
