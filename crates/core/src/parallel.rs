@@ -218,9 +218,8 @@ impl Merged {
         self.pods.len() - self.missing.len()
     }
 
-    /// `2 of 3 load pods reported (index 2: never ready before the start)`: the reason the
-    /// experiment fails when a partial is missing.
-    pub fn missing_reason(&self) -> String {
+    /// Why each missing index is missing: `index 2: never reported; index 3: failed: ...`.
+    pub fn missing_details(&self) -> String {
         let why: Vec<String> = self
             .pods
             .iter()
@@ -233,11 +232,28 @@ impl Merged {
                 )
             })
             .collect();
+        why.join("; ")
+    }
+
+    /// `2 of 3 load pods reported (index 2: never reported)`: the reason the experiment
+    /// fails when a partial is missing.
+    pub fn missing_reason(&self) -> String {
         format!(
             "{} of {} load pods reported ({})",
             self.reported(),
             self.pods.len(),
-            why.join("; ")
+            self.missing_details()
+        )
+    }
+
+    /// `judged on 2 of 3 load pods (index 2: never reported)`: what the verdict says when
+    /// the SLOs were judged on the partials that arrived.
+    pub fn judged_on(&self) -> String {
+        format!(
+            "judged on {} of {} load pods ({})",
+            self.reported(),
+            self.pods.len(),
+            self.missing_details()
         )
     }
 }
