@@ -420,4 +420,29 @@ mod tests {
             merge_reports(2, &["candidate".to_owned()], &reports, &BTreeMap::new()).unwrap();
         assert_eq!(merged.measurements[0].1.requests, 170);
     }
+
+    /// The worst case the README's arithmetic rests on: every bucket of the latency and the
+    /// service-time histograms holding a count (1 µs to an hour at 3 digits), in a partial of
+    /// two versions, still fits a ConfigMap's 1 MiB with room to spare.
+    #[test]
+    fn a_partial_with_every_bucket_filled_fits_a_configmap() {
+        let mut full = Measurement::default();
+        let mut v = 1u64;
+        while v <= crate::measure::MAX_LATENCY_US {
+            full.latency.record_n(v, 10_000).unwrap();
+            v = full.latency.next_non_equivalent(v);
+        }
+        full.service_time = Some(full.latency.clone());
+        full.requests = full.latency.len();
+        let one = crate::measure::encode_histogram(&full.latency).len();
+        let report = PodReport::ready(0, "p", None).done(&[
+            ("baseline".to_owned(), full.clone()),
+            ("candidate".to_owned(), full),
+        ]);
+        let bytes = serde_json::to_string(&report).unwrap().len();
+        eprintln!(
+            "one full histogram: {one} bytes of base64; a full 2-version partial: {bytes} bytes"
+        );
+        assert!(bytes < 1024 * 1024 / 2, "{bytes}");
+    }
 }
