@@ -289,4 +289,31 @@ async fn a_load_pod_that_never_reports_fails_the_experiment_and_nothing_is_promo
     let (_, one) = partial_of(&admin, "short-1", 1).await;
     assert_eq!(one.measurements().unwrap()[0].1.requests, 30);
     assert_eq!(pods[1]["requests"], 30);
+
+    // Configured to judge what arrived: the same missing pod, a verdict that says so, and
+    // index 0 alone promotes.
+    let mut lenient = sets.clone();
+    lenient.push("parallelismOnMissing=judgeWhatArrived".into());
+    let (_, job) = install(&plane, "lenient", &lenient).await;
+    let outputs = run_indices(&plane, &admin, &job, &[0, 1]).await;
+    let log = stderr_of(&outputs);
+    for (index, out) in &outputs {
+        assert_eq!(out.status.code(), Some(0), "index {index}:\n{log}");
+    }
+    let doc = result_of(&admin, "lenient").await;
+    assert_eq!(doc["stage"], "Completed", "{doc:#}");
+    assert_eq!(doc["progress"]["requestsDone"], 60, "two shares of 30");
+    let reason = doc["verdict"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("(judged on 2 of 3 load pods (index 2: not ready within 3s"),
+        "{reason}"
+    );
+    assert_eq!(doc["loadPods"][2]["state"], "missing");
+    assert_eq!(doc["promotion"]["outcome"], "opened", "{doc:#}");
+    assert_eq!(
+        github.state().prs.len(),
+        1,
+        "one pull request, from index 0"
+    );
+    github.assert_conforming();
 }
