@@ -283,4 +283,21 @@ mod tests {
         ]);
         assert_eq!(target(&spec(""), None, pod).unwrap().owner, None);
     }
+
+    #[test]
+    fn the_completion_index_comes_from_the_indexed_job_and_is_checked() {
+        assert_eq!(
+            completion_index(3, env(&[])).unwrap(),
+            0,
+            "absent is index 0"
+        );
+        assert_eq!(
+            completion_index(3, env(&[("JOB_COMPLETION_INDEX", "2")])).unwrap(),
+            2
+        );
+        for bad in ["3", "-1", "two"] {
+            let err = completion_index(3, env(&[("JOB_COMPLETION_INDEX", bad)])).unwrap_err();
+            assert!(matches!(err, Failure::Invalid(_)), "{bad}");
+        }
+    }
 }
