@@ -5,11 +5,12 @@
 #
 # Knobs: BENCH_CONNECTIONS (default 32), BENCH_DURATION in seconds (default 10),
 # BENCH_REQUESTS for the memory run (default 1000000); BENCH_ONLY=together runs only the
-# two-versions-at-once comparison, BENCH_ONLY=h2 only HTTP/2 against h2load (BENCH_H2_CONNECTIONS,
-# default 8, and BENCH_H2_STREAMS, default 1, streams per connection: h2load's -c and -m),
-# BENCH_ONLY=grpc only gRPC unary calls against ghz on the hello gRPC service
-# (BENCH_GRPC_CONNECTIONS, default 8, BENCH_GRPC_STREAMS, default 4: ghz's --connections and
-# -c = connections x streams).
+# two-versions-at-once comparison, BENCH_ONLY=indexed only the load-pods merge (BENCH_PODS load
+# processes, default 4, at BENCH_INDEXED_QPS in all, default 20000), BENCH_ONLY=h2 only HTTP/2
+# against h2load (BENCH_H2_CONNECTIONS, default 8, and BENCH_H2_STREAMS, default 1, streams per
+# connection: h2load's -c and -m), BENCH_ONLY=grpc only gRPC unary calls against ghz on the hello
+# gRPC service (BENCH_GRPC_CONNECTIONS, default 8, BENCH_GRPC_STREAMS, default 4: ghz's
+# --connections and -c = connections x streams).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SLOGATE_TOOLS=${SLOGATE_TOOLS:-$HOME/.cache/slogate-tools}
@@ -27,6 +28,9 @@ elif [ "${BENCH_ONLY:-}" = grpc ]; then
   # Only nginx (started below for every section) and ghz are needed.
   command -v ghz >/dev/null && command -v "$(command -v nginx || echo /usr/sbin/nginx)" >/dev/null \
     && [ -x /usr/bin/time ] || scripts/setup-bench.sh
+elif [ "${BENCH_ONLY:-}" = indexed ]; then
+  # Only nginx is needed.
+  command -v "$(command -v nginx || echo /usr/sbin/nginx)" >/dev/null || scripts/setup-bench.sh
 else
   scripts/setup-bench.sh
 fi
@@ -177,12 +181,59 @@ SPEC
     "$(json "$WORK/two.json" '", ".join(v["name"] + " " + str(round(v["achievedQps"])) for v in d["versions"])')"
   printf '  together / alone = %s (target >= 0.95)\n' "$(ratio "$two" "$one")"
 }
+# Load from several pods, as the Indexed Job sends it: N load processes on loopback, each 1/N of
+# the connections and of the rate, their evidence merged exactly as index 0 merges partials.
+# The merged histogram must equal one histogram fed every sample of every process; the merge
+# step's CPU per request and the sizes (largest partial, result document at 16 pods) are printed.
+indexed() {
+  local n=${BENCH_PODS:-4} rate=${BENCH_INDEXED_QPS:-20000}
+  "$SLOGATE" load -c "$CONNS" -z 2s -o json "$URL" >/dev/null   # warms nginx
+  "$SLOGATE" load -c "$CONNS" -q "$rate" -z "${SECS}s" -o json \
+    --evidence-out "$WORK/one.evidence" "$URL" >/dev/null 2>&1
+  "$SLOGATE" merge "$WORK/one.evidence" >"$WORK/one.merge.json"
+  local i
+  for i in $(seq 0 $((n - 1))); do
+    "$SLOGATE" load -t 1 -c $((CONNS / n)) -q "$(python3 -c "print($rate / $n)")" -z "${SECS}s" \
+      -o json --evidence-out "$WORK/pod-$i.evidence" "$URL" >/dev/null 2>&1 &
+  done
+  wait
+  "$SLOGATE" merge "$WORK"/pod-*.evidence >"$WORK/merged.json"
+  printf '\n== load pods: %s processes x 1/%s of %s req/s and %s connections, %ss, nginx 1 worker ==\n' \
+    "$n" "$n" "$rate" "$CONNS" "$SECS"
+  printf '%-22s %10s %10s %9s %9s %9s\n' "" "requests" "req/s" "p50 ms" "p99 ms" "p99.9 ms"
+  local label f
+  for f in one.merge merged; do
+    if [ "$f" = one.merge ]; then label="one process"; else label="$n processes merged"; fi
+    printf '%-22s %10s %10.0f %9.3f %9.3f %9.3f\n' "$label" \
+      "$(json "$WORK/$f.json" 'd["requests"]')" "$(json "$WORK/$f.json" 'd["achievedRate"]')" \
+      "$(json "$WORK/$f.json" 'd["p50Ms"]')" "$(json "$WORK/$f.json" 'd["p99Ms"]')" \
+      "$(json "$WORK/$f.json" 'd["p999Ms"]')"
+  done
+  printf 'per-process rates:      %s\n' "$(json "$WORK/merged.json" '", ".join(f"{r:.0f}" for r in d["podRates"])')"
+  printf 'merged == one histogram of every sample: %s\n' "$(json "$WORK/merged.json" 'd["equalToOneHistogram"]')"
+  printf 'merge step: %s ms CPU for %s partials, %.1f ns CPU per request; largest partial %s bytes\n' \
+    "$(json "$WORK/merged.json" 'round(d["mergeCpuSeconds"] * 1000, 3)')" "$n" \
+    "$(json "$WORK/merged.json" 'd["mergeCpuNsPerRequest"]')" "$(json "$WORK/merged.json" 'd["largestPartialBytes"]')"
+  # Sixteen pods: the result document they make must stay under 100 KB.
+  for i in $(seq 0 15); do
+    "$SLOGATE" load -t 1 -c 2 -q "$(python3 -c "print($rate / 16)")" -z 2s -o json \
+      --evidence-out "$WORK/p16-$i.evidence" "$URL" >/dev/null 2>&1 &
+  done
+  wait
+  "$SLOGATE" merge "$WORK"/p16-*.evidence >"$WORK/p16.json"
+  local size
+  size=$(json "$WORK/p16.json" 'd["resultBytes"]')
+  printf '16 pods: result document %s bytes (target < 102400), largest partial %s bytes, equal: %s\n' \
+    "$size" "$(json "$WORK/p16.json" 'd["largestPartialBytes"]')" "$(json "$WORK/p16.json" 'd["equalToOneHistogram"]')"
+}
 if [ "${BENCH_ONLY:-}" = h2 ]; then h2; exit 0; fi
 if [ "${BENCH_ONLY:-}" = grpc ]; then grpc; exit 0; fi
+if [ "${BENCH_ONLY:-}" = indexed ]; then indexed; exit 0; fi
 together
 if [ "${BENCH_ONLY:-}" = together ]; then exit 0; fi
 h2
 grpc
+indexed
 
 # Closed model, every tool with the same connections and duration, back to back: first each
 # on one thread (wrk -t1, Fortio GOMAXPROCS=1, oha TOKIO_WORKER_THREADS=1, slogate -t 1), then

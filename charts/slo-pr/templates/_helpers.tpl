@@ -22,6 +22,24 @@ stays within 63 characters.
 {{- printf "%s-spec" (.Release.Name | trunc 58 | trimSuffix "-") -}}
 {{- end -}}
 
+{{/*
+How many load pods the Job runs (the value `parallelism`, 1 to 64).
+*/}}
+{{- define "slo-pr.pods" -}}
+{{- include "slo-pr.number" (dict "name" "parallelism" "value" (default 1 .Values.parallelism) "integer" true "min" 1 "max" 64) -}}
+{{- end -}}
+
+{{/*
+The names of the load pods' partial ConfigMaps, one per completion index, space-separated:
+<job>-partial-0 ... (what slogate's partial store writes).
+*/}}
+{{- define "slo-pr.partialNames" -}}
+{{- $job := include "slo-pr.jobName" . -}}
+{{- $names := list -}}
+{{- range $i := until (int (include "slo-pr.pods" .)) -}}{{- $names = append $names (printf "%s-partial-%d" $job $i) -}}{{- end -}}
+{{- $names | join " " -}}
+{{- end -}}
+
 {{/* Labels that select this release's objects. */}}
 {{- define "slo-pr.selectorLabels" -}}
 app.kubernetes.io/name: {{ .Chart.Name }}
@@ -191,6 +209,19 @@ need two values at once live here, so `helm template` names the values and the r
 {{- range $o := $v.readiness.objects -}}{{- $objects = append $objects (omit $o "resource") -}}{{- end -}}
 {{- $_ := set $spec "readiness" (dict "timeout" (default "5m" $v.readiness.timeout) "objects" $objects) -}}
 {{- end -}}
+{{- end -}}
+{{- $pods := int (include "slo-pr.pods" .) -}}
+{{- if gt $pods 1 -}}
+{{- if $loop -}}
+{{- fail (printf "parallelism %d cannot run the experiment loop (iterationsPerLoop): use parallelism 1, or leave iterationsPerLoop out" $pods) -}}
+{{- end -}}
+{{- if not (has $v.parallelismOnMissing (list "fail" "judgeWhatArrived")) -}}
+{{- fail (printf "parallelismOnMissing %s is neither fail nor judgeWhatArrived" (include "slo-pr.shown" $v.parallelismOnMissing)) -}}
+{{- end -}}
+{{- if not (regexMatch "^([0-9]+(ms|s|m|h))+$" (toString $v.parallelismReportTimeout)) -}}
+{{- fail (printf "parallelismReportTimeout %s is not a duration; write it like 30s or 2m" (include "slo-pr.shown" $v.parallelismReportTimeout)) -}}
+{{- end -}}
+{{- $_ := set $spec "parallelism" (dict "pods" (int64 $pods) "onMissing" $v.parallelismOnMissing "reportTimeout" $v.parallelismReportTimeout) -}}
 {{- end -}}
 {{- if $promote -}}
 {{- $_ := set $spec "promotion" (dict

@@ -54,6 +54,63 @@ pub fn target(
     })
 }
 
+/// The completion index of this pod in an Indexed Job: `JOB_COMPLETION_INDEX`, 0 when
+/// absent. Anything but a number below `pods` is invalid input.
+pub fn completion_index(pods: u32, env: impl Fn(&str) -> Option<String>) -> Result<u32, Failure> {
+    let Some(text) = env("JOB_COMPLETION_INDEX").filter(|v| !v.trim().is_empty()) else {
+        return Ok(0);
+    };
+    match text.trim().parse::<u32>() {
+        Ok(index) if index < pods => Ok(index),
+        Ok(index) => Err(Failure::Invalid(anyhow!(
+            "JOB_COMPLETION_INDEX {index} is not below parallelism.pods ({pods})"
+        ))),
+        Err(_) => Err(Failure::Invalid(anyhow!(
+            "JOB_COMPLETION_INDEX {text:?} is not a completion index (0, 1, ...)"
+        ))),
+    }
+}
+
+/// For a spec with `parallelism.pods` > 1 run in the slo-pr Job: which load pod this is
+/// (`JOB_COMPLETION_INDEX`, `POD_NAME`, `POD_UID`) and the Job's partial ConfigMaps
+/// (`SLOGATE_JOB_NAME`, `SLOGATE_JOB_UID`, `POD_NAMESPACE`). `None` for one pod, or outside
+/// a Job (the run then refuses the spec).
+pub async fn load_pod_slot(
+    spec: &ExperimentSpec,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<crate::parts::LoadPodSlot>, Failure> {
+    let pods = spec.load_pods();
+    let var = |key: &str| env(key).filter(|v| !v.trim().is_empty());
+    let index = completion_index(pods, &env)?;
+    let Some(job) = var("SLOGATE_JOB_NAME") else {
+        return Ok(None);
+    };
+    if pods <= 1 {
+        return Ok(None);
+    }
+    let connection = Connection::infer(None).await.map_err(|err| {
+        Failure::Runtime(
+            anyhow!(err).context("cannot reach the cluster for the load pods' partials"),
+        )
+    })?;
+    let namespace = spec
+        .namespace
+        .clone()
+        .or_else(|| var("POD_NAMESPACE"))
+        .unwrap_or_else(|| connection.default_namespace.clone());
+    let owner = var("SLOGATE_JOB_UID").map(|uid| job_owner(&job, &uid));
+    let store =
+        slogate_k8s::partials::PartialStore::new(connection.client, &namespace, &job, owner);
+    Ok(Some(crate::parts::LoadPodSlot {
+        index,
+        pod: var("POD_NAME")
+            .or_else(|| var("HOSTNAME"))
+            .unwrap_or_else(|| format!("{job}-{index}")),
+        uid: var("POD_UID"),
+        exchange: std::sync::Arc::new(crate::partials::KubePartials(store)),
+    }))
+}
+
 /// Publishes the result document to its ConfigMap by server-side apply.
 pub struct ConfigMapSink {
     writer: ResultWriter,
@@ -225,5 +282,22 @@ mod tests {
             ("SLOGATE_JOB_UID", ""),
         ]);
         assert_eq!(target(&spec(""), None, pod).unwrap().owner, None);
+    }
+
+    #[test]
+    fn the_completion_index_comes_from_the_indexed_job_and_is_checked() {
+        assert_eq!(
+            completion_index(3, env(&[])).unwrap(),
+            0,
+            "absent is index 0"
+        );
+        assert_eq!(
+            completion_index(3, env(&[("JOB_COMPLETION_INDEX", "2")])).unwrap(),
+            2
+        );
+        for bad in ["3", "-1", "two"] {
+            let err = completion_index(3, env(&[("JOB_COMPLETION_INDEX", bad)])).unwrap_err();
+            assert!(matches!(err, Failure::Invalid(_)), "{bad}");
+        }
     }
 }

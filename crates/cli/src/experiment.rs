@@ -140,11 +140,16 @@ pub struct LoadSource {
 }
 
 impl LoadSource {
-    /// Builds every version's plan from its share of the spec's load (the body read or
+    /// Builds every version's plan from its share of load pod `index`'s share (of `pods`;
+    /// 1 and 0 for a run of one pod) of the spec's load (the body read or
     /// downloaded once per version). Input the engine cannot use is [`Failure::Invalid`]; a
     /// failure of the environment (a payload download, TLS setup) comes back as the reason
     /// the run fails, once the run has been published.
-    pub async fn plan(spec: &ExperimentSpec) -> Result<Result<Self, String>, Failure> {
+    pub async fn plan_pod(
+        spec: &ExperimentSpec,
+        pods: u32,
+        index: u32,
+    ) -> Result<Result<Self, String>, Failure> {
         let load = spec.load.settings().map_err(|problems| {
             let lines: Vec<String> = problems
                 .iter()
@@ -152,6 +157,7 @@ impl LoadSource {
                 .collect();
             Failure::Invalid(anyhow!("{}", lines.join("\n")))
         })?;
+        let load = load.for_pod(pods, index);
         let parts = spec.versions.len() as u32;
         let mut plans = Vec::with_capacity(spec.versions.len());
         for (i, version) in spec.versions.iter().enumerate() {
@@ -298,8 +304,18 @@ pub async fn run(
 ) -> Result<ExperimentResult, Failure> {
     // Building the plans may download the body from `payloadURL`: a signal stops that too,
     // and the run is then published as interrupted.
+    let pods = spec.load_pods();
+    let slot = match (&settings.load_pod, pods) {
+        (_, 1) => None,
+        (Some(slot), _) => Some(slot.clone()),
+        (None, _) => {
+            return Err(Failure::Invalid(anyhow!(
+                "parallelism.pods: {pods} load pods run as the slo-pr chart's Indexed Job, in a cluster; here there is no Job to share the load with (set parallelism.pods to 1)"
+            )));
+        }
+    };
     let planned = tokio::select! {
-        planned = LoadSource::plan(spec) => planned?,
+        planned = LoadSource::plan_pod(spec, pods, 0) => planned?,
         _ = interrupt.triggered() => {
             Err(interrupt.reason().unwrap_or("Interrupted").to_owned())
         }
@@ -326,9 +342,16 @@ pub async fn run(
         return Ok(driver.finish().await?);
     }
     driver.publish().await;
-    let mut sources: Vec<Box<dyn EvidenceSource>> = match planned {
-        Ok(load) => vec![Box::new(load)],
-        Err(reason) => {
+    let pods_outcome = crate::partials::SharedOutcome::default();
+    let mut sources: Vec<Box<dyn EvidenceSource>> = match (planned, slot) {
+        (Ok(load), None) => vec![Box::new(load)],
+        (Ok(load), Some(slot)) => vec![Box::new(crate::partials::PartialsSource::new(
+            spec,
+            load,
+            slot,
+            pods_outcome.clone(),
+        ))],
+        (Err(reason), _) => {
             driver.result.fail(reason, Timestamp::now());
             return Ok(driver.finish().await?);
         }
@@ -348,6 +371,11 @@ pub async fn run(
             (m, judged)
         }),
     };
+    let pods_outcome = pods_outcome.lock().expect("outcome lock").take();
+    let judged_on = pods_outcome.as_ref().and_then(|o| o.judged_on.clone());
+    if let Some(outcome) = pods_outcome {
+        driver.result.load_pods = outcome.pods;
+    }
     let (measurements, judged) = match evidence {
         Ok(e) => e,
         Err(reason) => {
@@ -361,6 +389,9 @@ pub async fn run(
     driver
         .result
         .complete(spec, &measurements, judged, Timestamp::now());
+    if let (Some(note), Some(verdict)) = (judged_on, driver.result.verdict.as_mut()) {
+        verdict.reason = format!("{} ({note})", verdict.reason);
+    }
     if let Some(verdict) = &driver.result.verdict {
         let word = if verdict.pass { "Passed" } else { "FailedSLOs" };
         driver

@@ -8,6 +8,7 @@ mod cmd;
 mod driver;
 mod exit;
 mod experiment;
+mod partials;
 mod parts;
 mod promote;
 mod rollout;
@@ -39,6 +40,9 @@ enum Command {
     Assert(cmd::assert::Args),
     /// Run a whole experiment against an in-process sample service: no cluster, no token.
     Demo(cmd::demo::Args),
+    /// Merge the evidence files of several `load --evidence-out` runs exactly (benchmarks).
+    #[command(hide = true)]
+    Merge(cmd::merge::Args),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
             Command::Describe(args) => cmd::describe::run(args).await,
             Command::Assert(args) => cmd::assert::run(args).await,
             Command::Demo(args) => cmd::demo::run(args).await,
+            Command::Merge(args) => cmd::merge::run(args).await,
         }
     });
     match outcome {

@@ -1,7 +1,7 @@
 //! The parts an experiment run is made of, as small traits the driver holds lists of:
 //! [`Sink`]s (file, ConfigMap), [`EvidenceSource`]s (the load engine), [`FinishAction`]s
 //! (the pull request), and the experiment loop's [`WeightWriter`], [`ReadinessGate`] and
-//! [`EventSink`]; with the [`Settings`] that carry them and the [`Interrupt`] that stops a
+//! [`EventSink`], and the load pods' [`PartialExchange`]; with the [`Settings`] that carry them and the [`Interrupt`] that stops a
 //! run. A new kind of part is a new type behind one of these traits.
 
 use std::collections::BTreeMap;
@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use slogate_core::measure::Measurement;
+use slogate_core::parallel::PodReport;
 use slogate_core::result::{ExperimentResult, PromotionOutcome};
 use slogate_core::spec::ReadinessSpec;
 use slogate_loadgen::LoadProgress;
@@ -130,6 +131,37 @@ pub struct Settings {
     pub readiness: Option<Box<dyn ReadinessGate>>,
     /// Where the run's story goes (Events on the Job); `None` tells it nowhere but stderr.
     pub events: Option<Box<dyn EventSink>>,
+    /// This process as index 0 of several load pods (`parallelism.pods` > 1): where the
+    /// partials are exchanged; `None` for a run with one pod.
+    pub load_pod: Option<LoadPodSlot>,
+}
+
+/// Which load pod this process is, and where the pods exchange their partials.
+#[derive(Clone)]
+pub struct LoadPodSlot {
+    /// The completion index (`JOB_COMPLETION_INDEX`).
+    pub index: u32,
+    /// The pod's name, for the result's `loadPods`.
+    pub pod: String,
+    /// The pod's uid: a retry has another.
+    pub uid: Option<String>,
+    /// Where the partials are read and written.
+    pub exchange: Arc<dyn PartialExchange>,
+}
+
+/// What [`PartialExchange::read`] returns: the report an index published, if any.
+pub type ReportFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<PodReport>, String>> + Send + 'a>>;
+
+/// Where the load pods of one experiment publish their partial reports and read each
+/// other's (ConfigMaps of the Job in a cluster): one report per index, the last one wins.
+pub trait PartialExchange: Send + Sync {
+    /// Where, for messages.
+    fn describe(&self) -> String;
+    /// Publishes this pod's report, replacing its index's previous one.
+    fn publish<'a>(&'a self, report: &'a PodReport) -> PartFuture<'a>;
+    /// Reads the report of index `index`.
+    fn read(&self, index: u32) -> ReportFuture<'_>;
 }
 
 impl Default for Settings {
@@ -143,6 +175,7 @@ impl Default for Settings {
             weights: None,
             readiness: None,
             events: None,
+            load_pod: None,
         }
     }
 }

@@ -233,3 +233,35 @@ slos: [{metric: http/latency-mean, upperLimit: 10}]
         "{err}"
     );
 }
+
+#[test]
+fn several_load_pods_outside_the_job_exit_64_naming_parallelism() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("pods.yaml");
+    std::fs::write(
+        &spec,
+        "name: pods\nversions: [{name: v, url: 'http://127.0.0.1:1/'}]\nparallelism: {pods: 3}\n",
+    )
+    .unwrap();
+    let out = slogate(&["run", "--spec", spec.to_str().unwrap()]);
+    assert_eq!(code(&out), 64, "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr)
+            .contains("parallelism.pods: 3 load pods run as the slo-pr chart's Indexed Job"),
+        "{}",
+        text(&out.stderr)
+    );
+    // With the experiment loop, several pods are refused by validation, the field named.
+    std::fs::write(
+        &spec,
+        "name: pods\nversions: [{name: v, url: 'http://127.0.0.1:1/'}]\nparallelism: {pods: 2}\nduration: {intervalSeconds: 1, iterationsPerLoop: 2}\n",
+    )
+    .unwrap();
+    let out = slogate(&["run", "--spec", spec.to_str().unwrap()]);
+    assert_eq!(code(&out), 64);
+    assert!(
+        text(&out.stderr).contains("parallelism.pods: 2 load pods cannot run the experiment loop"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -236,3 +236,45 @@ async fn text_summary_names_the_numbers_a_user_reads() {
         assert!(text.contains(needle), "{needle:?} missing from\n{text}");
     }
 }
+
+/// Two load processes' evidence files, merged as index 0 merges its load pods' partials:
+/// the counts add up, and the merged histogram is one histogram fed every sample.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evidence_of_two_load_processes_merges_exactly() {
+    let server = HelloServer::start(Behavior::new()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (i, n) in [(0, "120"), (1, "80")] {
+        let file = dir.path().join(format!("pod-{i}.json"));
+        let args: Vec<String> = [
+            "load",
+            "-n",
+            n,
+            "-c",
+            "2",
+            "-o",
+            "json",
+            "--evidence-out",
+            file.to_str().unwrap(),
+            &server.url(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let out = slogate_async(args).await;
+        assert_eq!(out.status.code(), Some(0), "{}", common::text(&out.stderr));
+        files.push(file.to_str().unwrap().to_owned());
+    }
+    let data: slogate_core::measure::MeasurementData =
+        serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
+    assert_eq!(data.requests, 120);
+    let mut args = vec!["merge".to_owned()];
+    args.extend(files);
+    let out = slogate_async(args).await;
+    assert_eq!(out.status.code(), Some(0), "{}", common::text(&out.stderr));
+    let merged: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(merged["pods"], 2);
+    assert_eq!(merged["requests"], 200);
+    assert_eq!(merged["equalToOneHistogram"], true);
+    assert!(merged["resultBytes"].as_u64().unwrap() < 100 * 1024);
+}

@@ -61,6 +61,7 @@ impl ExperimentResult {
             winner: None,
             strategy: None,
             iterations: Vec::new(),
+            load_pods: Vec::new(),
         }
     }
 

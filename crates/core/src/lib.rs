@@ -11,6 +11,7 @@ pub mod grpc;
 pub mod looks;
 pub mod measure;
 pub mod metrics;
+pub mod parallel;
 pub mod quote;
 pub mod result;
 pub mod result_read;

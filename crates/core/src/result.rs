@@ -86,6 +86,10 @@ pub struct ExperimentResult {
     /// Every iteration of the loop judged so far, in order, with the weights it left.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub iterations: Vec<IterationResult>,
+    /// When load came from several pods: one row per pod, its requests, achieved rate and
+    /// whether its evidence was merged; absent for one pod.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_pods: Vec<crate::parallel::LoadPod>,
 }
 
 /// The experiment loop's plan, as run.

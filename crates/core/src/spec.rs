@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use crate::metrics::Protocol;
-
+pub use crate::parallel::{OnMissing, ParallelismSpec};
 pub use crate::rollout::{
     DeploymentPattern, LoopDuration, ReadinessObject, ReadinessSpec, WeightLimits, WeightObjRef,
 };
@@ -55,6 +55,10 @@ pub struct ExperimentSpec {
     /// Objects that must be ready before any load is sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readiness: Option<ReadinessSpec>,
+    /// Load from several pods of an Indexed Job, their evidence merged exactly; absent
+    /// means one pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallelism: Option<ParallelismSpec>,
 }
 
 /// How the experiment compares its versions.
@@ -542,6 +546,36 @@ impl LoadSettings {
         }
     }
 
+    /// Load pod `index`'s share when `pods` pods of an Indexed Job send the load together:
+    /// the connections, the most connections, the rate and a `numRequests` (and
+    /// `warmupRequests`) divided among them, the first pods taking what does not divide
+    /// evenly, so the pods' settings add up exactly to these. A `duration` is the same time
+    /// window for all. Validation ([`ExperimentSpec::validate`]) makes sure every pod gets at
+    /// least one connection per version and one request.
+    pub fn for_pod(&self, pods: u32, index: u32) -> LoadSettings {
+        let pods = pods.max(1);
+        let split = |total: u32| total / pods + u32::from(index < total % pods);
+        let split64 = |total: u64| {
+            total / u64::from(pods) + u64::from(u64::from(index) < total % u64::from(pods))
+        };
+        let connections = split(self.connections).max(1);
+        LoadSettings {
+            connections,
+            max_connections: split(self.max_connections).max(connections),
+            qps: self.qps.map(|q| q / f64::from(pods)),
+            stop_after: match self.stop_after {
+                StopAfter::Requests(n) => StopAfter::Requests(split64(n)),
+                d @ StopAfter::Duration(_) => d,
+            },
+            warmup: match self.warmup {
+                Warmup::Requests(n) if split64(n) > 0 => Warmup::Requests(split64(n)),
+                Warmup::Requests(_) => Warmup::None,
+                other => other,
+            },
+            ..self.clone()
+        }
+    }
+
     /// Version `index`'s share when `parts` versions are loaded at the same time: the
     /// connections, the most connections and the rate divided among them (the first
     /// versions take what does not divide evenly; every version gets at least one
@@ -904,6 +938,11 @@ impl ExperimentSpec {
         self.versions.iter().find(|v| v.role == Role::Baseline)
     }
 
+    /// How many pods send the load (1 without a `parallelism` section).
+    pub fn load_pods(&self) -> u32 {
+        self.parallelism.map_or(1, |p| p.pods)
+    }
+
     /// The testing pattern (`Conformance` when no strategy is given).
     pub fn testing_pattern(&self) -> TestingPattern {
         self.strategy
@@ -1103,6 +1142,65 @@ mod validate {
             self::promotion(promotion, p);
         }
         rollout(spec, p);
+        if let Some(parallel) = &spec.parallelism {
+            parallelism(spec, parallel, p);
+        }
+    }
+
+    /// The `parallelism` section: pods in range, and a load that divides among them.
+    fn parallelism(spec: &ExperimentSpec, parallel: &ParallelismSpec, p: &mut Problems) {
+        let pods = parallel.pods;
+        if !(1..=crate::parallel::MAX_PODS).contains(&pods) {
+            p.add(
+                "parallelism.pods",
+                format!(
+                    "must be between 1 and {}, not {pods}",
+                    crate::parallel::MAX_PODS
+                ),
+            );
+            return;
+        }
+        if parallel.report_timeout.is_zero() {
+            p.add("parallelism.reportTimeout", "must be longer than 0s");
+        }
+        if pods == 1 {
+            return;
+        }
+        if spec.duration.is_some() {
+            p.add(
+                "parallelism.pods",
+                format!("{pods} load pods cannot run the experiment loop (duration): each iteration would need every pod's evidence so far; use one pod, or leave duration out"),
+            );
+        }
+        let versions = spec.versions.len().max(1) as u64;
+        let needed = u64::from(pods) * versions;
+        if u64::from(spec.load.connections) < needed {
+            p.add(
+                "load.connections",
+                format!(
+                    "{} connections cannot be shared by {pods} load pods{}: give at least {needed}",
+                    spec.load.connections,
+                    if versions > 1 {
+                        format!(" × {versions} versions")
+                    } else {
+                        String::new()
+                    }
+                ),
+            );
+        }
+        let requests = match (spec.load.num_requests, spec.load.duration) {
+            (Some(n), _) => Some(n),
+            (None, None) => Some(DEFAULT_NUM_REQUESTS),
+            (None, Some(_)) => None,
+        };
+        if let Some(n) = requests
+            && n < u64::from(pods)
+        {
+            p.add(
+                "load.numRequests",
+                format!("{n} requests cannot be shared by {pods} load pods: give at least {pods}"),
+            );
+        }
     }
 
     /// Validates the loop's parts of a spec; paths are the spec's.

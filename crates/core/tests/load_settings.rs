@@ -154,3 +154,57 @@ fn versions_loaded_together_share_connections_and_rate() {
     .unwrap();
     assert_eq!(one.share(2, 1).connections(), 1);
 }
+
+#[test]
+fn pod_shares_add_up_exactly_to_the_load() {
+    let load = LoadSpec {
+        connections: 17,
+        max_connections: Some(70),
+        qps: Some(1000.0),
+        num_requests: Some(1003),
+        warmup_requests: Some(10),
+        ..LoadSpec::default()
+    }
+    .settings()
+    .unwrap();
+    for pods in [1u32, 2, 3, 7, 16] {
+        let shares: Vec<_> = (0..pods).map(|i| load.for_pod(pods, i)).collect();
+        let sum = |f: &dyn Fn(&slogate_core::spec::LoadSettings) -> u64| -> u64 {
+            shares.iter().map(f).sum()
+        };
+        assert_eq!(sum(&|s| u64::from(s.connections())), 17, "{pods} pods");
+        assert_eq!(sum(&|s| u64::from(s.max_connections())), 70, "{pods} pods");
+        assert_eq!(
+            sum(&|s| match s.stop_after() {
+                StopAfter::Requests(n) => n,
+                StopAfter::Duration(_) => 0,
+            }),
+            1003,
+            "{pods} pods"
+        );
+        assert_eq!(
+            sum(&|s| match s.warmup() {
+                Warmup::Requests(n) => n,
+                _ => 0,
+            }),
+            10,
+            "{pods} pods"
+        );
+        let rate: f64 = shares.iter().map(|s| s.qps().unwrap()).sum();
+        assert!((rate - 1000.0).abs() < 1e-9, "{pods} pods: {rate}");
+        // The shares differ by at most one: no pod is left with much more than another.
+        let conns: Vec<u32> = shares.iter().map(|s| s.connections()).collect();
+        assert!(conns.iter().max().unwrap() - conns.iter().min().unwrap() <= 1);
+    }
+    // A duration is one time window for every pod.
+    let timed = LoadSpec {
+        duration: Some(Duration::from_secs(30)),
+        ..LoadSpec::default()
+    }
+    .settings()
+    .unwrap();
+    assert_eq!(
+        timed.for_pod(3, 2).stop_after(),
+        StopAfter::Duration(Duration::from_secs(30))
+    );
+}

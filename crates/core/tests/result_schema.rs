@@ -501,3 +501,46 @@ fn a_v1alpha1_document_still_reads() {
     assert_eq!(read.api_version, "slogate.dev/v1alpha1");
     assert!(read.winner.is_none() && read.versions[0].role.is_none());
 }
+
+/// Sixteen load pods, each with its own wide spread of latencies on every version, merged
+/// exactly as index 0 merges the partials: the document holds a row per pod and stays under
+/// 100 KB (a ConfigMap holds 1 MiB).
+#[test]
+fn result_of_sixteen_load_pods_is_valid_and_under_100_kb() {
+    use std::collections::BTreeMap;
+
+    use slogate_core::parallel::{PodReport, merge_reports};
+
+    let text = SPEC.replace("connections: 16,", "connections: 48,");
+    let spec = ExperimentSpec::from_yaml(&format!("{text}parallelism: {{pods: 16}}\n")).unwrap();
+    let names: Vec<String> = spec.versions.iter().map(|v| v.name.clone()).collect();
+    let reports: BTreeMap<u32, PodReport> = (0..16u32)
+        .map(|i| {
+            let measured: Vec<(String, Measurement)> = names
+                .iter()
+                .enumerate()
+                .map(|(v, name)| {
+                    let median = 4.0 + f64::from(i) * 0.7 + 9.0 * v as f64;
+                    (name.clone(), measurement(12_500, median, u64::from(i) * 3))
+                })
+                .collect();
+            let report = PodReport::ready(i, format!("exp-1-{i}-x7k2p"), None).done(&measured);
+            // Through the JSON of the partial ConfigMap, as index 0 reads it.
+            let json = serde_json::to_string(&report).unwrap();
+            (i, serde_json::from_str(&json).unwrap())
+        })
+        .collect();
+    let merged = merge_reports(16, &names, &reports, &BTreeMap::new()).unwrap();
+    assert_eq!(merged.reported(), 16);
+    let ms: Vec<Measurement> = merged.measurements.iter().map(|(_, m)| m.clone()).collect();
+    assert_eq!(ms[0].requests, 16 * 12_500);
+    let mut result = ExperimentResult::running(&spec, at("2026-11-23T10:00:00Z"));
+    complete(&mut result, &spec, &ms, at("2026-11-23T10:01:00Z"));
+    result.load_pods = merged.pods;
+    assert_valid(&result);
+    assert_eq!(result.progress.requests_done, 3 * 16 * 12_500);
+    let size = result.to_json().len();
+    let partial = serde_json::to_string(&reports[&0]).unwrap().len();
+    eprintln!("16-pod result document: {size} bytes; one partial of 3 versions: {partial} bytes");
+    assert!(size < 100 * 1024, "result document is {size} bytes");
+}

@@ -538,3 +538,56 @@ fn the_grpc_sample_spec_is_valid() {
     assert!(spec.versions.iter().all(|v| v.grpc.is_some()));
     assert_eq!(spec.load.settings().unwrap().streams(), 4);
 }
+
+#[test]
+fn parallelism_is_checked_with_every_bad_field_named() {
+    let base = "name: x\nversions: [{name: v, url: 'http://127.0.0.1/'}, {name: w, url: 'http://127.0.0.1/'}]\n";
+    assert_eq!(
+        paths_of(&format!("{base}parallelism: {{pods: 65}}")),
+        ["parallelism.pods"]
+    );
+    assert_eq!(
+        paths_of(&format!(
+            "{base}parallelism: {{pods: 0, reportTimeout: 0s}}"
+        )),
+        ["parallelism.pods"]
+    );
+    assert_eq!(
+        paths_of(&format!(
+            "{base}parallelism: {{pods: 5, reportTimeout: 0s}}\nload: {{connections: 8, numRequests: 4}}"
+        )),
+        [
+            "parallelism.reportTimeout",
+            "load.connections",
+            "load.numRequests"
+        ]
+    );
+    assert_eq!(
+        paths_of(&format!(
+            "{base}parallelism: {{pods: 2}}\nduration: {{intervalSeconds: 1, iterationsPerLoop: 2}}"
+        )),
+        ["parallelism.pods"]
+    );
+    assert_eq!(
+        paths_of(&format!("{base}parallelism: {{pods: 2, onMissing: maybe}}")),
+        ["parallelism.onMissing"]
+    );
+    let spec = ExperimentSpec::from_yaml(&format!(
+        "{base}parallelism: {{pods: 4, onMissing: judgeWhatArrived, reportTimeout: 30s}}"
+    ))
+    .unwrap();
+    let p = spec.parallelism.unwrap();
+    assert_eq!(spec.load_pods(), 4);
+    assert_eq!(
+        p.on_missing,
+        slogate_core::spec::OnMissing::JudgeWhatArrived
+    );
+    assert_eq!(p.report_timeout, std::time::Duration::from_secs(30));
+}
+
+fn paths_of(text: &str) -> Vec<String> {
+    match ExperimentSpec::from_yaml(text) {
+        Ok(_) => panic!("spec was accepted:\n{text}"),
+        Err(err) => err.problems().iter().map(|p| p.path.clone()).collect(),
+    }
+}

@@ -137,7 +137,7 @@ fn denied_verb(message: &str) -> Option<&'static str> {
 }
 
 /// Runs `call` until it succeeds, fails for good, or runs out of attempts.
-async fn with_retries<T, F, Fut>(
+pub(crate) async fn with_retries<T, F, Fut>(
     backoff: Backoff,
     verb: &'static str,
     namespace: &str,

@@ -145,6 +145,7 @@ pub(crate) mod tests {
             winner: None,
             strategy: None,
             iterations: Vec::new(),
+            load_pods: Vec::new(),
         }
     }
 

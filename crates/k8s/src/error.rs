@@ -104,6 +104,18 @@ pub enum Error {
         source: slogate_core::result_read::ReadError,
     },
 
+    /// A load pod's partial ConfigMap holds something that is not a report.
+    #[error("ConfigMap {name} in namespace {namespace} does not hold a load pod's report")]
+    Partial {
+        /// The namespace.
+        namespace: String,
+        /// The ConfigMap.
+        name: String,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+
     /// Any other API or transport failure, after retries where they apply.
     #[error(
         "cannot {verb} ConfigMap {name} in namespace {namespace} (after {attempts} attempt(s))"

@@ -8,12 +8,16 @@
 //! For progressive rollouts: [`weights`] writes traffic weights into routing objects of any
 //! kind (HTTPRoute, VirtualService, Knative Service...), [`readiness`] waits for objects'
 //! conditions like `kubectl wait`, and [`events`] tells the story as Events on the Job.
+//!
+//! For load from several pods: [`partials`] holds each load pod's report in a ConfigMap of
+//! its own, where index 0 reads it.
 
 pub mod cluster;
 pub mod configmap;
 mod dynamic;
 mod error;
 pub mod events;
+pub mod partials;
 pub mod readiness;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -907,3 +907,79 @@ fn a_grpc_target_renders_calls_with_the_proto_mounted_beside_the_spec() {
     let refused = template(&["--set", "URL=grpc://greeter"]).unwrap_err();
     assert!(refused.contains("/URL"), "{refused}");
 }
+
+#[test]
+#[ignore = "needs helm; run by make test"]
+fn parallelism_renders_an_indexed_job_and_rights_on_exactly_its_partials() {
+    let mut args = seed();
+    args.extend_from_slice(&["--set", "parallelism=3", "--set", "numQueries=300"]);
+    let r = parse(&template(&args).unwrap());
+    let job = r.jobs[0].spec.as_ref().unwrap();
+    assert_eq!(job.completion_mode.as_deref(), Some("Indexed"));
+    assert_eq!((job.completions, job.parallelism), (Some(3), Some(3)));
+    assert_eq!(job.backoff_limit_per_index, Some(0), "no retries");
+    assert_eq!(job.backoff_limit, None);
+    let container = &job.template.spec.as_ref().unwrap().containers[0];
+    let env: Vec<(String, String)> = container
+        .env
+        .clone()
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| Some((e.name, e.value_from?.field_ref?.field_path)))
+        .collect();
+    assert!(env.contains(&(
+        "JOB_COMPLETION_INDEX".into(),
+        "metadata.annotations['batch.kubernetes.io/job-completion-index']".into()
+    )));
+    let spec = spec_of(&r);
+    let p = spec.parallelism.unwrap();
+    assert_eq!(p.pods, 3);
+    assert_eq!(p.report_timeout, std::time::Duration::from_secs(120));
+    assert_eq!(
+        role_rules(&r),
+        [
+            "staging: create configmaps my-exp",
+            "staging: create configmaps my-exp-1-partial-0,my-exp-1-partial-1,my-exp-1-partial-2",
+            "staging: create events",
+            "staging: get configmaps my-exp",
+            "staging: get configmaps my-exp-1-partial-0,my-exp-1-partial-1,my-exp-1-partial-2",
+            "staging: get jobs my-exp-1",
+            "staging: get secrets ghtoken",
+            "staging: patch configmaps my-exp",
+            "staging: patch configmaps my-exp-1-partial-0,my-exp-1-partial-1,my-exp-1-partial-2",
+            "staging: patch events",
+        ]
+    );
+    // One pod renders the Job exactly as before: not Indexed, no partials.
+    let one = parse(&template(&seed()).unwrap());
+    let job = one.jobs[0].spec.as_ref().unwrap();
+    assert_eq!(
+        (job.completion_mode.as_deref(), job.backoff_limit),
+        (None, Some(0))
+    );
+    assert!(spec_of(&one).parallelism.is_none());
+    assert!(!role_rules(&one).iter().any(|r| r.contains("partial")));
+}
+
+#[test]
+#[ignore = "needs helm; run by make test"]
+fn parallelism_out_of_range_or_not_whole_is_refused() {
+    for bad in [
+        "parallelism=0",
+        "parallelism=65",
+        "parallelism=2.5",
+        "parallelism=many",
+    ] {
+        let err = refused(&["--set", bad]);
+        assert!(err.contains("parallelism"), "{bad}: {err}");
+    }
+    let err = refused(&["--set", "parallelism=2", "--set", "iterationsPerLoop=3"]);
+    assert!(err.contains("cannot run the experiment loop"), "{err}");
+    let err = refused(&[
+        "--set",
+        "parallelism=2",
+        "--set",
+        "parallelismOnMissing=ignore",
+    ]);
+    assert!(err.contains("parallelismOnMissing"), "{err}");
+}

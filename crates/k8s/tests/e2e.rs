@@ -47,6 +47,7 @@ fn result(stage: Stage) -> ExperimentResult {
         winner: None,
         strategy: None,
         iterations: Vec::new(),
+        load_pods: Vec::new(),
     }
 }
 
@@ -522,5 +523,98 @@ async fn chart_installs_into_a_restricted_namespace() {
                 .metadata
                 .deletion_timestamp
                 .is_some()
+    );
+}
+
+/// `parallelism=3` on a real API server with the Job controller: an Indexed Job whose three
+/// pods, one per completion index, Pod Security `restricted` admits, and whose service
+/// account reaches exactly its partial ConfigMaps.
+#[tokio::test]
+#[ignore = "needs kube-apiserver, kube-controller-manager and helm; run by make test"]
+async fn an_indexed_job_of_three_load_pods_passes_restricted_pod_security() {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::ListParams;
+
+    let mut plane = ControlPlane::start()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    plane
+        .start_controller_manager()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let admin = plane.client().await.unwrap();
+    let namespaces: Api<Namespace> = Api::all(admin.clone());
+    namespaces
+        .create(&PostParams::default(), &restricted_namespace("staging"))
+        .await
+        .unwrap();
+    let chart = slogate_k8s::testing::chart_dir();
+    plane
+        .helm(&[
+            "upgrade",
+            "--install",
+            "-n",
+            "staging",
+            "my-exp",
+            chart.to_str().unwrap(),
+            "--set",
+            "URL=http://127.0.0.1:8080",
+            "--set",
+            "numQueries=300",
+            "--set",
+            "parallelism=3",
+        ])
+        .unwrap_or_else(|e| panic!("helm install failed: {e}"));
+    let pods: Api<Pod> = Api::namespaced(admin.clone(), "staging");
+    let selector = ListParams::default().labels("batch.kubernetes.io/job-name=my-exp-1");
+    let mut indices = Vec::new();
+    for _ in 0..100 {
+        indices = pods
+            .list(&selector)
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter_map(|p| {
+                p.metadata
+                    .annotations?
+                    .get("batch.kubernetes.io/job-completion-index")
+                    .cloned()
+            })
+            .collect();
+        if indices.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    indices.sort();
+    assert_eq!(
+        indices,
+        ["0", "1", "2"],
+        "the Job controller made one admitted pod per index, annotated with it"
+    );
+
+    // The Job's service account may read and write its partials, and no other ConfigMap.
+    let token = plane
+        .service_account_token("staging", "my-exp")
+        .await
+        .unwrap();
+    let path = plane.dir().join("job.kubeconfig");
+    plane.write_kubeconfig(&path, &token, "staging").unwrap();
+    let job_client = Connection::infer(Some(&path)).await.unwrap().client;
+    let store =
+        slogate_k8s::partials::PartialStore::new(job_client.clone(), "staging", "my-exp-1", None);
+    let report = slogate_core::parallel::PodReport::ready(2, "my-exp-1-2-x", None);
+    store.write(&report).await.unwrap();
+    assert_eq!(store.read(2).await.unwrap(), Some(report));
+    assert_eq!(store.read(1).await.unwrap(), None, "not written yet");
+    let beyond = slogate_k8s::partials::PartialStore::new(job_client, "staging", "my-exp-1", None);
+    let err = beyond
+        .write(&slogate_core::parallel::PodReport::ready(3, "x", None))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, slogate_k8s::Error::Forbidden { .. }),
+        "index 3 is not one of the Job's partials: {err}"
     );
 }

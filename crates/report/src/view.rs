@@ -51,12 +51,75 @@ pub(crate) struct View {
     pub winner: Option<WinnerView>,
     /// The experiment loop: its plan, a line per iteration and the weights over time.
     pub experiment_loop: Option<crate::iterations::LoopView>,
+    /// Load from several pods: how many reported, and a line per pod.
+    pub load_pods: Option<LoadPodsView>,
     pub promotion: PromotionView,
     pub histograms: Vec<HistogramView>,
     pub has_histograms: bool,
     /// A code fence none of the histogram text can close early.
     pub fence: String,
     pub chart: Chart,
+}
+
+/// The load pods of an Indexed Job.
+#[derive(Debug, Serialize)]
+pub(crate) struct LoadPodsView {
+    /// `3 of 3 load pods reported`.
+    pub headline: String,
+    /// `#0 my-exp-1-0-x7k2p  done  101 requests at 52.3/s`.
+    pub lines: Vec<String>,
+}
+
+fn load_pods(result: &ExperimentResult) -> Option<LoadPodsView> {
+    use slogate_core::parallel::PodState;
+    if result.load_pods.is_empty() {
+        return None;
+    }
+    let reported = result
+        .load_pods
+        .iter()
+        .filter(|p| p.state == PodState::Done)
+        .count();
+    let width = result
+        .load_pods
+        .iter()
+        .map(|p| p.pod.len())
+        .max()
+        .unwrap_or(0);
+    let lines = result
+        .load_pods
+        .iter()
+        .map(|p| {
+            let pod = if p.pod.is_empty() {
+                "-"
+            } else {
+                p.pod.as_str()
+            };
+            let state = match p.state {
+                PodState::Done => "done",
+                PodState::Failed => "failed",
+                PodState::Missing => "missing",
+                PodState::Ready => "ready",
+            };
+            let mut line = format!(
+                "#{} {pod:width$}  {state:7}  {} requests at {:.1}/s",
+                p.index,
+                format::count(p.requests),
+                p.achieved_rate
+            );
+            if let Some(reason) = &p.reason {
+                line.push_str(&format!(": {reason}"));
+            }
+            line
+        })
+        .collect();
+    Some(LoadPodsView {
+        headline: format!(
+            "{reported} of {} load pods reported",
+            result.load_pods.len()
+        ),
+        lines,
+    })
 }
 
 /// The winner of a Canary experiment.
@@ -274,6 +337,7 @@ pub(crate) fn build(result: &ExperimentResult, notes: Vec<String>) -> View {
         comparison_table: comparison_table(result),
         has_comparison: result.slos.iter().any(|s| s.comparison.is_some()),
         experiment_loop: crate::iterations::loop_view(result),
+        load_pods: load_pods(result),
         winner: result.winner.as_ref().map(|w| WinnerView {
             symbol: if w.found { "✔" } else { "?" },
             headline: w
@@ -775,6 +839,7 @@ mod tests {
             winner: None,
             strategy: None,
             iterations: Vec::new(),
+            load_pods: Vec::new(),
         }
     }
 

@@ -98,6 +98,10 @@ pub struct Args {
     /// Send and discard requests for this long before measuring.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     warmup: Option<Duration>,
+    /// Also write what was measured (histograms in the HdrHistogram V2 encoding) to this
+    /// file, the evidence a load pod publishes; `slogate merge` adds such files exactly.
+    #[arg(long, value_name = "FILE")]
+    evidence_out: Option<PathBuf>,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = Output::Text)]
     output: Output,
@@ -357,6 +361,13 @@ pub async fn run(args: Args) -> CmdResult {
     signals.abort();
     printer.abort();
     let measurement = measured.map_err(|err| Failure::Runtime(anyhow::Error::new(err)))?;
+    if let Some(path) = &args.evidence_out {
+        let json = serde_json::to_string(&measurement.to_data())
+            .map_err(|err| Failure::Runtime(anyhow!("cannot encode the evidence: {err}")))?;
+        crate::experiment::write_atomically(path, json.as_bytes())
+            .await
+            .map_err(Failure::Runtime)?;
+    }
 
     let summary = Summary::for_protocol(
         &measurement,

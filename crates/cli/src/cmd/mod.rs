@@ -4,4 +4,5 @@ pub mod assert;
 pub mod demo;
 pub mod describe;
 pub mod load;
+pub mod merge;
 pub mod run;

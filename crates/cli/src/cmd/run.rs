@@ -74,6 +74,13 @@ pub async fn run(args: Args) -> CmdResult {
         settings.sinks.push(Box::new(FileSink::new(path)));
     }
     let env = |key: &str| std::env::var(key).ok();
+    if let Some(slot) = crate::cluster::load_pod_slot(&spec, env).await? {
+        if slot.index > 0 {
+            // Only index 0 judges, writes the result and promotes.
+            return crate::partials::run_load_pod(&spec, slot, &interrupt).await;
+        }
+        settings.load_pod = Some(slot);
+    }
     if let Some(target) = crate::cluster::target(&spec, args.configmap.as_deref(), env) {
         let sink = crate::cluster::ConfigMapSink::connect(target, &spec).await?;
         settings.sinks.push(Box::new(sink));

@@ -3,6 +3,8 @@
 // Each test binary includes this module and uses only part of it.
 #![allow(dead_code)]
 
+pub mod sandbox;
+
 use std::process::{Command, Output};
 
 /// Runs `slogate` with `args` and waits for it.
