@@ -2,9 +2,11 @@
 //! Job: a driver over evidence sources → verdict → finish actions, publishing the evolving
 //! result document to [`Sink`]s all along.
 //!
-//! The driver holds lists of small parts: [`EvidenceSource`]s (the load engine, which loads
-//! every version at the same time, each with its share of the load), [`Sink`]s (file,
-//! ConfigMap) and [`FinishAction`]s (the pull request). A new kind of evidence, sink or
+//! The driver holds lists of small parts: [`EvidenceSource`]s (the load engine of
+//! [`crate::load_source`], which loads every version at the same time, each with its share
+//! of the load; on an Indexed Job, index 0's [`crate::partials::PartialsSource`] adds the
+//! other pods' partials), [`Sink`]s (file, ConfigMap) and [`FinishAction`]s (the pull
+//! request). A new kind of evidence, sink or
 //! action is a new type; the run itself stays as it is.
 //!
 //! The spec must already be validated. The document is published when the run starts
@@ -16,21 +18,18 @@
 //! `updatedAt` and the publish interval, so a reader can tell a run that was killed hard.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use jiff::Timestamp;
 use slogate_core::result::{ExperimentResult, PromotionOutcome};
 use slogate_core::spec::ExperimentSpec;
-use slogate_loadgen::{LoadError, LoadPlan, LoadProgress, RunOptions};
-use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 
 use crate::driver::Driver;
 use crate::exit::Failure;
+use crate::load_source::LoadSource;
 pub use crate::parts::{
-    ActionFuture, ActionOutcome, EvidenceFuture, EvidenceSource, FinishAction, Interrupt,
-    PublishFuture, Settings, Sink, SourceProgress,
+    ActionFuture, ActionOutcome, EvidenceSource, FinishAction, Interrupt, PublishFuture, Settings,
+    Sink,
 };
 
 /// Writes the document to a file atomically: a reader sees the old or the new document,
@@ -128,136 +127,6 @@ pub async fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         return Err(err).with_context(|| format!("cannot write {}", path.display()));
     }
     Ok(())
-}
-
-/// The load engine as an evidence source: every version loaded at the same time, in one
-/// load run, each with its share of the connections and of the rate.
-pub struct LoadSource {
-    /// The plans as the spec gives them.
-    planned: Vec<LoadPlan>,
-    /// What the next collection runs.
-    plans: Vec<LoadPlan>,
-}
-
-impl LoadSource {
-    /// Builds every version's plan from its share of load pod `index`'s share (of `pods`;
-    /// 1 and 0 for a run of one pod) of the spec's load (the body read or
-    /// downloaded once per version). Input the engine cannot use is [`Failure::Invalid`]; a
-    /// failure of the environment (a payload download, TLS setup) comes back as the reason
-    /// the run fails, once the run has been published.
-    pub async fn plan_pod(
-        spec: &ExperimentSpec,
-        pods: u32,
-        index: u32,
-    ) -> Result<Result<Self, String>, Failure> {
-        let load = spec.load.settings().map_err(|problems| {
-            let lines: Vec<String> = problems
-                .iter()
-                .map(|p| format!("load.{}: {}", p.path, p.reason))
-                .collect();
-            Failure::Invalid(anyhow!("{}", lines.join("\n")))
-        })?;
-        let load = load.for_pod(pods, index);
-        let parts = spec.versions.len() as u32;
-        let mut plans = Vec::with_capacity(spec.versions.len());
-        for (i, version) in spec.versions.iter().enumerate() {
-            let share = load.share(parts, i as u32);
-            match LoadPlan::new(version, &share).await {
-                Ok(plan) => plans.push(plan),
-                Err(LoadError::BodyFile { path, source }) => {
-                    return Err(Failure::Invalid(anyhow!(
-                        "load.bodyFile: cannot read {}: {source}",
-                        path.display()
-                    )));
-                }
-                Err(LoadError::Grpc(err)) => {
-                    let field = err.field();
-                    return Err(Failure::Invalid(
-                        anyhow::Error::new(err).context(format!("versions[{i}].grpc.{field}")),
-                    ));
-                }
-                Err(LoadError::Invalid { field, reason }) => {
-                    let path = if field == "url" {
-                        format!("versions[{i}].url")
-                    } else {
-                        format!("load.{field}")
-                    };
-                    return Err(Failure::Invalid(anyhow!("{path}: {reason}")));
-                }
-                Err(other) => {
-                    return Ok(Err(format!(
-                        "version {}: {:#}",
-                        version.name,
-                        anyhow!(other)
-                    )));
-                }
-            }
-        }
-        Ok(Ok(Self {
-            planned: plans.clone(),
-            plans,
-        }))
-    }
-}
-
-impl EvidenceSource for LoadSource {
-    fn describe(&self) -> String {
-        format!("load of {} versions at once", self.plans.len())
-    }
-
-    fn next_iteration(&mut self, interval: Duration, first: bool) {
-        self.plans = self
-            .planned
-            .iter()
-            .map(|p| p.for_iteration(interval, first))
-            .collect();
-    }
-
-    fn collect(
-        &mut self,
-        progress: watch::Sender<SourceProgress>,
-        stop: CancellationToken,
-    ) -> EvidenceFuture<'_> {
-        let plans = std::mem::take(&mut self.plans);
-        Box::pin(async move {
-            let names: Vec<String> = plans.iter().map(|p| p.version().to_owned()).collect();
-            let mut runs = Vec::with_capacity(plans.len());
-            let mut forwarders = Vec::new();
-            for plan in plans {
-                let (tx, mut rx) = watch::channel(LoadProgress::default());
-                let name = plan.version().to_owned();
-                let all = progress.clone();
-                // Each run's progress joins the source's map of every version.
-                forwarders.push(tokio::spawn(async move {
-                    while rx.changed().await.is_ok() {
-                        let p = rx.borrow_and_update().clone();
-                        all.send_modify(|map| {
-                            map.insert(name.clone(), p);
-                        });
-                    }
-                }));
-                let options = RunOptions {
-                    progress: Some(tx),
-                    stop: stop.clone(),
-                    ..RunOptions::default()
-                };
-                runs.push((plan, options));
-            }
-            let outcomes = slogate_loadgen::run_together(runs).await;
-            for f in forwarders {
-                let _ = f.await;
-            }
-            names
-                .into_iter()
-                .zip(outcomes)
-                .map(|(name, outcome)| {
-                    outcome
-                        .map(|m| (name.clone(), m))
-                        .map_err(|err| format!("version {name}: {err}"))
-                })
-                .collect()
-        })
-    }
 }
 
 /// Pull-request promotion as a finish action (the spec's `promotion`).

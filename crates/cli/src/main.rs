@@ -8,6 +8,7 @@ mod cmd;
 mod driver;
 mod exit;
 mod experiment;
+mod load_source;
 mod partials;
 mod parts;
 mod promote;

@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::exit::{CmdResult, Failure};
-use crate::experiment::LoadSource;
+use crate::load_source::LoadSource;
 use crate::parts::{
     EvidenceFuture, EvidenceSource, Interrupt, LoadPodSlot, PartFuture, PartialExchange,
     ReportFuture, SourceProgress,
