@@ -39,7 +39,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, Status};
 
-use crate::{HelloError, accept_until, every, picked};
+use crate::listen::Listening;
+use crate::{HelloError, every, picked};
 
 /// The service's proto file, as it ships in the crate.
 pub const PROTO: &str = include_str!("../proto/hello.proto");
@@ -150,7 +151,6 @@ impl GrpcBehavior {
 struct Shared {
     behavior: GrpcBehavior,
     calls: AtomicU64,
-    connections: AtomicU64,
     last_metadata: Mutex<Vec<(String, String)>>,
     stall_until: OnceLock<Instant>,
     stop: CancellationToken,
@@ -170,9 +170,8 @@ impl std::fmt::Debug for Shared {
 /// A running gRPC hello service on loopback (or the address given). Dropping it stops it.
 #[derive(Debug)]
 pub struct GrpcHelloServer {
-    addr: SocketAddr,
     shared: Arc<Shared>,
-    accept_loop: Option<tokio::task::JoinHandle<()>>,
+    listening: Listening,
 }
 
 impl GrpcHelloServer {
@@ -208,27 +207,29 @@ impl GrpcHelloServer {
     ) -> Result<Self, HelloError> {
         behavior.validate()?;
         let listener = TcpListener::bind(addr).await.map_err(HelloError::Bind)?;
-        let addr = listener.local_addr().map_err(HelloError::Bind)?;
         let shared = Arc::new(Shared {
             behavior,
             calls: AtomicU64::new(0),
-            connections: AtomicU64::new(0),
             last_metadata: Mutex::new(Vec::new()),
             stall_until: OnceLock::new(),
             stop: CancellationToken::new(),
             tls,
         });
-        let accept_loop = tokio::spawn(accept_loop(listener, shared.clone()));
-        Ok(Self {
-            addr,
-            shared,
-            accept_loop: Some(accept_loop),
-        })
+        let serving = shared.clone();
+        // A call in flight at shutdown ends UNAVAILABLE at once: nothing to wait for.
+        let listening = Listening::spawn(
+            listener,
+            shared.stop.clone(),
+            Duration::ZERO,
+            move |stream| serve_connection(stream, serving.clone()),
+        )
+        .map_err(HelloError::Bind)?;
+        Ok(Self { shared, listening })
     }
 
     /// The address the service listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.listening.addr()
     }
 
     /// The target to load, `grpc://127.0.0.1:PORT` (`grpcs://` over TLS).
@@ -238,7 +239,7 @@ impl GrpcHelloServer {
         } else {
             "grpc"
         };
-        format!("{scheme}://{}", self.addr)
+        format!("{scheme}://{}", self.addr())
     }
 
     /// Calls that reached the service so far, whatever was done with them.
@@ -248,7 +249,7 @@ impl GrpcHelloServer {
 
     /// TCP connections accepted so far.
     pub fn connections_accepted(&self) -> u64 {
-        self.shared.connections.load(Ordering::Relaxed)
+        self.listening.connections_accepted()
     }
 
     /// The headers (metadata included) of the most recent call, names in lower case.
@@ -262,27 +263,8 @@ impl GrpcHelloServer {
 
     /// Stops accepting and closes every connection.
     pub async fn shutdown(mut self) {
-        self.shared.stop.cancel();
-        if let Some(accept_loop) = self.accept_loop.take() {
-            let _ = accept_loop.await;
-        }
+        self.listening.shutdown().await;
     }
-}
-
-impl Drop for GrpcHelloServer {
-    fn drop(&mut self) {
-        self.shared.stop.cancel();
-    }
-}
-
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    let stop = shared.stop.clone();
-    // A call in flight at shutdown ends UNAVAILABLE at once: nothing to wait for.
-    accept_until(listener, stop, Duration::ZERO, move |stream| {
-        shared.connections.fetch_add(1, Ordering::Relaxed);
-        serve_connection(stream, shared.clone())
-    })
-    .await;
 }
 
 async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {

@@ -29,6 +29,7 @@
 //! and the latency percentiles are known in advance.
 
 pub mod grpc;
+mod listen;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -50,10 +51,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
-use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+
+use crate::listen::Listening;
 
 /// The body every successful response carries unless [`Behavior::body`] says otherwise.
 pub const DEFAULT_BODY: &str = "Hello from slogate!\n";
@@ -257,7 +259,6 @@ pub struct RecordedRequest {
 struct Shared {
     behavior: Behavior,
     requests: AtomicU64,
-    connections: AtomicU64,
     body_bytes: AtomicU64,
     stall_until: OnceLock<Instant>,
     last_request: Mutex<Option<RecordedRequest>>,
@@ -269,9 +270,8 @@ struct Shared {
 /// [`HelloServer::shutdown`].
 #[derive(Debug)]
 pub struct HelloServer {
-    addr: SocketAddr,
     shared: Arc<Shared>,
-    accept_loop: Option<tokio::task::JoinHandle<()>>,
+    listening: Listening,
 }
 
 impl HelloServer {
@@ -310,28 +310,30 @@ impl HelloServer {
     ) -> Result<Self, HelloError> {
         behavior.validate()?;
         let listener = TcpListener::bind(addr).await.map_err(HelloError::Bind)?;
-        let addr = listener.local_addr().map_err(HelloError::Bind)?;
         let shared = Arc::new(Shared {
             behavior,
             requests: AtomicU64::new(0),
-            connections: AtomicU64::new(0),
             body_bytes: AtomicU64::new(0),
             stall_until: OnceLock::new(),
             last_request: Mutex::new(None),
             stop: CancellationToken::new(),
             tls,
         });
-        let accept_loop = tokio::spawn(accept_loop(listener, shared.clone()));
-        Ok(Self {
-            addr,
-            shared,
-            accept_loop: Some(accept_loop),
-        })
+        let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+        let serving = shared.clone();
+        let listening = Listening::spawn(
+            listener,
+            shared.stop.clone(),
+            SHUTDOWN_GRACE,
+            move |stream| serve_connection(stream, serving.clone(), builder.clone()),
+        )
+        .map_err(HelloError::Bind)?;
+        Ok(Self { shared, listening })
     }
 
     /// The address the service listens on.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.listening.addr()
     }
 
     /// The service's base URL, e.g. `http://127.0.0.1:40123/` (`https` when serving TLS).
@@ -341,7 +343,7 @@ impl HelloServer {
         } else {
             "http"
         };
-        format!("{scheme}://{}/", self.addr)
+        format!("{scheme}://{}/", self.addr())
     }
 
     /// Requests that reached the service so far, whatever was done with them (answered,
@@ -352,7 +354,7 @@ impl HelloServer {
 
     /// TCP connections accepted so far.
     pub fn connections_accepted(&self) -> u64 {
-        self.shared.connections.load(Ordering::Relaxed)
+        self.listening.connections_accepted()
     }
 
     /// Request body bytes received so far.
@@ -371,62 +373,7 @@ impl HelloServer {
 
     /// Stops accepting, lets open requests finish (up to 2 s), then closes every connection.
     pub async fn shutdown(mut self) {
-        self.shared.stop.cancel();
-        if let Some(accept_loop) = self.accept_loop.take() {
-            let _ = accept_loop.await;
-        }
-    }
-}
-
-impl Drop for HelloServer {
-    fn drop(&mut self) {
-        self.shared.stop.cancel();
-    }
-}
-
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
-    let stop = shared.stop.clone();
-    accept_until(listener, stop, SHUTDOWN_GRACE, move |stream| {
-        shared.connections.fetch_add(1, Ordering::Relaxed);
-        serve_connection(stream, shared.clone(), builder.clone())
-    })
-    .await;
-}
-
-/// Accepts connections until `stop`, each served by `serve` in a task of its own; then lets
-/// the open ones finish for up to `grace` and closes the rest. Both hello services (HTTP and
-/// gRPC) listen this way.
-pub(crate) async fn accept_until<F, Fut>(
-    listener: TcpListener,
-    stop: CancellationToken,
-    grace: Duration,
-    mut serve: F,
-) where
-    F: FnMut(TcpStream) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    connections.spawn(serve(stream));
-                }
-                Err(err) => {
-                    // Out of file descriptors and the like: wait instead of spinning.
-                    tracing::warn!("hello: accept failed: {err}");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-    drop(listener);
-    let drain = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(grace, drain).await.is_err() {
-        connections.shutdown().await;
+        self.listening.shutdown().await;
     }
 }
 
