@@ -14,16 +14,15 @@ mod common;
 #[path = "../../github/tests/support/mod.rs"]
 mod support;
 
-use std::collections::BTreeMap;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::sandbox::PodSandbox;
+use common::sandbox::{PodSandbox, staging_with_token};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
-use kube::api::{Api, PostParams};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::Api;
 use slogate_hello::{Behavior, HelloServer};
-use slogate_k8s::testing::{ControlPlane, TUTORIAL_SETS, chart_dir, meta, restricted_namespace};
+use slogate_k8s::testing::{ControlPlane, TUTORIAL_SETS, chart_dir};
 use support::GitHubDouble;
 
 const TOKEN: &str = "ghp_ClusterLeakCanary0a1b2c3d4e5f6a7b8c9d0e1";
@@ -53,21 +52,7 @@ async fn job_command_on_the_host_writes_its_result_configmap_and_opens_the_pr() 
     let hello = HelloServer::start(Behavior::stable()).await.unwrap();
     let github = GitHubDouble::start("me", "app", TOKEN).await;
 
-    let namespaces: Api<Namespace> = Api::all(admin.clone());
-    namespaces
-        .create(&PostParams::default(), &restricted_namespace("staging"))
-        .await
-        .unwrap();
-    let secrets: Api<Secret> = Api::namespaced(admin.clone(), "staging");
-    let ghtoken = Secret {
-        metadata: meta("ghtoken", Some("staging")),
-        string_data: Some(BTreeMap::from([("token".into(), TOKEN.into())])),
-        ..Secret::default()
-    };
-    secrets
-        .create(&PostParams::default(), &ghtoken)
-        .await
-        .unwrap();
+    staging_with_token(&admin, TOKEN).await;
 
     // The tutorial's command, pointed at loopback servers.
     let chart = chart_dir();

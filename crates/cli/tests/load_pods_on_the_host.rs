@@ -16,15 +16,15 @@ use std::collections::BTreeMap;
 use std::process::Output;
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
-use kube::api::{Api, PostParams};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::api::Api;
 use slogate_core::measure::{Measurement, new_latency_histogram};
 use slogate_core::parallel::PodReport;
 use slogate_hello::{Behavior, HelloServer};
-use slogate_k8s::testing::{ControlPlane, chart_dir, meta, restricted_namespace};
+use slogate_k8s::testing::{ControlPlane, chart_dir};
 use support::GitHubDouble;
 
-use common::sandbox::PodSandbox;
+use common::sandbox::{PodSandbox, staging_with_token};
 use common::text;
 
 const TOKEN: &str = "ghp_LoadPodsLeakCanary0a1b2c3d4e5f6a7b8c9d0e1f2";
@@ -35,20 +35,7 @@ async fn install(plane: &ControlPlane, release: &str, sets: &[String]) -> (kube:
     let admin = plane.client().await.unwrap();
     let namespaces: Api<Namespace> = Api::all(admin.clone());
     if namespaces.get_opt("staging").await.unwrap().is_none() {
-        namespaces
-            .create(&PostParams::default(), &restricted_namespace("staging"))
-            .await
-            .unwrap();
-        let secrets: Api<Secret> = Api::namespaced(admin.clone(), "staging");
-        let ghtoken = Secret {
-            metadata: meta("ghtoken", Some("staging")),
-            string_data: Some(BTreeMap::from([("token".into(), TOKEN.into())])),
-            ..Secret::default()
-        };
-        secrets
-            .create(&PostParams::default(), &ghtoken)
-            .await
-            .unwrap();
+        staging_with_token(&admin, TOKEN).await;
     }
     let chart = chart_dir();
     let mut args: Vec<&str> = vec![

@@ -348,23 +348,25 @@ pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, EvidenceError> {
         .map_err(EvidenceError::Encoding)
 }
 
+/// A deterministic spread of `n` latencies in µs, 0.1 ms to a few seconds, for the unit
+/// tests of merging and encoding (here and in [`crate::parallel`]).
+#[cfg(test)]
+pub(crate) fn latencies(seed: u64, n: u64) -> Vec<u64> {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let u = (x >> 11) as f64 / (1u64 << 53) as f64;
+            (100.0 * (u * 10.0).exp()) as u64 + 1
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A deterministic spread of latencies, 0.1 ms to a few seconds.
-    fn latencies(seed: u64, n: u64) -> Vec<u64> {
-        let mut x = seed;
-        (0..n)
-            .map(|_| {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                let u = (x >> 11) as f64 / (1u64 << 53) as f64;
-                (100.0 * (u * 10.0).exp()) as u64 + 1
-            })
-            .collect()
-    }
 
     fn measured(values: &[u64], errors: u64) -> Measurement {
         let mut m = Measurement::default();

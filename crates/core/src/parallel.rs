@@ -321,21 +321,7 @@ pub fn merge_reports(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::measure::record_latency;
-
-    /// A fixed-seed spread of latencies, 0.1 ms to a few seconds.
-    fn latencies(seed: u64, n: u64) -> Vec<u64> {
-        let mut x = seed;
-        (0..n)
-            .map(|_| {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                let u = (x >> 11) as f64 / (1u64 << 53) as f64;
-                (100.0 * (u * 10.0).exp()) as u64 + 1
-            })
-            .collect()
-    }
+    use crate::measure::{latencies, record_latency};
 
     fn measured(values: &[u64], secs: f64) -> Measurement {
         let mut m = Measurement::default();

@@ -7,9 +7,29 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Container, Secret};
-use kube::api::Api;
-use slogate_k8s::testing::ControlPlane;
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Namespace, Secret};
+use kube::api::{Api, PostParams};
+use slogate_k8s::testing::{ControlPlane, meta, restricted_namespace};
+
+/// The tutorial's namespace `staging` (Pod Security `restricted`) with the `ghtoken` Secret
+/// holding `token`, as `kubectl create secret generic ghtoken --from-literal=token=…` makes it.
+pub async fn staging_with_token(admin: &kube::Client, token: &str) {
+    let namespaces: Api<Namespace> = Api::all(admin.clone());
+    namespaces
+        .create(&PostParams::default(), &restricted_namespace("staging"))
+        .await
+        .unwrap();
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), "staging");
+    let ghtoken = Secret {
+        metadata: meta("ghtoken", Some("staging")),
+        string_data: Some(BTreeMap::from([("token".into(), token.into())])),
+        ..Secret::default()
+    };
+    secrets
+        .create(&PostParams::default(), &ghtoken)
+        .await
+        .unwrap();
+}
 
 /// What the kubelet would have prepared for one Job's pod, with paths under `root`.
 pub struct PodSandbox {
