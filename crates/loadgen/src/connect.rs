@@ -1,13 +1,9 @@
 //! Opening one client connection (TCP, optionally TLS, then HTTP/1.1 or HTTP/2).
 
-use std::future::Future;
 use std::io;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use rustls::pki_types::{CertificateDer, ServerName};
 use slogate_core::measure::ErrorKind;
 use tokio::net::TcpStream;
@@ -15,62 +11,7 @@ use tokio_rustls::TlsConnector;
 
 use crate::failure::RequestError;
 use crate::h1::{Http1, Io};
-
-/// HTTP/2 flow-control windows (stream and connection) the client advertises: as large as
-/// the protocol allows less one, as h2load's default, so that no response waits for a
-/// WINDOW_UPDATE.
-const H2_WINDOW: u32 = (1 << 30) - 1;
-
-/// An HTTP/2 connection's I/O driver; it must be polled for requests on it to make progress.
-type Driver = Pin<Box<h2::client::Connection<Box<dyn Io>, Bytes>>>;
-
-/// The driver of one HTTP/2 connection, shared by the streams open on it: whichever exchange
-/// is waiting polls it, all from the same task, so no wake-up crosses tasks.
-pub(crate) struct H2Driver {
-    /// `None` once the connection has ended, with how in `ended`.
-    driver: Option<Driver>,
-    ended: Option<Result<(), Arc<h2::Error>>>,
-}
-
-impl H2Driver {
-    /// Polls the connection; ready once it has ended (at once when it already has).
-    pub(crate) fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Arc<h2::Error>>> {
-        if let Some(driver) = &mut self.driver {
-            let Poll::Ready(result) = driver.as_mut().poll(cx) else {
-                return Poll::Pending;
-            };
-            // Dropping the ended driver ends the streams still open on it.
-            self.driver = None;
-            self.ended = Some(result.map_err(Arc::new));
-        }
-        Poll::Ready(self.ended.clone().unwrap_or(Ok(())))
-    }
-
-    /// Whether the connection has ended.
-    pub(crate) fn has_ended(&self) -> bool {
-        self.driver.is_none()
-    }
-}
-
-/// One HTTP/2 connection as one stream at a time sees it: a handle to open streams and the
-/// shared driver. Clones open streams on the same connection.
-#[derive(Clone)]
-pub(crate) struct H2Conn {
-    pub(crate) sender: h2::client::SendRequest<Bytes>,
-    pub(crate) driver: Arc<Mutex<H2Driver>>,
-}
-
-impl H2Conn {
-    /// Whether `self` and `other` are the same connection.
-    pub(crate) fn same(&self, other: &H2Conn) -> bool {
-        Arc::ptr_eq(&self.driver, &other.driver)
-    }
-
-    /// Whether the connection has ended.
-    pub(crate) fn has_ended(&self) -> bool {
-        self.driver.lock().is_ok_and(|d| d.has_ended())
-    }
-}
+use crate::http2::H2Conn;
 
 /// Where and how to connect: resolved once per plan, shared by every connection.
 #[derive(Clone)]
@@ -98,7 +39,7 @@ impl std::fmt::Debug for Connector {
 pub(crate) enum Connection {
     /// HTTP/1.1: one request at a time, written and read by the engine itself.
     H1(Http1),
-    /// HTTP/2 on the `h2` crate: absolute URIs (scheme and authority become pseudo-headers).
+    /// HTTP/2: streams of one connection, shared by the lanes of one engine task.
     H2(H2Conn),
 }
 
@@ -149,20 +90,10 @@ impl Connector {
         if !h2 {
             return Ok(Connection::H1(Http1::new(stream)));
         }
-        let (sender, driver) = h2::client::Builder::new()
-            .initial_window_size(H2_WINDOW)
-            .initial_connection_window_size(H2_WINDOW)
-            .enable_push(false)
-            .handshake::<_, Bytes>(stream)
-            .await
-            .map_err(|err| RequestError::new(ErrorKind::Protocol, err))?;
-        Ok(Connection::H2(H2Conn {
-            sender,
-            driver: Arc::new(Mutex::new(H2Driver {
-                driver: Some(Box::pin(driver)),
-                ended: None,
-            })),
-        }))
+        match tokio::time::timeout(self.connect_timeout, H2Conn::handshake(stream)).await {
+            Ok(conn) => Ok(Connection::H2(conn?)),
+            Err(elapsed) => Err(RequestError::new(ErrorKind::Timeout, elapsed)),
+        }
     }
 
     /// Opens the byte stream (TCP, then TLS for https) within the connect timeout; says

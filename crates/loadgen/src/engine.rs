@@ -16,12 +16,10 @@
 //! (the server's keep-alive timeout raced the request); otherwise the request was dropped,
 //! and it counts as a `closed-without-response` error.
 
-use std::future::{Future, poll_fn};
 use std::num::NonZeroUsize;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -34,9 +32,11 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 
-use crate::connect::{Connection, Connector, H2Conn};
-use crate::failure::{RequestError, Unanswered};
+use crate::connect::{Connection, Connector};
+use crate::failure::RequestError;
+use crate::grpc::StatusError;
 use crate::h1::Response;
+use crate::http2::H2Conn;
 use crate::plan::{LoadPlan, RequestTemplate, StopAfter, Warmup};
 use crate::{LoadError, LoadProgress, Phase, RunOptions};
 
@@ -925,126 +925,38 @@ fn timed_out(deadline: Instant, timer: &mut Pin<Box<Sleep>>) -> Result<(), Reque
     Ok(())
 }
 
-/// An HTTP/2 exchange on the `h2` crate, driving the connection in this task (whichever of
-/// its streams is waiting polls it) so that no wake-up crosses tasks.
+/// An HTTP/2 exchange: the stream's response, its gRPC status when the run is gRPC.
 async fn exchange_h2(
-    conn: &mut H2Conn,
+    conn: &H2Conn,
     template: &RequestTemplate,
     deadline: Instant,
     timer: &mut Pin<Box<Sleep>>,
 ) -> Result<Response, RequestError> {
-    let H2Conn { sender, driver } = conn;
-    // Whether the response head arrived: a connection that ends after it failed mid-response.
-    let answered = AtomicBool::new(false);
-    let work = async {
-        // A request the connection never took up was not sent: it failed unanswered.
-        let unanswered = || RequestError::new(ErrorKind::ClosedWithoutResponse, Unanswered);
-        poll_fn(|cx| sender.poll_ready(cx))
-            .await
-            .map_err(|_| unanswered())?;
-        let end = template.body.is_empty();
-        let (response, mut stream) = sender
-            .send_request(template.h2_request(), end)
-            .map_err(|_| unanswered())?;
-        if !end {
-            stream
-                .send_data(template.body.clone(), true)
-                .map_err(RequestError::from_h2_before_response)?;
-        }
-        let response = response
-            .await
-            .map_err(RequestError::from_h2_before_response)?;
-        answered.store(true, Ordering::Relaxed);
-        let status = response.status().as_u16();
-        // A trailers-only gRPC answer carries its status in the headers.
-        let head_status = match response.headers().get("grpc-status") {
-            Some(value) if template.grpc => Some(
-                crate::grpc::parse_status(value)
-                    .map_err(|err| RequestError::new(ErrorKind::Protocol, err))?,
-            ),
-            _ => None,
-        };
-        let mut body = response.into_body();
-        let mut body_bytes = 0u64;
-        while let Some(data) = body.data().await {
-            let data = data.map_err(RequestError::from_h2)?;
-            body_bytes += data.len() as u64;
-            // Hands the window back; h2 sends WINDOW_UPDATE once enough has been released.
-            let _ = body.flow_control().release_capacity(data.len());
-        }
-        let status = if template.grpc {
-            let trailers = match head_status {
-                Some(_) => None,
-                None => body.trailers().await.map_err(RequestError::from_h2)?,
-            };
-            crate::grpc::status(status, head_status, trailers.as_ref())
-                .map_err(|err| RequestError::new(ErrorKind::Protocol, err))?
-        } else {
-            status
-        };
-        drop(stream);
-        Ok::<_, RequestError>((status, body_bytes))
-    };
+    let work = conn.exchange(&template.h2_block, &template.body);
     tokio::pin!(work);
-    let mut driver_ended: Option<Result<(), Arc<h2::Error>>> = None;
-    // The previous exchange on this connection ended right after polling the driver, so the
-    // first poll starts with the request.
-    let mut first = true;
-    loop {
-        // The driver first, so that frames read now reach the stream polled next; then the
-        // driver again, so that what the stream queued is written at once.
-        let polled = poll_fn(|cx| {
-            // Says whether the driver ended just now.
-            let poll_driver = |cx: &mut Context<'_>, ended: &mut Option<_>| {
-                if ended.is_some() {
-                    return false;
-                }
-                let mut driver = driver.lock().unwrap_or_else(|e| e.into_inner());
-                match driver.poll_end(cx) {
-                    Poll::Ready(result) => {
-                        *ended = Some(result);
-                        true
-                    }
-                    Poll::Pending => false,
-                }
-            };
-            if !std::mem::take(&mut first) {
-                poll_driver(cx, &mut driver_ended);
-            }
-            if let Poll::Ready(result) = work.as_mut().poll(cx) {
-                return Poll::Ready(Some(result));
-            }
-            if poll_driver(cx, &mut driver_ended)
-                && let Poll::Ready(result) = work.as_mut().poll(cx)
-            {
-                return Poll::Ready(Some(result));
-            }
-            match timer.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(None),
-                Poll::Pending => Poll::Pending,
-            }
-        })
-        .await;
-        let Some(result) = polled else {
-            timed_out(deadline, timer)?;
-            continue;
+    let response = loop {
+        tokio::select! {
+            biased;
+            response = &mut work => break response?,
+            () = timer.as_mut() => timed_out(deadline, timer)?,
+        }
+    };
+    let status = if template.grpc {
+        let read = |status: Option<Result<u16, StatusError>>| {
+            status
+                .transpose()
+                .map_err(|err| RequestError::new(ErrorKind::Protocol, err))
         };
-        let ended = driver_ended.is_some() || driver.lock().map_or(true, |d| d.has_ended());
-        return match (result, driver_ended) {
-            (Ok((status, body_bytes)), _) => Ok(Response {
-                status,
-                body_bytes,
-                reusable: !ended,
-            }),
-            (Err(err), _) if err.is_unanswered() => Err(err),
-            // The driver knows better why the connection failed than the request does.
-            (Err(_), Some(Err(driver_err))) if answered.load(Ordering::Relaxed) => {
-                Err(RequestError::from_h2(driver_err))
-            }
-            (Err(_), Some(Err(driver_err))) => {
-                Err(RequestError::from_h2_before_response(driver_err))
-            }
-            (Err(err), _) => Err(err),
-        };
-    }
+        let head = read(response.head_grpc)?;
+        let trailers = read(response.trailer_grpc)?;
+        crate::grpc::status(response.status, head, trailers)
+            .map_err(|err| RequestError::new(ErrorKind::Protocol, err))?
+    } else {
+        response.status
+    };
+    Ok(Response {
+        status,
+        body_bytes: response.body_bytes,
+        reusable: response.reusable,
+    })
 }

@@ -3,7 +3,6 @@
 
 use std::error::Error as StdError;
 use std::io;
-use std::sync::Arc;
 
 use slogate_core::measure::ErrorKind;
 
@@ -39,30 +38,6 @@ impl RequestError {
     /// [`Unanswered`]).
     pub(crate) fn is_unanswered(&self) -> bool {
         self.source.is::<Unanswered>()
-    }
-
-    /// Classifies a failure of an HTTP/2 stream or connection after its response head
-    /// arrived: I/O errors, GOAWAY and stream resets are resets, anything else a protocol
-    /// error.
-    pub(crate) fn from_h2(err: impl Into<Arc<h2::Error>>) -> Self {
-        let err = err.into();
-        let kind = if err.is_io() || err.is_go_away() || err.is_reset() {
-            ErrorKind::Reset
-        } else {
-            ErrorKind::Protocol
-        };
-        Self::new(kind, err)
-    }
-
-    /// Classifies a failure of an HTTP/2 request before its response head arrived: a GOAWAY
-    /// from the server means it closed the connection without answering (see
-    /// [`Unanswered`]), anything else is classified as [`RequestError::from_h2`] does.
-    pub(crate) fn from_h2_before_response(err: impl Into<Arc<h2::Error>>) -> Self {
-        let err = err.into();
-        if err.is_go_away() && err.is_remote() && !err.is_reset() {
-            return Self::new(ErrorKind::ClosedWithoutResponse, Unanswered);
-        }
-        Self::from_h2(err)
     }
 }
 

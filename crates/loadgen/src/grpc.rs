@@ -253,7 +253,7 @@ pub(crate) fn timeout_header(timeout: Duration) -> String {
 }
 
 /// Why a response carries no usable status.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum StatusError {
     /// Neither the headers nor the trailers have a `grpc-status`.
     #[error("the response has no grpc-status")]
@@ -268,21 +268,18 @@ pub(crate) enum StatusError {
 pub(crate) fn status(
     http_status: u16,
     headers: Option<u16>,
-    trailers: Option<&HeaderMap>,
+    trailers: Option<u16>,
 ) -> Result<u16, StatusError> {
-    if let Some(code) = headers {
-        return Ok(code);
-    }
-    match trailers.and_then(|t| t.get("grpc-status")) {
-        Some(value) => parse_status(value),
+    match headers.or(trailers) {
+        Some(code) => Ok(code),
         None if http_status != 200 => Ok(grpc::from_http_status(http_status)),
         None => Err(StatusError::Missing),
     }
 }
 
 /// A `grpc-status` value as a code.
-pub(crate) fn parse_status(value: &http::HeaderValue) -> Result<u16, StatusError> {
-    std::str::from_utf8(value.as_bytes())
+pub(crate) fn parse_status_bytes(value: &[u8]) -> Result<u16, StatusError> {
+    std::str::from_utf8(value)
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .ok_or(StatusError::Malformed)
@@ -300,17 +297,12 @@ mod tests {
 
     #[test]
     fn the_status_comes_from_headers_trailers_or_http() {
-        let mut trailers = HeaderMap::new();
-        trailers.insert("grpc-status", http::HeaderValue::from_static("14"));
-        assert_eq!(status(200, None, Some(&trailers)).unwrap(), 14);
+        assert_eq!(status(200, None, Some(14)).unwrap(), 14);
         assert_eq!(status(200, Some(4), None).unwrap(), 4);
         assert_eq!(status(503, None, None).unwrap(), grpc::UNAVAILABLE);
-        assert!(matches!(status(200, None, None), Err(StatusError::Missing)));
-        trailers.insert("grpc-status", http::HeaderValue::from_static("x"));
-        assert!(matches!(
-            status(200, None, Some(&trailers)),
-            Err(StatusError::Malformed)
-        ));
+        assert_eq!(status(200, None, None), Err(StatusError::Missing));
+        assert_eq!(parse_status_bytes(b"14"), Ok(14));
+        assert_eq!(parse_status_bytes(b"x"), Err(StatusError::Malformed));
     }
 
     #[test]

@@ -12,6 +12,8 @@ mod engine;
 mod failure;
 mod grpc;
 mod h1;
+mod hpack;
+mod http2;
 mod plan;
 pub mod summary;
 

@@ -42,26 +42,40 @@ pub(crate) struct RequestTemplate {
     pub(crate) h1: Bytes,
     /// Whether the method is `HEAD`, whose responses carry no body.
     pub(crate) head: bool,
-    method: Method,
-    /// Absolute URI for HTTP/2, whose scheme and authority become pseudo-headers.
-    absolute_uri: Uri,
-    /// Headers for HTTP/2 (no `Host`; `:authority` carries it).
-    h2_headers: HeaderMap,
+    /// The HPACK-encoded HTTP/2 header block, the same for every request.
+    pub(crate) h2_block: Bytes,
     pub(crate) body: Bytes,
     /// A gRPC call: its outcome is the response's `grpc-status`, and it needs HTTP/2.
     pub(crate) grpc: bool,
 }
 
-impl RequestTemplate {
-    /// A fresh HTTP/2 request head; the body, if any, is [`RequestTemplate::body`].
-    pub(crate) fn h2_request(&self) -> http::Request<()> {
-        let mut request = http::Request::new(());
-        *request.method_mut() = self.method.clone();
-        *request.uri_mut() = self.absolute_uri.clone();
-        *request.version_mut() = http::Version::HTTP_2;
-        *request.headers_mut() = self.h2_headers.clone();
-        request
-    }
+/// The HTTP/2 header block of every request: the pseudo-header fields (`:authority` is the
+/// `Host` header, the URL's authority unless one was given), then the other headers.
+fn h2_block(method: &Method, url: &url::Url, headers: &HeaderMap) -> Bytes {
+    let authority = headers
+        .get(HOST)
+        .and_then(|value| value.to_str().ok())
+        .map_or_else(|| authority(url), str::to_owned);
+    let fields = headers
+        .iter()
+        .filter(|(name, _)| **name != HOST)
+        .map(|(name, value)| (name.as_str(), value.as_bytes()));
+    Bytes::from(crate::hpack::encode_request(
+        method.as_str(),
+        url.scheme(),
+        &authority,
+        &origin_form(url),
+        fields,
+    ))
+}
+
+/// Header fields HTTP/2 forbids (RFC 9113, section 8.2.2): they describe an HTTP/1.1
+/// connection. `TE` may only be `trailers`.
+fn connection_specific(name: &HeaderName, value: &HeaderValue) -> bool {
+    matches!(
+        name.as_str(),
+        "connection" | "keep-alive" | "proxy-connection" | "transfer-encoding" | "upgrade"
+    ) || (*name == TE && !value.as_bytes().eq_ignore_ascii_case(b"trailers"))
 }
 
 /// Why a header value is refused, without showing it: the first byte a header value cannot
@@ -237,8 +251,6 @@ fn grpc_template(
     url: &url::Url,
     call: GrpcCall,
 ) -> Result<RequestTemplate, LoadError> {
-    let absolute_uri = Uri::try_from(url.as_str())
-        .map_err(|err| invalid("url", format!("{}: {err}", quote(url.as_str()))))?;
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
     headers.insert(TE, HeaderValue::from_static("trailers"));
@@ -272,12 +284,11 @@ fn grpc_template(
     for (name, value) in &call.metadata {
         headers.append(name.clone(), value.clone());
     }
+    refuse_connection_specific(&headers)?;
     Ok(RequestTemplate {
         h1: Bytes::new(),
         head: false,
-        method: Method::POST,
-        absolute_uri,
-        h2_headers: headers,
+        h2_block: h2_block(&Method::POST, url, &headers),
         body: call.body,
         grpc: true,
     })
@@ -438,9 +449,6 @@ fn build_template(
     };
     let origin_uri = Uri::try_from(origin_form(url))
         .map_err(|err| invalid("url", format!("{}: {err}", quote(url.as_str()))))?;
-    let absolute_uri = Uri::try_from(url.as_str())
-        .map_err(|err| invalid("url", format!("{}: {err}", quote(url.as_str()))))?;
-
     let mut headers = HeaderMap::new();
     headers.insert(
         USER_AGENT,
@@ -482,11 +490,7 @@ fn build_template(
     for (name, _) in &given {
         headers.remove(name);
     }
-    let mut h2_headers = headers.clone();
     for (name, value) in given {
-        if name != HOST {
-            h2_headers.append(name.clone(), value.clone());
-        }
         headers.append(name, value);
     }
     if !headers.contains_key(HOST) {
@@ -494,16 +498,34 @@ fn build_template(
             .map_err(|err| invalid("url", format!("{}: {err}", quote(url.as_str()))))?;
         headers.insert(HOST, host);
     }
+    if load.http2() {
+        refuse_connection_specific(&headers)?;
+    }
     let h1 = serialize_h1(&method, &origin_uri, &headers, &body);
     Ok(RequestTemplate {
         h1,
         head: method == Method::HEAD,
-        method,
-        absolute_uri,
-        h2_headers,
+        h2_block: h2_block(&method, url, &headers),
         body,
         grpc: false,
     })
+}
+
+/// Refuses a header HTTP/2 cannot carry, naming it.
+fn refuse_connection_specific(headers: &HeaderMap) -> Result<(), LoadError> {
+    match headers
+        .iter()
+        .find(|(name, value)| connection_specific(name, value))
+    {
+        Some((name, _)) => Err(invalid(
+            "headers",
+            format!(
+                "{} describes an HTTP/1.1 connection and cannot be sent over HTTP/2",
+                quote(name.as_str())
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Writes an HTTP/1.1 request: `Host` first, the other headers in order, then
@@ -626,11 +648,18 @@ mod tests {
              {}"
         );
         assert!(!t.head);
-        let h2 = t.h2_request();
-        assert_eq!(h2.method(), Method::POST);
-        assert_eq!(h2.uri(), "http://localhost:8080/a?b=1");
-        assert!(!h2.headers().contains_key(HOST));
-        assert_eq!(h2.headers()[USER_AGENT], "me");
+        // HTTP/2: the same method, authority, path and headers, Host as `:authority`.
+        let h2 = crate::hpack::encode_request(
+            "POST",
+            "http",
+            "localhost:8080",
+            "/a?b=1",
+            [
+                ("content-type", &b"application/json"[..]),
+                ("user-agent", &b"me"[..]),
+            ],
+        );
+        assert_eq!(&t.h2_block[..], &h2[..]);
         assert_eq!(
             plan.settings().stop_after(),
             StopAfter::Requests(DEFAULT_NUM_REQUESTS)

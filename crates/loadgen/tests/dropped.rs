@@ -298,9 +298,12 @@ async fn second_request_dropped_on_a_kept_connection_is_an_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_closed_at_a_2s_keep_alive_timeout_is_resent_not_counted() {
-    // The server closes connections that carried no request for 2 s (a FIN, or GOAWAY on
-    // HTTP/2); one connection sends every 4.5 s, so each request after the first finds its
-    // connection closed for idleness and goes again, once, on a new one.
+    // The server closes connections that carried no request for 2 s; one connection sends
+    // every 4.5 s. On HTTP/1.1 (a FIN) each request after the first finds its connection
+    // closed and goes again, once, on a new one. On HTTP/2 the server shuts down gracefully
+    // (GOAWAY with the last stream id 2^31-1, then a PING): a request that reaches it before
+    // the PING's answer is still served, and the next one goes on a new connection (two in
+    // all). Either way no request fails.
     let run_one = |http2: bool| async move {
         let server = HelloServer::start(Behavior::new().close_idle_after(Duration::from_secs(2)))
             .await
@@ -325,8 +328,8 @@ async fn a_connection_closed_at_a_2s_keep_alive_timeout_is_resent_not_counted() 
             m.error_kinds
         );
         assert_eq!(m.status_counts.get(&200), Some(&3), "http2 {http2}");
-        assert_eq!(m.resends, 2, "http2 {http2}");
-        assert_eq!(accepted, 3, "http2 {http2}");
+        assert_eq!(m.resends, if http2 { 0 } else { 2 }, "http2 {http2}");
+        assert_eq!(accepted, if http2 { 2 } else { 3 }, "http2 {http2}");
         let verdict = judge_slo(&error_rate_at_most(0.0), "candidate", &m, 0.95);
         assert_eq!(verdict.verdict, SloVerdict::Satisfied, "{}", verdict.reason);
     }
