@@ -119,14 +119,16 @@ pub(crate) enum H2Error {
 }
 
 impl H2Error {
-    /// The request error a stream counts: one that never reached the server (above a
-    /// GOAWAY's last stream id, or on a connection that ended after GOAWAY before its
-    /// response head) is [`Unanswered`]; resets and ended connections are resets.
+    /// The request error a stream counts: one the server did not answer (a connection that
+    /// ended cleanly, or after GOAWAY, before its response head) is [`Unanswered`]; resets
+    /// and connections ended otherwise are resets; broken protocol is a protocol error.
     fn for_stream(&self, answered: bool, after_goaway: bool) -> RequestError {
         match self {
             H2Error::Closed | H2Error::Io(_) | H2Error::GoAway(_) if after_goaway && !answered => {
                 unanswered()
             }
+            // A clean close (FIN) before the response head, as on HTTP/1.1.
+            H2Error::Closed if !answered => unanswered(),
             H2Error::StreamReset(_) | H2Error::GoAway(_) | H2Error::Closed | H2Error::Io(_) => {
                 RequestError::new(ErrorKind::Reset, self.clone())
             }
