@@ -620,6 +620,66 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn http2_refuses_connection_headers_and_sends_host_as_authority() {
+        let header = |name: &str, value: &str| Header {
+            name: name.into(),
+            value: value.into(),
+        };
+        for (name, value) in [
+            ("Connection", "keep-alive"),
+            ("TE", "gzip"),
+            ("Upgrade", "h2c"),
+        ] {
+            let load = LoadSpec {
+                http2: true,
+                headers: vec![header(name, value)],
+                ..LoadSpec::default()
+            };
+            let err = LoadPlan::new(&version("http://127.0.0.1:1/"), &load.settings().unwrap())
+                .await
+                .unwrap_err();
+            let message = err.to_string();
+            assert!(
+                matches!(err, LoadError::Invalid { ref field, .. } if field == "headers"),
+                "{message}"
+            );
+            assert!(message.contains(&name.to_ascii_lowercase()), "{message}");
+        }
+        // Over HTTP/1.1 the same header is the user's to send.
+        let h1 = LoadSpec {
+            headers: vec![header("Connection", "close")],
+            ..LoadSpec::default()
+        };
+        assert!(
+            LoadPlan::new(&version("http://127.0.0.1:1/"), &h1.settings().unwrap())
+                .await
+                .is_ok()
+        );
+        let load = LoadSpec {
+            http2: true,
+            headers: vec![header("Host", "example.test"), header("TE", "trailers")],
+            ..LoadSpec::default()
+        };
+        let plan = LoadPlan::new(&version("http://127.0.0.1:1/x"), &load.settings().unwrap())
+            .await
+            .unwrap();
+        let expected = crate::hpack::encode_request(
+            "GET",
+            "http",
+            "example.test",
+            "/x",
+            [
+                (
+                    "user-agent",
+                    concat!("slogate/", env!("CARGO_PKG_VERSION")).as_bytes(),
+                ),
+                ("te", &b"trailers"[..]),
+            ],
+        );
+        assert_eq!(&plan.template.h2_block[..], &expected[..]);
+    }
+
+    #[tokio::test]
     async fn body_sets_post_and_user_headers_replace_defaults() {
         let load = LoadSpec {
             body: Some("{}".into()),
