@@ -338,7 +338,7 @@ impl Core {
                 return Poll::Ready(Ok(()));
             }
             self.flush(cx);
-            if self.read(cx).is_pending() {
+            if self.read(cx, None).is_pending() {
                 return Poll::Pending;
             }
         }
@@ -367,7 +367,7 @@ impl Core {
                 // `take_ended` sees the stream's end on the next turn.
                 continue;
             }
-            if self.read(cx).is_pending() {
+            if self.read(cx, Some(id)).is_pending() {
                 self.state.park(id, cx.waker());
                 return Poll::Pending;
             }
@@ -402,9 +402,10 @@ impl Core {
         }
     }
 
-    /// Reads once and handles every whole frame read. Ready when something happened (frames
+    /// Reads once and handles every whole frame read, waking the lanes whose streams ended
+    /// (but not `polling`'s, which is being polled). Ready when something happened (frames
     /// handled, or the connection ended).
-    fn read(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    fn read(&mut self, cx: &mut Context<'_>, polling: Option<u32>) -> Poll<()> {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -452,7 +453,7 @@ impl Core {
                 return Poll::Ready(());
             }
         }
-        self.state.wake_ended();
+        self.state.wake_ended(polling);
         Poll::Ready(())
     }
 }
@@ -582,10 +583,12 @@ impl State {
         }
     }
 
-    /// Wakes the lanes whose streams are over.
-    fn wake_ended(&mut self) {
+    /// Wakes the lanes whose streams are over, but `polling`'s: its lane is running now, and
+    /// a wake-up would only poll it once more for nothing.
+    fn wake_ended(&mut self, polling: Option<u32>) {
         for stream in &mut self.streams {
             if stream.end.is_some()
+                && Some(stream.id) != polling
                 && let Some(waker) = stream.waker.take()
             {
                 waker.wake();
