@@ -219,6 +219,7 @@ fn verdict_marks(v: SloVerdict) -> (&'static str, &'static str) {
         SloVerdict::Satisfied => ("✔", "satisfied"),
         SloVerdict::Violated => ("✘", "violated"),
         SloVerdict::Inconclusive => ("?", "inconclusive"),
+        SloVerdict::NoData => ("-", "noData"),
     }
 }
 
