@@ -41,12 +41,15 @@ fn default_error_limit() -> u32 {
 pub struct MetricSpec {
     /// The name SLOs use (`knative/error-rate`).
     pub name: String,
-    /// Where the values come from.
-    pub provider: Provider,
+    /// Where the values come from (required; optional here only so that a wrong value is
+    /// reported with the other problems of the spec).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<Provider>,
     /// The provider's base URL (`http://prometheus.monitoring:9090`).
     pub url: String,
-    /// How the query's result is read and judged.
-    pub kind: MetricKind,
+    /// How the query's result is read and judged (required, as `provider`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<MetricKind>,
     /// `histogramQuantile` and `value`: the query (a handlebars template).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
@@ -113,10 +116,20 @@ impl MetricKind {
 }
 
 impl MetricSpec {
+    /// The kind; a validated spec has one.
+    pub fn kind(&self) -> MetricKind {
+        self.kind.unwrap_or(MetricKind::Value)
+    }
+
+    /// The provider; a validated spec has one.
+    pub fn provider(&self) -> Provider {
+        self.provider.unwrap_or(Provider::Prometheus)
+    }
+
     /// The queries of this metric by role (`numerator`, `denominator`, or `query`), in the
     /// order they are sent.
     pub fn templates(&self) -> Vec<(&'static str, &str)> {
-        match self.kind {
+        match self.kind() {
             MetricKind::Ratio => [
                 ("numerator", self.numerator.as_deref()),
                 ("denominator", self.denominator.as_deref()),
@@ -716,8 +729,8 @@ impl CustomMetricResult {
     pub fn of(spec: &MetricSpec, ev: &CustomEvidence) -> Self {
         Self {
             name: spec.name.clone(),
-            provider: spec.provider,
-            kind: spec.kind,
+            provider: spec.provider(),
+            kind: spec.kind(),
             unit: spec.unit.clone(),
             queries: ev.queries.clone(),
             value: observed(spec, &ev.value).filter(|v| v.is_finite()),

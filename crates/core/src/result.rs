@@ -216,7 +216,9 @@ pub struct Progress {
 pub struct VersionResult {
     /// Version name from the spec.
     pub name: String,
-    /// URL that was loaded.
+    /// URL that was loaded; empty (and absent in the document) for a version judged only
+    /// on custom metrics.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub url: String,
     /// `baseline` or `candidate`; absent in `v1alpha1` documents.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1199,11 +1199,21 @@ mod validate {
                 );
             }
             http_url(&format!("{at}.url"), &m.url, p);
+            if m.provider.is_none() {
+                p.add(format!("{at}.provider"), "is required: prometheus");
+            }
+            let Some(kind) = m.kind else {
+                p.add(
+                    format!("{at}.kind"),
+                    "is required: ratio, histogramQuantile or value",
+                );
+                continue;
+            };
             let need = |field: &str, given: bool, p: &mut Problems| {
                 if !given {
                     p.add(
                         format!("{at}.{field}"),
-                        format!("is required for kind: {}", m.kind.name()),
+                        format!("is required for kind: {}", kind.name()),
                     );
                 }
             };
@@ -1211,11 +1221,11 @@ mod validate {
                 if given {
                     p.add(
                         format!("{at}.{field}"),
-                        format!("is not used by kind: {}", m.kind.name()),
+                        format!("is not used by kind: {}", kind.name()),
                     );
                 }
             };
-            match m.kind {
+            match kind {
                 MetricKind::Ratio => {
                     need("numerator", m.numerator.is_some(), p);
                     need("denominator", m.denominator.is_some(), p);
@@ -1262,13 +1272,16 @@ mod validate {
                         v,
                         std::time::Duration::from_secs(1),
                     ) {
+                        let mut why = crate::quote::clip_message(&err.to_string());
+                        if matches!(err, crate::custom::TemplateError::Render(_)) {
+                            why.push_str("; a query sees name, namespace, experiment.name, experiment.namespace, elapsed");
+                            for k in v.variables.keys() {
+                                why.push_str(&format!(", variables.{k}"));
+                            }
+                        }
                         p.add(
                             format!("{at}.{field}"),
-                            format!(
-                                "for version {}: {}",
-                                quote(&v.name),
-                                crate::quote::clip_message(&err.to_string())
-                            ),
+                            format!("for version {}: {why}", quote(&v.name)),
                         );
                         break;
                     }
@@ -1342,7 +1355,8 @@ mod validate {
                 if limit.is_some_and(|l| !l.is_finite()) {
                     p.add(format!("{at}.{field}"), "must be a finite number");
                 }
-                if m.kind == MetricKind::Ratio && limit.is_some_and(|l| !(0.0..=1.0).contains(&l)) {
+                if m.kind() == MetricKind::Ratio && limit.is_some_and(|l| !(0.0..=1.0).contains(&l))
+                {
                     p.add(
                         format!("{at}.{field}"),
                         format!(

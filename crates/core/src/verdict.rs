@@ -1034,6 +1034,24 @@ pub fn overall(slos: &[SloResult], policy: InconclusivePolicy, confidence: f64) 
             ),
         };
     }
+    // A provider that gave nothing never lets a run pass, whatever the policy.
+    let no_data: Vec<&&SloResult> = inconclusive
+        .iter()
+        .filter(|s| s.verdict == SloVerdict::NoData)
+        .collect();
+    if let Some(first) = no_data.first() {
+        let verb = if no_data.len() == 1 { "has" } else { "have" };
+        return OverallVerdict {
+            pass: false,
+            reason: format!(
+                "{} {verb} no data, first {} of {}: {}",
+                of_total(no_data.len()),
+                first.metric,
+                first.version,
+                first.reason
+            ),
+        };
+    }
     if inconclusive.is_empty() {
         let subject = if total == 1 {
             "The SLO is".to_owned()
