@@ -187,11 +187,8 @@ async fn a_slow_failing_candidate_loses_and_a_gauge_is_judged_on_its_value() {
         Exporter::start(&[("sample-app-v1", Traffic::good()), ("sample-app-v2", bad())]).await;
     let prometheus = Prometheus::start(&exporter.target()).await;
     let dir = tempfile::tempdir().unwrap();
-    let gauge = format!(
-        r#"  - {{metric: app/memory, upperLimit: 200000000}}
-"#
-    );
-    let spec_text = sample_spec(dir.path(), &prometheus.url(), &gauge);
+    let gauge = "  - {metric: app/memory, upperLimit: 200000000}\n";
+    let spec_text = sample_spec(dir.path(), &prometheus.url(), gauge);
     // The gauge joins the metrics.
     let with_gauge = std::fs::read_to_string(&spec_text).unwrap().replace(
         "metrics:\n",

@@ -778,6 +778,168 @@ mod tests {
         assert!(bucket_quantile_bounds(&few, 0.95, 0.95).upper.is_infinite());
     }
 
+    fn metric(kind: MetricKind) -> MetricSpec {
+        MetricSpec {
+            name: "app/m".into(),
+            provider: Some(Provider::Prometheus),
+            url: "http://p:9090".into(),
+            kind: Some(kind),
+            query: Some("q".into()),
+            numerator: None,
+            denominator: None,
+            quantile: Some(0.95),
+            unit: Some("ms".into()),
+            auth: None,
+            ca_file: None,
+            consecutive_error_limit: 3,
+        }
+    }
+
+    fn evidence(value: CustomValue) -> CustomEvidence {
+        CustomEvidence {
+            queries: BTreeMap::new(),
+            value,
+        }
+    }
+
+    #[test]
+    fn a_ratio_is_judged_with_the_error_rate_interval() {
+        let slo = SloSpec::absolute("app/m", Some(0.01), None);
+        let m = metric(MetricKind::Ratio);
+        let good = evidence(CustomValue::Ratio {
+            numerator: 2.0,
+            denominator: 10_000.0,
+        });
+        let r = judge_absolute(&slo, "v2", &m, Some(&good), 0.95);
+        assert_eq!(r.verdict, SloVerdict::Satisfied, "{}", r.reason);
+        assert_eq!(r.method, "clopper-pearson");
+        assert_eq!(r.metric, "app/m");
+        assert!(r.reason.starts_with("app/m of v2"), "{}", r.reason);
+        // Few counts: the same fraction is not enough evidence.
+        let few = evidence(CustomValue::Ratio {
+            numerator: 0.0,
+            denominator: 20.0,
+        });
+        let r = judge_absolute(&slo, "v2", &m, Some(&few), 0.95);
+        assert_eq!(r.verdict, SloVerdict::Inconclusive, "{}", r.reason);
+    }
+
+    #[test]
+    fn no_data_is_neither_satisfied_nor_violated() {
+        let slo = SloSpec::absolute("app/m", Some(0.01), None);
+        let m = metric(MetricKind::Ratio);
+        let none = evidence(CustomValue::NoData {
+            reason: "the query gave an empty result".into(),
+        });
+        let r = judge_absolute(&slo, "v2", &m, Some(&none), 0.95);
+        assert_eq!(r.verdict, SloVerdict::NoData);
+        assert!(r.reason.contains("empty result"), "{}", r.reason);
+        let zero = evidence(CustomValue::Ratio {
+            numerator: 0.0,
+            denominator: 0.0,
+        });
+        let r = judge_absolute(&slo, "v2", &m, Some(&zero), 0.95);
+        assert_eq!(r.verdict, SloVerdict::NoData, "{}", r.reason);
+        let overall = crate::verdict::overall(&[r], crate::spec::InconclusivePolicy::Pass, 0.95);
+        assert!(!overall.pass, "{}", overall.reason);
+    }
+
+    #[test]
+    fn a_gauge_is_judged_on_its_value_and_says_so() {
+        let slo = SloSpec::absolute("app/m", Some(100.0), None);
+        let m = metric(MetricKind::Value);
+        let r = judge_absolute(
+            &slo,
+            "v2",
+            &m,
+            Some(&evidence(CustomValue::Value { value: 120.0 })),
+            0.95,
+        );
+        assert_eq!(r.verdict, SloVerdict::Violated);
+        assert!(r.interval.is_none());
+        assert!(r.reason.contains("no sampling interval"), "{}", r.reason);
+    }
+
+    #[test]
+    fn a_quantile_is_judged_on_its_bucket_bounds() {
+        let slo = SloSpec::absolute("app/m", Some(100.0), None);
+        let m = metric(MetricKind::HistogramQuantile);
+        let b = buckets(&[(25.0, 900.0), (50.0, 1000.0), (f64::INFINITY, 1000.0)]);
+        let ev = evidence(CustomValue::HistogramQuantile { buckets: b });
+        let r = judge_absolute(&slo, "v2", &m, Some(&ev), 0.95);
+        assert_eq!(r.verdict, SloVerdict::Satisfied, "{}", r.reason);
+        assert_eq!(
+            r.interval,
+            Some(Interval {
+                lower: 25.0,
+                upper: 50.0
+            })
+        );
+        let tight = SloSpec::absolute("app/m", Some(40.0), None);
+        let r = judge_absolute(&tight, "v2", &m, Some(&ev), 0.95);
+        assert_eq!(r.verdict, SloVerdict::Inconclusive, "{}", r.reason);
+    }
+
+    #[test]
+    fn a_ratio_versus_the_baseline_uses_newcombe() {
+        let mut slo = SloSpec::absolute("app/m", None, None);
+        slo.versus = Some("baseline".into());
+        slo.max_increase = Some(Change::Amount(0.01));
+        let m = metric(MetricKind::Ratio);
+        let ratio = |n: f64| {
+            evidence(CustomValue::Ratio {
+                numerator: n,
+                denominator: 10_000.0,
+            })
+        };
+        let r = judge_relative(
+            &slo,
+            "v2",
+            Some(&ratio(1000.0)),
+            "v1",
+            Some(&ratio(10.0)),
+            &m,
+            0.95,
+        );
+        assert_eq!(r.verdict, SloVerdict::Violated, "{}", r.reason);
+        assert_eq!(r.method, "newcombe");
+        let r = judge_relative(
+            &slo,
+            "v2",
+            Some(&ratio(10.0)),
+            "v1",
+            Some(&ratio(10.0)),
+            &m,
+            0.95,
+        );
+        assert_eq!(r.verdict, SloVerdict::Satisfied, "{}", r.reason);
+    }
+
+    #[test]
+    fn queries_render_the_version_and_the_window() {
+        let spec = ExperimentSpec::from_yaml(
+            "name: x\nversions: [{name: v2, url: 'http://a/', variables: {revision: app-v2}}]\n",
+        )
+        .unwrap();
+        let q = render_query(
+            "rate(x{r=\"{{variables.revision}}\",v=\"{{name}}\"}[{{elapsed}}])",
+            &spec,
+            &spec.versions[0],
+            Duration::from_secs(37),
+        )
+        .unwrap();
+        assert_eq!(q, "rate(x{r=\"app-v2\",v=\"v2\"}[37s])");
+        assert!(
+            render_query(
+                "{{variables.nope}}",
+                &spec,
+                &spec.versions[0],
+                Duration::ZERO
+            )
+            .is_err()
+        );
+    }
+
     #[test]
     fn elapsed_is_whole_seconds_for_a_promql_range() {
         assert_eq!(elapsed_text(Duration::from_millis(37_400)), "37s");

@@ -915,12 +915,15 @@ impl ExperimentSpec {
         }
     }
 
-    /// The measured requests the run plans in all versions together, when bounded by count.
+    /// The measured requests the run plans in all loaded versions together, when bounded by
+    /// count; `None` when no version gets load.
     pub fn planned_requests(&self) -> Option<u64> {
+        let loaded = self.loaded_versions().count() as u64;
         match (self.load.num_requests, self.load.duration) {
-            (Some(n), _) => Some(n.saturating_mul(self.versions.len() as u64)),
+            (_, _) if loaded == 0 => None,
+            (Some(n), _) => Some(n.saturating_mul(loaded)),
             (None, Some(_)) => None,
-            (None, None) => Some(DEFAULT_NUM_REQUESTS.saturating_mul(self.versions.len() as u64)),
+            (None, None) => Some(DEFAULT_NUM_REQUESTS.saturating_mul(loaded)),
         }
     }
 
