@@ -1152,6 +1152,26 @@ mod validate {
                 custom_slo(&format!("slos[{i}]"), slo, m, &spec.versions, p);
                 continue;
             }
+            let unloaded: Vec<&str> = spec
+                .slo_versions(slo)
+                .filter(|v| v.url.is_empty())
+                .map(|v| v.name.as_str())
+                .collect();
+            // Without metrics, `url` itself is reported missing.
+            if !unloaded.is_empty()
+                && !spec.metrics.is_empty()
+                && slo.metric.parse::<Metric>().is_ok()
+            {
+                p.add(
+                    format!("slos[{i}].metric"),
+                    format!(
+                        "{} is measured by slogate's own load, but {} {} no url: name one of metrics, or give the SLO a version with a url",
+                        quote(&slo.metric),
+                        quote_list(&unloaded),
+                        if unloaded.len() == 1 { "has" } else { "have" }
+                    ),
+                );
+            }
             if slo.is_relative() {
                 self::relative_slo(&format!("slos[{i}]"), slo, &spec.versions, p);
             } else {
