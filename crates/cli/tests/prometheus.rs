@@ -364,3 +364,46 @@ slos:
         assert!(stderr.contains(field), "{field} not named:\n{stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prometheus_over_https_is_trusted_through_its_ca_file_and_refused_without() {
+    let exporter = Exporter::start(&[("sample-app-v2", Traffic::good())]).await;
+    let prometheus = Prometheus::start_tls(&exporter.target()).await;
+    let ca = prometheus.ca_file().unwrap().display().to_string();
+    for (trusted, name) in [(true, "with-ca"), (false, "without-ca")] {
+        let dir = tempfile::tempdir().unwrap();
+        let ca_line = if trusted {
+            format!("    caFile: '{ca}'\n")
+        } else {
+            String::new()
+        };
+        let spec = format!(
+            r#"name: prom-{name}
+versions:
+  - {{name: candidate, variables: {{revision: sample-app-v2}}}}
+duration: {{intervalSeconds: 1, iterationsPerLoop: 1}}
+metrics:
+  - name: app/memory
+    provider: prometheus
+    url: '{}'
+{ca_line}    consecutiveErrorLimit: 2
+    kind: value
+    query: 'max(app_memory_bytes{{revision_name="{{{{variables.revision}}}}"}})'
+slos:
+  - {{metric: app/memory, upperLimit: 100000000}}
+"#,
+            prometheus.url()
+        );
+        let path = dir.path().join("spec.yaml");
+        std::fs::write(&path, spec).unwrap();
+        let (code, doc, stderr) = run(dir.path(), path.to_str().unwrap().to_owned()).await;
+        if trusted {
+            assert_eq!(code, 0, "{stderr}\n{doc:#}");
+            assert_eq!(doc["verdict"]["pass"], true, "{doc:#}");
+        } else {
+            assert_eq!(code, 2, "{stderr}");
+            let reason = doc["failure"].as_str().unwrap_or_default();
+            assert!(reason.contains("certificate"), "{reason}");
+        }
+    }
+}

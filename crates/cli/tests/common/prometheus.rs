@@ -211,6 +211,8 @@ pub struct Prometheus {
     port: u16,
     _dir: tempfile::TempDir,
     log: PathBuf,
+    /// Serving https: the PEM file of the certificate to trust.
+    ca_file: Option<PathBuf>,
 }
 
 /// Where Debian's package installs the server.
@@ -220,6 +222,21 @@ impl Prometheus {
     /// Starts Prometheus scraping `target` every second and waits until it is ready and has
     /// scraped the target at least twice (so `increase` over a window has two points).
     pub async fn start(target: &str) -> Self {
+        Self::start_with(target, false).await
+    }
+
+    /// [`Prometheus::start`] serving https with a fresh self-signed certificate for
+    /// `127.0.0.1` ([`Prometheus::ca_file`]), through Prometheus' web configuration file.
+    pub async fn start_tls(target: &str) -> Self {
+        Self::start_with(target, true).await
+    }
+
+    /// The certificate to trust, when it serves https.
+    pub fn ca_file(&self) -> Option<&std::path::Path> {
+        self.ca_file.as_deref()
+    }
+
+    async fn start_with(target: &str, tls: bool) -> Self {
         assert!(
             std::path::Path::new(PROMETHEUS_BIN).exists(),
             "{PROMETHEUS_BIN} is missing: scripts/setup.sh installs Debian's prometheus package"
@@ -235,7 +252,28 @@ impl Prometheus {
         .unwrap();
         let log = dir.path().join("prometheus.log");
         let port = free_port();
-        let child = Command::new(PROMETHEUS_BIN)
+        let mut command = Command::new(PROMETHEUS_BIN);
+        let mut ca_file = None;
+        if tls {
+            let rcgen::CertifiedKey { cert, signing_key } =
+                rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+            let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+            std::fs::write(&cert_file, cert.pem()).unwrap();
+            std::fs::write(&key_file, signing_key.serialize_pem()).unwrap();
+            let web = dir.path().join("web.yml");
+            std::fs::write(
+                &web,
+                format!(
+                    "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+                    cert_file.display(),
+                    key_file.display()
+                ),
+            )
+            .unwrap();
+            command.arg(format!("--web.config.file={}", web.display()));
+            ca_file = Some(cert_file);
+        }
+        let child = command
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
@@ -252,6 +290,7 @@ impl Prometheus {
             port,
             _dir: dir,
             log,
+            ca_file,
         };
         prometheus.wait_ready().await;
         prometheus
@@ -259,13 +298,22 @@ impl Prometheus {
 
     /// Its base URL (`http://127.0.0.1:PORT`).
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.ca_file.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     async fn wait_ready(&self) {
-        let client =
-            slogate_prometheus::Client::new(&self.url(), None, None, Duration::from_secs(2))
-                .unwrap();
+        let client = slogate_prometheus::Client::new(
+            &self.url(),
+            self.ca_file.as_deref(),
+            None,
+            Duration::from_secs(2),
+        )
+        .unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             assert!(
