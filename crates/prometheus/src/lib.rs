@@ -82,6 +82,9 @@ pub enum Error {
     /// The query's value is NaN.
     #[error("the query's value is NaN")]
     NotANumber,
+    /// The query's value is infinite (a division by a zero count, mostly).
+    #[error("the query's value is {} (a division by zero?)", if *.0 > 0.0 { "+Inf" } else { "-Inf" })]
+    Infinite(f64),
     /// The query gave several series where one is read.
     #[error("the query gave {count} series where one is needed; they differ in {}: aggregate them (sum by ...) or select one", .labels.join(", "))]
     ManySeries {
@@ -316,6 +319,7 @@ pub fn single_value(samples: &[Sample]) -> Result<f64, Error> {
     match samples {
         [] => Err(Error::Empty),
         [one] if one.value.is_nan() => Err(Error::NotANumber),
+        [one] if one.value.is_infinite() => Err(Error::Infinite(one.value)),
         [one] => Ok(one.value),
         many => Err(Error::ManySeries {
             count: many.len(),
@@ -360,6 +364,9 @@ pub fn buckets(samples: &[Sample]) -> Result<Vec<(f64, f64)>, Error> {
         }
         if s.value.is_nan() {
             return Err(Error::NotANumber);
+        }
+        if s.value.is_infinite() {
+            return Err(Error::Infinite(s.value));
         }
         out.push((le, s.value));
     }
@@ -408,6 +415,20 @@ mod tests {
         .unwrap();
         assert_eq!(b, vec![(0.1, 4.0), (f64::INFINITY, 10.0)]);
         assert!(buckets(&[sample(&[("le", "0.1")], 4.0)]).is_err());
+    }
+
+    #[test]
+    fn nan_and_infinite_values_are_no_value() {
+        assert!(matches!(
+            single_value(&[sample(&[], f64::NAN)]),
+            Err(Error::NotANumber)
+        ));
+        let err = single_value(&[sample(&[], f64::INFINITY)]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the query's value is +Inf (a division by zero?)"
+        );
+        assert!(matches!(single_value(&[]), Err(Error::Empty)));
     }
 
     #[test]
