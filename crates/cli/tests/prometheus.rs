@@ -407,3 +407,57 @@ slos:
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn built_in_load_and_prometheus_metrics_are_judged_together() {
+    let exporter = Exporter::start(&[("sample-app-v2", Traffic::good())]).await;
+    let prometheus = Prometheus::start(&exporter.target()).await;
+    let hello = slogate_hello::HelloServer::start(slogate_hello::Behavior::new())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = format!(
+        r#"name: prom-and-load
+versions:
+  - {{name: candidate, url: '{}', variables: {{revision: sample-app-v2}}}}
+duration: {{intervalSeconds: 2, iterationsPerLoop: 2}}
+load: {{connections: 2, qps: 100}}
+metrics:
+  - name: app/memory
+    provider: prometheus
+    url: '{}'
+    kind: value
+    unit: bytes
+    query: 'max(app_memory_bytes{{revision_name="{{{{variables.revision}}}}"}})'
+slos:
+  - {{metric: http/latency-p95, upperLimit: 1000}}
+  - {{metric: app/memory, upperLimit: 100000000}}
+"#,
+        hello.url(),
+        prometheus.url()
+    );
+    let path = dir.path().join("spec.yaml");
+    std::fs::write(&path, spec).unwrap();
+    let (code, doc, stderr) = run(dir.path(), path.to_str().unwrap().to_owned()).await;
+    assert_eq!(code, 0, "{stderr}\n{doc:#}");
+    assert_eq!(doc["verdict"]["pass"], true, "{doc:#}");
+    assert!(
+        hello.requests_served() >= 300,
+        "{}",
+        hello.requests_served()
+    );
+    let p95 = slo(&doc, "http/latency-p95", "candidate", false);
+    assert_eq!(p95["verdict"], "satisfied", "{p95:#}");
+    let mem = custom(&doc, "candidate", "app/memory");
+    assert_eq!(mem["value"], 50e6, "{mem:#}");
+    let version = &doc["versions"][0];
+    assert!(
+        version["metrics"]["http/request-count"].as_f64().unwrap() >= 300.0,
+        "{version:#}"
+    );
+    let qps = version["achievedQps"].as_f64().unwrap();
+    assert!(
+        (80.0..=120.0).contains(&qps),
+        "the window is the load's: {qps}"
+    );
+}

@@ -1044,10 +1044,8 @@ pub fn overall(slos: &[SloResult], policy: InconclusivePolicy, confidence: f64) 
         return OverallVerdict {
             pass: false,
             reason: format!(
-                "{} {verb} no data, first {} of {}: {}",
+                "{} {verb} no data, which counts as a failure: {}",
                 of_total(no_data.len()),
-                first.metric,
-                first.version,
                 first.reason
             ),
         };
