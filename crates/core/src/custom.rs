@@ -941,6 +941,41 @@ mod tests {
     }
 
     #[test]
+    fn a_canary_whose_candidate_has_no_data_has_no_winner() {
+        let spec = ExperimentSpec::from_yaml(
+            r#"name: x
+strategy: {testingPattern: Canary}
+versions:
+  - {name: v1, role: baseline}
+  - {name: v2}
+duration: {intervalSeconds: 1, iterationsPerLoop: 1}
+metrics:
+  - {name: app/m, provider: prometheus, url: 'http://p', kind: value, query: up}
+slos:
+  - {metric: app/m, upperLimit: 1}
+"#,
+        )
+        .unwrap();
+        let with = |value: CustomValue| Measurement {
+            custom: BTreeMap::from([("app/m".to_owned(), evidence(value))]),
+            ..Measurement::default()
+        };
+        let judged = crate::verdict::judge_experiment(
+            &spec,
+            &[
+                with(CustomValue::Value { value: 0.5 }),
+                with(CustomValue::NoData {
+                    reason: "the query gave an empty result".into(),
+                }),
+            ],
+        );
+        let winner = judged.winner.unwrap();
+        assert!(!winner.found && !judged.verdict.pass);
+        assert!(winner.reason.contains("has no data"), "{}", winner.reason);
+        assert!(winner.reason.contains("empty result"), "{}", winner.reason);
+    }
+
+    #[test]
     fn elapsed_is_whole_seconds_for_a_promql_range() {
         assert_eq!(elapsed_text(Duration::from_millis(37_400)), "37s");
         assert_eq!(elapsed_text(Duration::from_millis(200)), "1s");

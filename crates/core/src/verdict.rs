@@ -462,6 +462,23 @@ pub fn winner(
         .iter()
         .filter(|s| matches!(s.verdict, SloVerdict::Inconclusive | SloVerdict::NoData))
         .collect();
+    // A provider that gave nothing is said first: no more requests would decide it.
+    if let Some(first) = unsure.iter().find(|s| s.verdict == SloVerdict::NoData) {
+        return Winner {
+            found: false,
+            name: None,
+            role: None,
+            variables: Default::default(),
+            reason: format!(
+                "No winner found: {} of {} has no data, so {} is neither shown good enough to replace {} nor shown worse: {}",
+                describe(first),
+                candidate.name,
+                candidate.name,
+                baseline.name,
+                first.reason
+            ),
+        };
+    }
     if let Some(first) = unsure.first() {
         let needed = unsure.iter().filter_map(|s| s.requests_needed).max();
         let more = match needed {
