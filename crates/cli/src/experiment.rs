@@ -213,6 +213,7 @@ pub async fn run(
     driver.publish().await;
     let pods_outcome = crate::partials::SharedOutcome::default();
     let mut sources: Vec<Box<dyn EvidenceSource>> = match (planned, slot) {
+        (Ok(load), None) if load.is_empty() => Vec::new(),
         (Ok(load), None) => vec![Box::new(load)],
         (Ok(load), Some(slot)) => vec![Box::new(crate::partials::PartialsSource::new(
             spec,
@@ -225,6 +226,15 @@ pub async fn run(
             return Ok(driver.finish().await?);
         }
     };
+    if !spec.metrics.is_empty() {
+        match crate::prometheus_source::PrometheusSource::new(spec) {
+            Ok(source) => sources.push(Box::new(source)),
+            Err(reason) => {
+                driver.result.fail(reason, Timestamp::now());
+                return Ok(driver.finish().await?);
+            }
+        }
+    }
     driver
         .event(
             false,

@@ -22,6 +22,11 @@ pub struct LoadSource {
 }
 
 impl LoadSource {
+    /// Whether it loads any version at all.
+    pub fn is_empty(&self) -> bool {
+        self.planned.is_empty()
+    }
+
     /// Builds every version's plan from its share of load pod `index`'s share (of `pods`;
     /// 1 and 0 for a run of one pod) of the spec's load (the body read or
     /// downloaded once per version). Input the engine cannot use is [`Failure::Invalid`]; a
@@ -40,10 +45,17 @@ impl LoadSource {
             Failure::Invalid(anyhow!("{}", lines.join("\n")))
         })?;
         let load = load.for_pod(pods, index);
-        let parts = spec.versions.len() as u32;
-        let mut plans = Vec::with_capacity(spec.versions.len());
-        for (i, version) in spec.versions.iter().enumerate() {
-            let share = load.share(parts, i as u32);
+        // A version without url is judged on the spec's metrics only: it gets no load.
+        let loaded: Vec<(usize, &slogate_core::spec::VersionSpec)> = spec
+            .versions
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| !v.url.is_empty())
+            .collect();
+        let parts = loaded.len() as u32;
+        let mut plans = Vec::with_capacity(loaded.len());
+        for (share_index, (i, version)) in loaded.into_iter().enumerate() {
+            let share = load.share(parts, share_index as u32);
             match LoadPlan::new(version, &share).await {
                 Ok(plan) => plans.push(plan),
                 Err(LoadError::BodyFile { path, source }) => {

@@ -11,6 +11,7 @@ mod experiment;
 mod load_source;
 mod partials;
 mod parts;
+mod prometheus_source;
 mod promote;
 mod rollout;
 mod source;

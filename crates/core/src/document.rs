@@ -131,6 +131,15 @@ impl ExperimentResult {
                 late_requests: s.late_requests,
                 reason: s.describe(),
             }),
+            custom_metrics: spec
+                .metrics
+                .iter()
+                .filter_map(|c| {
+                    m.custom
+                        .get(&c.name)
+                        .map(|ev| crate::custom::CustomMetricResult::of(c, ev))
+                })
+                .collect(),
         };
         match self.versions.iter_mut().find(|v| v.name == version.name) {
             Some(existing) => *existing = entry,

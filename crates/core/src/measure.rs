@@ -95,6 +95,9 @@ pub struct Measurement {
     /// Open model only: set when the load generator could not keep to the planned rate
     /// because every connection it may open was busy.
     pub saturation: Option<Saturation>,
+    /// Custom metrics by name (from a metrics provider such as Prometheus). Each covers
+    /// the whole window since the start, so a newer one replaces an older one.
+    pub custom: BTreeMap<String, crate::custom::CustomEvidence>,
 }
 
 /// The load generator itself fell behind the open model's timetable: every one of the
@@ -140,6 +143,7 @@ impl Default for Measurement {
             resends: 0,
             peak_connections: 0,
             saturation: None,
+            custom: BTreeMap::new(),
         }
     }
 }
@@ -235,6 +239,9 @@ impl Measurement {
         self.bytes_sent += other.bytes_sent;
         self.latency_out_of_range += other.latency_out_of_range;
         self.resends += other.resends;
+        for (name, ev) in &other.custom {
+            self.custom.insert(name.clone(), ev.clone());
+        }
         Ok(())
     }
 
@@ -279,6 +286,7 @@ impl Measurement {
             resends: data.resends,
             peak_connections: data.peak_connections,
             saturation: data.saturation,
+            custom: BTreeMap::new(),
         })
     }
 }

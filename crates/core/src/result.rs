@@ -216,7 +216,9 @@ pub struct Progress {
 pub struct VersionResult {
     /// Version name from the spec.
     pub name: String,
-    /// URL that was loaded.
+    /// URL that was loaded; empty (and absent in the document) for a version judged only
+    /// on custom metrics.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub url: String,
     /// `baseline` or `candidate`; absent in `v1alpha1` documents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -257,6 +259,9 @@ pub struct VersionResult {
     /// latency SLO of the version is then inconclusive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saturation: Option<SaturationResult>,
+    /// Custom metrics (the spec's `metrics:`): the queries sent and what came back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_metrics: Vec<crate::custom::CustomMetricResult>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -385,6 +390,9 @@ pub enum SloVerdict {
     Violated,
     /// The interval straddles the limit: more requests are needed.
     Inconclusive,
+    /// The metrics provider gave nothing usable for this look (a failed query, an empty
+    /// result, NaN): neither satisfied nor violated.
+    NoData,
 }
 
 /// The overall verdict.

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::custom::{MetricAuth, MetricKind, MetricSpec, Provider};
 pub use crate::metrics::Protocol;
 pub use crate::parallel::{OnMissing, ParallelismSpec};
 pub use crate::rollout::{
@@ -29,6 +30,9 @@ pub struct ExperimentSpec {
     /// Load settings shared by every version.
     #[serde(default)]
     pub load: LoadSpec,
+    /// Custom metrics from a provider (Prometheus) that SLOs may name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<MetricSpec>,
     /// Service-level objectives to judge.
     #[serde(default)]
     pub slos: Vec<SloSpec>,
@@ -195,7 +199,9 @@ pub fn default_confidence() -> f64 {
 pub struct VersionSpec {
     /// Short name shown in reports (e.g. `candidate`).
     pub name: String,
-    /// The URL every request goes to.
+    /// The URL every request goes to; empty for a version that gets no built-in load and
+    /// is judged only on the spec's `metrics`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub url: String,
     /// Extra headers for this version only, added after the load headers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -909,12 +915,15 @@ impl ExperimentSpec {
         }
     }
 
-    /// The measured requests the run plans in all versions together, when bounded by count.
+    /// The measured requests the run plans in all loaded versions together, when bounded by
+    /// count; `None` when no version gets load.
     pub fn planned_requests(&self) -> Option<u64> {
+        let loaded = self.loaded_versions().count() as u64;
         match (self.load.num_requests, self.load.duration) {
-            (Some(n), _) => Some(n.saturating_mul(self.versions.len() as u64)),
+            (_, _) if loaded == 0 => None,
+            (Some(n), _) => Some(n.saturating_mul(loaded)),
             (None, Some(_)) => None,
-            (None, None) => Some(DEFAULT_NUM_REQUESTS.saturating_mul(self.versions.len() as u64)),
+            (None, None) => Some(DEFAULT_NUM_REQUESTS.saturating_mul(loaded)),
         }
     }
 
@@ -931,6 +940,16 @@ impl ExperimentSpec {
             slo.version.as_deref().is_none_or(|name| name == v.name)
                 && !(slo.is_relative() && v.role == Role::Baseline)
         })
+    }
+
+    /// The custom metric named `name`, if the spec's `metrics` has one.
+    pub fn metric(&self, name: &str) -> Option<&MetricSpec> {
+        self.metrics.iter().find(|m| m.name == name)
+    }
+
+    /// The versions that get built-in load (those with a `url`).
+    pub fn loaded_versions(&self) -> impl Iterator<Item = &VersionSpec> {
+        self.versions.iter().filter(|v| !v.url.is_empty())
     }
 
     /// The version whose role is baseline, if one is.
@@ -1048,6 +1067,14 @@ mod validate {
                 );
             }
             match &v.grpc {
+                None if v.url.is_empty() => {
+                    if spec.metrics.is_empty() {
+                        p.add(
+                            format!("{at}.url"),
+                            "is required: a version without url gets no load, and the spec has no metrics to judge it on",
+                        );
+                    }
+                }
                 None => http_url(&format!("{at}.url"), &v.url, p),
                 Some(grpc) => {
                     grpc_url(&format!("{at}.url"), &v.url, p);
@@ -1119,7 +1146,32 @@ mod validate {
                 ),
             );
         }
+        custom_metrics(spec, p);
         for (i, slo) in spec.slos.iter().enumerate() {
+            if let Some(m) = spec.metric(&slo.metric) {
+                custom_slo(&format!("slos[{i}]"), slo, m, &spec.versions, p);
+                continue;
+            }
+            let unloaded: Vec<&str> = spec
+                .slo_versions(slo)
+                .filter(|v| v.url.is_empty())
+                .map(|v| v.name.as_str())
+                .collect();
+            // Without metrics, `url` itself is reported missing.
+            if !unloaded.is_empty()
+                && !spec.metrics.is_empty()
+                && slo.metric.parse::<Metric>().is_ok()
+            {
+                p.add(
+                    format!("slos[{i}].metric"),
+                    format!(
+                        "{} is measured by slogate's own load, but {} {} no url: name one of metrics, or give the SLO a version with a url",
+                        quote(&slo.metric),
+                        quote_list(&unloaded),
+                        if unloaded.len() == 1 { "has" } else { "have" }
+                    ),
+                );
+            }
             if slo.is_relative() {
                 self::relative_slo(&format!("slos[{i}]"), slo, &spec.versions, p);
             } else {
@@ -1144,6 +1196,204 @@ mod validate {
         rollout(spec, p);
         if let Some(parallel) = &spec.parallelism {
             parallelism(spec, parallel, p);
+        }
+    }
+
+    /// The `metrics` section: names unique and not built-in, the queries each kind needs,
+    /// templates that render for every version, an http(s) url; and a loop to query over.
+    fn custom_metrics(spec: &ExperimentSpec, p: &mut Problems) {
+        let mut names = HashSet::new();
+        for (i, m) in spec.metrics.iter().enumerate() {
+            let at = format!("metrics[{i}]");
+            if m.name.trim().is_empty() {
+                p.add(format!("{at}.name"), "must not be empty");
+            } else if m.name.parse::<Metric>().is_ok() {
+                p.add(
+                    format!("{at}.name"),
+                    format!("{} is a built-in metric: give the custom one another name (e.g. prometheus/{})", quote(&m.name), m.name.rsplit('/').next().unwrap_or_default()),
+                );
+            } else if !names.insert(m.name.as_str()) {
+                p.add(
+                    format!("{at}.name"),
+                    format!(
+                        "{} is used by an earlier metric; names must be unique",
+                        quote(&m.name)
+                    ),
+                );
+            }
+            http_url(&format!("{at}.url"), &m.url, p);
+            if m.provider.is_none() {
+                p.add(format!("{at}.provider"), "is required: prometheus");
+            }
+            let Some(kind) = m.kind else {
+                p.add(
+                    format!("{at}.kind"),
+                    "is required: ratio, histogramQuantile or value",
+                );
+                continue;
+            };
+            let need = |field: &str, given: bool, p: &mut Problems| {
+                if !given {
+                    p.add(
+                        format!("{at}.{field}"),
+                        format!("is required for kind: {}", kind.name()),
+                    );
+                }
+            };
+            let refuse = |field: &str, given: bool, p: &mut Problems| {
+                if given {
+                    p.add(
+                        format!("{at}.{field}"),
+                        format!("is not used by kind: {}", kind.name()),
+                    );
+                }
+            };
+            match kind {
+                MetricKind::Ratio => {
+                    need("numerator", m.numerator.is_some(), p);
+                    need("denominator", m.denominator.is_some(), p);
+                    refuse("query", m.query.is_some(), p);
+                    refuse("quantile", m.quantile.is_some(), p);
+                }
+                MetricKind::HistogramQuantile => {
+                    need("query", m.query.is_some(), p);
+                    need("quantile", m.quantile.is_some(), p);
+                    refuse("numerator", m.numerator.is_some(), p);
+                    refuse("denominator", m.denominator.is_some(), p);
+                }
+                MetricKind::Value => {
+                    need("query", m.query.is_some(), p);
+                    refuse("numerator", m.numerator.is_some(), p);
+                    refuse("denominator", m.denominator.is_some(), p);
+                    refuse("quantile", m.quantile.is_some(), p);
+                }
+            }
+            if let Some(q) = m.quantile
+                && !(q > 0.0 && q < 1.0)
+            {
+                p.add(
+                    format!("{at}.quantile"),
+                    format!(
+                        "must be between 0 and 1, exclusive (e.g. 0.95), not {}",
+                        number(q)
+                    ),
+                );
+            }
+            if m.consecutive_error_limit == 0 {
+                p.add(format!("{at}.consecutiveErrorLimit"), "must be at least 1");
+            }
+            for (field, template) in m.templates() {
+                if template.trim().is_empty() {
+                    p.add(format!("{at}.{field}"), "must not be empty");
+                    continue;
+                }
+                // Every version must render it: a misspelt variable is caught before any query.
+                for v in &spec.versions {
+                    if let Err(err) = crate::custom::render_query(
+                        template,
+                        spec,
+                        v,
+                        std::time::Duration::from_secs(1),
+                    ) {
+                        let mut why = crate::quote::clip_message(&err.to_string());
+                        if matches!(err, crate::custom::TemplateError::Render(_)) {
+                            why.push_str("; a query sees name, namespace, experiment.name, experiment.namespace, elapsed");
+                            for k in v.variables.keys() {
+                                why.push_str(&format!(", variables.{k}"));
+                            }
+                        }
+                        p.add(
+                            format!("{at}.{field}"),
+                            format!("for version {}: {why}", quote(&v.name)),
+                        );
+                        break;
+                    }
+                }
+            }
+        }
+        if !spec.metrics.is_empty() && spec.duration.is_none() {
+            p.add(
+                "metrics",
+                "metrics are queried over the experiment loop's window: give duration (intervalSeconds, iterationsPerLoop; iterationsPerLoop: 1 for a single window)",
+            );
+        }
+    }
+
+    /// An SLO on a custom metric: limits as any SLO's; relative only against a baseline.
+    fn custom_slo(
+        at: &str,
+        slo: &SloSpec,
+        m: &MetricSpec,
+        versions: &[VersionSpec],
+        p: &mut Problems,
+    ) {
+        if slo.is_relative() {
+            if slo.versus.as_deref() != Some(VERSUS_BASELINE) {
+                p.add(
+                    format!("{at}.versus"),
+                    format!(
+                        "{} is not something to compare with: write versus: baseline",
+                        quote(slo.versus.as_deref().unwrap_or_default())
+                    ),
+                );
+            }
+            if !versions.iter().any(|v| v.role == Role::Baseline) {
+                p.add(
+                    format!("{at}.versus"),
+                    "no version has role: baseline to compare with",
+                );
+            }
+            if slo.upper_limit.is_some() || slo.lower_limit.is_some() {
+                p.add(
+                    at,
+                    "a relative SLO takes maxIncrease or maxDecrease; put an absolute limit in an SLO of its own",
+                );
+            }
+            if slo.max_increase.is_none() && slo.max_decrease.is_none() {
+                p.add(
+                    at,
+                    "give maxIncrease, maxDecrease or both (e.g. maxIncrease: 10%)",
+                );
+            }
+            if let (Some(up), Some(down)) = (slo.max_increase, slo.max_decrease)
+                && matches!(up, Change::Percent(_)) != matches!(down, Change::Percent(_))
+            {
+                p.add(
+                    format!("{at}.maxDecrease"),
+                    format!(
+                        "{} and maxIncrease {} mix a percentage and an amount: write both one way",
+                        down.text(),
+                        up.text()
+                    ),
+                );
+            }
+        } else {
+            if slo.upper_limit.is_none() && slo.lower_limit.is_none() {
+                p.add(at, "give upperLimit, lowerLimit or both");
+            }
+            for (field, limit) in [
+                ("upperLimit", slo.upper_limit),
+                ("lowerLimit", slo.lower_limit),
+            ] {
+                if limit.is_some_and(|l| !l.is_finite()) {
+                    p.add(format!("{at}.{field}"), "must be a finite number");
+                }
+                if m.kind() == MetricKind::Ratio && limit.is_some_and(|l| !(0.0..=1.0).contains(&l))
+                {
+                    p.add(
+                        format!("{at}.{field}"),
+                        format!(
+                            "{} is a ratio, a fraction between 0 and 1 (0.01 means 1 %)",
+                            quote(&m.name)
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(name) = &slo.version
+            && !versions.iter().any(|v| &v.name == name)
+        {
+            p.add(format!("{at}.version"), no_such_version(name, versions));
         }
     }
 

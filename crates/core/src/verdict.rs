@@ -135,6 +135,30 @@ fn saturated(mut result: SloResult, saturation: &Saturation) -> SloResult {
 }
 
 fn judge_measured(slo: &SloSpec, version: &str, m: &Measurement, confidence: f64) -> SloResult {
+    match slo.metric.parse::<Metric>() {
+        Ok(metric) => judge_measured_as(slo, version, m, confidence, metric),
+        Err(err) => {
+            let mut result = judge_measured_as(slo, version, m, confidence, Metric::ErrorRate);
+            result.verdict = SloVerdict::Inconclusive;
+            result.observed = None;
+            result.interval = None;
+            result.requests_needed = None;
+            result.method = "none".to_owned();
+            result.reason = err.to_string();
+            result
+        }
+    }
+}
+
+/// Judges `slo` (named as it is) on `metric` of `m`: a custom metric judged with a
+/// built-in metric's method (a ratio of counts as the error rate) comes this way.
+pub(crate) fn judge_measured_as(
+    slo: &SloSpec,
+    version: &str,
+    m: &Measurement,
+    confidence: f64,
+    metric: Metric,
+) -> SloResult {
     let mut result = SloResult {
         version: version.to_owned(),
         metric: slo.metric.clone(),
@@ -147,14 +171,6 @@ fn judge_measured(slo: &SloSpec, version: &str, m: &Measurement, confidence: f64
         method: String::new(),
         reason: String::new(),
         comparison: None,
-    };
-    let metric = match slo.metric.parse::<Metric>() {
-        Ok(metric) => metric,
-        Err(err) => {
-            result.method = "none".to_owned();
-            result.reason = err.to_string();
-            return result;
-        }
     };
     let est = estimate(metric, m, confidence);
     result.method = est.method.to_owned();
@@ -322,7 +338,30 @@ pub fn judge_experiment_at(
             if !spec.slo_versions(slo).any(|v| v.name == version.name) {
                 continue;
             }
-            if slo.is_relative() {
+            if let Some(custom) = spec.metric(&slo.metric) {
+                let ev = m.custom.get(&custom.name);
+                if slo.is_relative() {
+                    if let Some((base, bm)) = baseline {
+                        slos.push(crate::custom::judge_relative(
+                            slo,
+                            &version.name,
+                            ev,
+                            &base.name,
+                            bm.custom.get(&custom.name),
+                            custom,
+                            confidence,
+                        ));
+                    }
+                } else {
+                    slos.push(crate::custom::judge_absolute(
+                        slo,
+                        &version.name,
+                        custom,
+                        ev,
+                        confidence,
+                    ));
+                }
+            } else if slo.is_relative() {
                 if let Some((base, bm)) = baseline {
                     slos.push(judge_relative(
                         slo,
@@ -421,8 +460,25 @@ pub fn winner(
     }
     let unsure: Vec<&&SloResult> = own
         .iter()
-        .filter(|s| s.verdict == SloVerdict::Inconclusive)
+        .filter(|s| matches!(s.verdict, SloVerdict::Inconclusive | SloVerdict::NoData))
         .collect();
+    // A provider that gave nothing is said first: no more requests would decide it.
+    if let Some(first) = unsure.iter().find(|s| s.verdict == SloVerdict::NoData) {
+        return Winner {
+            found: false,
+            name: None,
+            role: None,
+            variables: Default::default(),
+            reason: format!(
+                "No winner found: {} of {} has no data, so {} is neither shown good enough to replace {} nor shown worse: {}",
+                describe(first),
+                candidate.name,
+                candidate.name,
+                baseline.name,
+                first.reason
+            ),
+        };
+    }
     if let Some(first) = unsure.first() {
         let needed = unsure.iter().filter_map(|s| s.requests_needed).max();
         let more = match needed {
@@ -485,6 +541,36 @@ pub fn judge_relative(
     bm: &Measurement,
     confidence: f64,
 ) -> SloResult {
+    match slo.metric.parse::<Metric>() {
+        Ok(metric) => judge_relative_as(slo, version, m, baseline, bm, confidence, metric),
+        Err(err) => {
+            let mut result =
+                judge_relative_as(slo, version, m, baseline, bm, confidence, Metric::ErrorRate);
+            result.verdict = SloVerdict::Inconclusive;
+            result.observed = None;
+            result.interval = None;
+            result.requests_needed = None;
+            result.method = "none".to_owned();
+            result.reason = err.to_string();
+            if let Some(c) = result.comparison.as_mut() {
+                c.candidate = None;
+                c.baseline = None;
+            }
+            result
+        }
+    }
+}
+
+/// [`judge_relative`] of `slo` (named as it is) on `metric`.
+pub(crate) fn judge_relative_as(
+    slo: &SloSpec,
+    version: &str,
+    m: &Measurement,
+    baseline: &str,
+    bm: &Measurement,
+    confidence: f64,
+    metric: Metric,
+) -> SloResult {
     let percent_given = matches!(slo.max_increase, Some(Change::Percent(_)))
         || matches!(slo.max_decrease, Some(Change::Percent(_)));
     let contrast = if percent_given {
@@ -531,13 +617,6 @@ pub fn judge_relative(
         }),
     };
     let subject = format!("{} of {version} versus {baseline}", slo.metric);
-    let metric = match slo.metric.parse::<Metric>() {
-        Ok(metric) => metric,
-        Err(err) => {
-            result.reason = err.to_string();
-            return result;
-        }
-    };
     let (cv, bv) = (metric.value(m), metric.value(bm));
     if let Some(c) = result.comparison.as_mut() {
         c.candidate = cv;
@@ -951,7 +1030,7 @@ pub fn overall(slos: &[SloResult], policy: InconclusivePolicy, confidence: f64) 
         .collect();
     let inconclusive: Vec<&SloResult> = slos
         .iter()
-        .filter(|s| s.verdict == SloVerdict::Inconclusive)
+        .filter(|s| matches!(s.verdict, SloVerdict::Inconclusive | SloVerdict::NoData))
         .collect();
     let of_total = |k: usize| {
         if total == 1 {
@@ -969,6 +1048,22 @@ pub fn overall(slos: &[SloResult], policy: InconclusivePolicy, confidence: f64) 
                 of_total(violated.len()),
                 first.metric,
                 first.version
+            ),
+        };
+    }
+    // A provider that gave nothing never lets a run pass, whatever the policy.
+    let no_data: Vec<&&SloResult> = inconclusive
+        .iter()
+        .filter(|s| s.verdict == SloVerdict::NoData)
+        .collect();
+    if let Some(first) = no_data.first() {
+        let verb = if no_data.len() == 1 { "has" } else { "have" };
+        return OverallVerdict {
+            pass: false,
+            reason: format!(
+                "{} {verb} no data, which counts as a failure: {}",
+                of_total(no_data.len()),
+                first.reason
             ),
         };
     }
@@ -1025,7 +1120,7 @@ pub fn overall(slos: &[SloResult], policy: InconclusivePolicy, confidence: f64) 
 }
 
 /// `0.95` → `95%`, `0.999` → `99.9%`.
-fn percent(confidence: f64) -> String {
+pub(crate) fn percent(confidence: f64) -> String {
     let p = (confidence * 1000.0).round() / 10.0;
     format!("{p}%")
 }

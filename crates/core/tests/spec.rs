@@ -591,3 +591,51 @@ fn paths_of(text: &str) -> Vec<String> {
         Err(err) => err.problems().iter().map(|p| p.path.clone()).collect(),
     }
 }
+
+#[test]
+fn the_prometheus_sample_spec_is_valid_and_loads_nothing() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../samples/prometheus-canary.yaml"
+    );
+    let spec = ExperimentSpec::from_yaml(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(spec.metrics.len(), 3);
+    assert_eq!(spec.loaded_versions().count(), 0);
+    assert_eq!(spec.planned_requests(), None);
+    assert!(spec.metric("iter8-knative/error-rate").is_some());
+}
+
+#[test]
+fn metric_specs_name_every_bad_field() {
+    let found = problems(
+        r#"name: x
+versions:
+  - {name: v1, role: baseline, variables: {revision: a}}
+  - {name: v2}
+metrics:
+  - {name: http/error-rate, provider: prometheus, url: 'http://p', kind: value, query: up}
+  - {name: a/q, provider: prometheus, url: 'http://p', kind: histogramQuantile, query: up, quantile: 1.5}
+  - {name: a/v, url: 'http://p', kind: value, query: 'up{r="{{variables.revision}}"}', numerator: up}
+  - {name: a/r, provider: prometheus, url: 'http://p', kind: ratio, numerator: up, denominator: up, consecutiveErrorLimit: 0}
+slos:
+  - {metric: http/latency-p95, upperLimit: 100}
+  - {metric: a/r, upperLimit: 2}
+  - {metric: a/q, versus: baseline, maxIncrease: 10%, maxDecrease: 5}
+"#,
+    );
+    let text = found.join("\n");
+    for expected in [
+        "metrics[0].name: \"http/error-rate\" is a built-in metric",
+        "metrics[1].quantile: must be between 0 and 1",
+        "metrics[2].provider: is required",
+        "metrics[2].numerator: is not used by kind: value",
+        "metrics[2].query: for version \"v2\"",
+        "metrics[3].consecutiveErrorLimit: must be at least 1",
+        "slos[0].metric: \"http/latency-p95\" is measured by slogate's own load",
+        "slos[1].upperLimit: \"a/r\" is a ratio",
+        "slos[2].maxDecrease:",
+        "metrics: metrics are queried over the experiment loop's window",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}

@@ -201,6 +201,7 @@ pub(crate) mod tests {
             resends: 0,
             peak_connections: None,
             saturation: None,
+            custom_metrics: Vec::new(),
         });
         let err = result_configmap(&result, "my-exp", "staging", None).unwrap_err();
         assert!(matches!(err, Error::TooLarge { bytes, .. } if bytes > MAX_DATA_BYTES));

@@ -40,6 +40,10 @@ pub(crate) struct View {
     pub no_slos: &'static str,
     pub metrics_table: Table,
     pub has_metrics: bool,
+    /// Custom metrics (from Prometheus): per version, each metric's value and the queries
+    /// that were sent.
+    pub custom_metrics: Vec<CustomMetricView>,
+    pub has_custom_metrics: bool,
     /// Sentences about how the load was generated that change how to read the metrics
     /// (a saturated load generator, requests resent after an idle close).
     pub load_notes: Vec<String>,
@@ -133,6 +137,79 @@ pub(crate) struct WinnerView {
     pub variables: Option<String>,
 }
 
+/// One custom metric of one version: its value and the queries sent for it.
+#[derive(Debug, Serialize)]
+pub(crate) struct CustomMetricView {
+    pub version: String,
+    pub name: String,
+    pub kind: &'static str,
+    /// The value with its unit, or why there is none.
+    pub value: String,
+    pub queries: Vec<QueryView>,
+}
+
+/// One query as sent.
+#[derive(Debug, Serialize)]
+pub(crate) struct QueryView {
+    /// `numerator`, `denominator` or `query`.
+    pub role: String,
+    pub query: String,
+    /// A markdown code fence the query cannot close early.
+    pub fence: String,
+}
+
+/// See [`View::custom_metrics`].
+fn custom_metrics(versions: &[VersionResult]) -> Vec<CustomMetricView> {
+    use slogate_core::custom::CustomValue;
+    let mut out = Vec::new();
+    for v in versions {
+        for m in &v.custom_metrics {
+            let unit = m
+                .unit
+                .as_deref()
+                .map(|u| format!(" {u}"))
+                .unwrap_or_default();
+            let value = match (&m.evidence, m.value) {
+                (CustomValue::NoData { reason }, _) => format!("no data: {reason}"),
+                (
+                    CustomValue::Ratio {
+                        numerator,
+                        denominator,
+                    },
+                    Some(x),
+                ) => format!(
+                    "{} ({} of {})",
+                    format::number(x),
+                    format::number(*numerator),
+                    format::number(*denominator)
+                ),
+                (CustomValue::Value { .. }, Some(x)) => format!(
+                    "{}{unit} (judged on its value; no sampling interval)",
+                    format::number(x)
+                ),
+                (_, Some(x)) => format!("{}{unit}", format::number(x)),
+                (_, None) => MISSING.to_owned(),
+            };
+            out.push(CustomMetricView {
+                version: v.name.clone(),
+                name: m.name.clone(),
+                kind: m.kind.name(),
+                value,
+                queries: m
+                    .queries
+                    .iter()
+                    .map(|(role, query)| QueryView {
+                        role: role.clone(),
+                        query: query.clone(),
+                        fence: crate::escape::fence_for(query),
+                    })
+                    .collect(),
+            });
+        }
+    }
+    out
+}
+
 /// One version in the overview.
 #[derive(Debug, Serialize)]
 pub(crate) struct VersionView {
@@ -219,6 +296,7 @@ fn verdict_marks(v: SloVerdict) -> (&'static str, &'static str) {
         SloVerdict::Satisfied => ("✔", "satisfied"),
         SloVerdict::Violated => ("✘", "violated"),
         SloVerdict::Inconclusive => ("?", "inconclusive"),
+        SloVerdict::NoData => ("-", "noData"),
     }
 }
 
@@ -332,6 +410,8 @@ pub(crate) fn build(result: &ExperimentResult, notes: Vec<String>) -> View {
         },
         metrics_table: metrics_table(&result.versions),
         has_metrics: result.versions.iter().any(|v| !v.metrics.is_empty()),
+        custom_metrics: custom_metrics(&result.versions),
+        has_custom_metrics: result.versions.iter().any(|v| !v.custom_metrics.is_empty()),
         load_notes: load_notes(&result.versions),
         verdict: verdict(result, multiple),
         comparison_table: comparison_table(result),

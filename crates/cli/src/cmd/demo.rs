@@ -86,6 +86,7 @@ fn demo_spec(url: String, baseline_url: Option<String>, args: &Args) -> Experime
             warmup_requests: Some(100),
             ..LoadSpec::default()
         },
+        metrics: Vec::new(),
         slos: vec![
             slo("http/error-rate", 0.0),
             slo("http/latency-mean", 50.0),

@@ -3,6 +3,7 @@
 // Each test binary includes this module and uses only part of it.
 #![allow(dead_code)]
 
+pub mod prometheus;
 pub mod sandbox;
 
 use std::process::{Command, Output};
