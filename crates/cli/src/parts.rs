@@ -1,6 +1,6 @@
 //! The parts an experiment run is made of, as small traits the driver holds lists of:
 //! [`Sink`]s (file, ConfigMap), [`EvidenceSource`]s (the load engine), [`FinishAction`]s
-//! (the pull request), and the experiment loop's [`WeightWriter`], [`ReadinessGate`] and
+//! (the pull request, a command), and the experiment loop's [`WeightWriter`], [`ReadinessGate`] and
 //! [`EventSink`], and the load pods' [`PartialExchange`]; with the [`Settings`] that carry them and the [`Interrupt`] that stops a
 //! run. A new kind of part is a new type behind one of these traits.
 
@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use slogate_core::measure::Measurement;
 use slogate_core::parallel::PodReport;
-use slogate_core::result::{ExperimentResult, PromotionOutcome};
+use slogate_core::actions::{ActionKind, ActionRecord};
+use slogate_core::result::ExperimentResult;
 use slogate_core::spec::ReadinessSpec;
 use slogate_loadgen::LoadProgress;
 use tokio::sync::watch;
@@ -211,24 +212,24 @@ pub trait EvidenceSource: Send {
 /// What [`FinishAction::run`] returns.
 pub type ActionFuture<'a> = Pin<Box<dyn Future<Output = ActionOutcome> + Send + 'a>>;
 
-/// What a finish action did, recorded into the result document.
+/// What a finish action did, recorded into the result document's `actions`.
 #[derive(Debug, Clone)]
-pub enum ActionOutcome {
-    /// The pull request's outcome.
-    PullRequest(PromotionOutcome),
-}
+pub struct ActionOutcome(pub ActionRecord);
 
 impl ActionOutcome {
-    /// Writes the outcome into the document.
+    /// Writes the outcome into the document. The first pull request's outcome is also the
+    /// document's `promotion`, which `describe` and `assert` read as before.
     pub(crate) fn record(self, result: &mut ExperimentResult) {
-        match self {
-            ActionOutcome::PullRequest(outcome) => result.promotion = Some(outcome),
+        let record = self.0;
+        if record.kind == ActionKind::PullRequest && result.promotion.is_none() {
+            result.promotion = record.pull_request.clone();
         }
+        result.actions.push(record);
     }
 }
 
-/// Something done once the verdict is final: the pull request today; a gitops commit or a
-/// command later. Actions run in order; the run is `Finishing` while they do.
+/// Something done once the verdict is final: a pull request, a command; a gitops commit
+/// later. Actions run in order; the run is `Finishing` while they do.
 pub trait FinishAction: Send + Sync {
     /// What it is, for messages.
     fn describe(&self) -> String;

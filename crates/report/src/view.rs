@@ -840,6 +840,7 @@ mod tests {
             strategy: None,
             iterations: Vec::new(),
             load_pods: Vec::new(),
+            actions: Vec::new(),
         }
     }
 
