@@ -148,6 +148,9 @@ async fn read_tail(mut stream: impl AsyncRead + Unpin, secrets: Secrets) -> Outp
     tail.finish()
 }
 
+/// A command's arguments and environment variables, rendered.
+type Rendered = (Vec<String>, Vec<(String, String)>);
+
 /// A command as a finish action.
 pub struct ExecAction<'s> {
     planned: PlannedAction<'s>,
@@ -181,7 +184,7 @@ impl<'s> ExecAction<'s> {
     fn render(
         &self,
         judged: &ExperimentResult,
-    ) -> Result<(Vec<String>, Vec<(String, String)>), String> {
+    ) -> Result<Rendered, String> {
         let ctx = slogate_report::template_context(judged, None, serde_json::Map::new());
         let at = &self.planned.at;
         let args = self
@@ -275,7 +278,10 @@ impl<'s> ExecAction<'s> {
                     humantime::format_duration(timeout)
                 ),
             ),
-            (Err(err), false) => (Outcome::Failed, format!("{shown}: cannot wait for it: {err}")),
+            (Err(err), false) => (
+                Outcome::Failed,
+                format!("{shown}: cannot wait for it: {err}"),
+            ),
             (Ok(s), false) if s.success() => (Outcome::Done, format!("{shown} → exit 0")),
             (Ok(_), false) => match (exit_code, signal) {
                 (Some(code), _) => (Outcome::Failed, format!("{shown} → exit {code}")),
@@ -352,7 +358,9 @@ mod tests {
     use super::*;
 
     fn secrets(tokens: &[&str]) -> Secrets {
-        Secrets(Arc::new(tokens.iter().map(|t| t.as_bytes().to_vec()).collect()))
+        Secrets(Arc::new(
+            tokens.iter().map(|t| t.as_bytes().to_vec()).collect(),
+        ))
     }
 
     #[test]
@@ -364,7 +372,7 @@ mod tests {
         let out = tail.finish();
         assert_eq!(out.text, "token: [redacted] and [redacted]\n");
         assert_eq!(out.cut_bytes, 0);
-        assert_eq!(out.bytes, 36);
+        assert_eq!(out.bytes, 39);
     }
 
     #[test]

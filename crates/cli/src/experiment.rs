@@ -206,14 +206,12 @@ fn finish_actions<'s>(
 ) -> Vec<(PlannedAction<'s>, Box<dyn FinishAction + 's>)> {
     let token_file = |pr: &PromotionSpec| settings.token_file.clone().or(pr.token_file.clone());
     // Whatever a command prints, the tokens the pull requests use never reach the result.
-    let secrets = crate::exec::Secrets::of(
-        spec.finish_actions()
-            .iter()
-            .filter_map(|planned| match planned.action {
-                Action::PullRequest(pr) => token_file(pr),
-                Action::Exec(_) => None,
-            }),
-    );
+    let secrets = crate::exec::Secrets::of(spec.finish_actions().iter().filter_map(|planned| {
+        match planned.action {
+            Action::PullRequest(pr) => token_file(pr),
+            Action::Exec(_) => None,
+        }
+    }));
     spec.finish_actions()
         .into_iter()
         .map(|planned| {

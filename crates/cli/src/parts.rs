@@ -11,9 +11,9 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use slogate_core::actions::{ActionKind, ActionRecord};
 use slogate_core::measure::Measurement;
 use slogate_core::parallel::PodReport;
-use slogate_core::actions::{ActionKind, ActionRecord};
 use slogate_core::result::ExperimentResult;
 use slogate_core::spec::ReadinessSpec;
 use slogate_loadgen::LoadProgress;

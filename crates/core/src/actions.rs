@@ -298,10 +298,7 @@ pub(crate) fn validate(spec: &ExperimentSpec, out: &mut Vec<FieldError>) {
                 if key.is_empty() || key.contains('=') || key.contains('\0') {
                     out.push(FieldError {
                         path: format!("{at}.env"),
-                        reason: format!(
-                            "{} is not an environment variable name",
-                            quote(key)
-                        ),
+                        reason: format!("{} is not an environment variable name", quote(key)),
                     });
                 }
             }
@@ -434,16 +431,21 @@ pub fn skipped(planned: &PlannedAction<'_>, reason: impl Into<String>) -> Action
 /// A pull request's outcome as an action record.
 pub fn pull_request_record(planned: &PlannedAction<'_>, outcome: PromotionOutcome) -> ActionRecord {
     let (kind, detail) = match &outcome {
-        PromotionOutcome::Opened { number, url, .. } => {
-            (Outcome::Done, format!("opened pull request #{number} {url}"))
-        }
-        PromotionOutcome::Updated { number, url, .. } => {
-            (Outcome::Done, format!("updated pull request #{number} {url}"))
-        }
+        PromotionOutcome::Opened { number, url, .. } => (
+            Outcome::Done,
+            format!("opened pull request #{number} {url}"),
+        ),
+        PromotionOutcome::Updated { number, url, .. } => (
+            Outcome::Done,
+            format!("updated pull request #{number} {url}"),
+        ),
         PromotionOutcome::Skipped { reason } => (Outcome::Skipped, reason.clone()),
         PromotionOutcome::DryRun { title, .. } => (
             Outcome::Skipped,
-            format!("dry run: nothing sent; the pull request would be {}", quote(title)),
+            format!(
+                "dry run: nothing sent; the pull request would be {}",
+                quote(title)
+            ),
         ),
         PromotionOutcome::Failed { reason } => (Outcome::Failed, reason.clone()),
         PromotionOutcome::Interrupted { reason } => (Outcome::Interrupted, reason.clone()),

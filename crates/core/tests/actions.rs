@@ -43,14 +43,22 @@ actions:
         [
             ("promotion".to_owned(), "always".to_owned(), true),
             ("actions.finish[0]".to_owned(), "pass".to_owned(), false),
-            ("actions.finish[1]".to_owned(), "winner=current".to_owned(), false),
+            (
+                "actions.finish[1]".to_owned(),
+                "winner=current".to_owned(),
+                false
+            ),
             ("actions.finish[2]".to_owned(), "fail".to_owned(), false),
         ]
     );
     let Action::Exec(exec) = planned[1].action else {
         panic!("{:?}", planned[1].action)
     };
-    assert_eq!(exec.timeout, Duration::from_secs(300), "the default timeout");
+    assert_eq!(
+        exec.timeout,
+        Duration::from_secs(300),
+        "the default timeout"
+    );
     let Action::Exec(exec) = planned[2].action else {
         panic!()
     };

@@ -54,6 +54,8 @@ pub(crate) struct View {
     /// Load from several pods: how many reported, and a line per pod.
     pub load_pods: Option<LoadPodsView>,
     pub promotion: PromotionView,
+    /// The finish actions, one line each; empty when the document records none.
+    pub actions: Vec<ActionView>,
     pub histograms: Vec<HistogramView>,
     pub has_histograms: bool,
     /// A code fence none of the histogram text can close early.
@@ -205,6 +207,49 @@ pub(crate) struct PromotionView {
     pub warnings: Vec<String>,
 }
 
+/// One finish action in words: `✔ exec (actions.finish[0], if always): done: helm upgrade … → exit 0`.
+#[derive(Debug, Serialize)]
+pub(crate) struct ActionView {
+    pub symbol: &'static str,
+    pub line: String,
+    pub failed: bool,
+    /// A failed command's last line of error output (or of output), when it wrote one.
+    pub last_output: Option<String>,
+}
+
+fn actions(result: &ExperimentResult) -> Vec<ActionView> {
+    use slogate_core::actions::Outcome;
+    result
+        .actions
+        .iter()
+        .map(|a| {
+            let (symbol, failed) = match a.outcome {
+                Outcome::Done => ("✔", false),
+                Outcome::Skipped => ("-", false),
+                Outcome::Failed | Outcome::Interrupted | Outcome::Superseded => ("✘", true),
+            };
+            let last_output = a.exec.as_ref().filter(|_| failed).and_then(|e| {
+                [&e.stderr, &e.stdout].into_iter().find_map(|tail| {
+                    tail.text
+                        .lines()
+                        .rev()
+                        .find(|l| !l.trim().is_empty())
+                        .map(|l| l.trim().chars().take(200).collect::<String>())
+                })
+            });
+            ActionView {
+                symbol,
+                line: format!(
+                    "{} ({}, if {}): {}: {}",
+                    a.kind, a.at, a.condition, a.outcome, a.detail
+                ),
+                failed,
+                last_output,
+            }
+        })
+        .collect()
+}
+
 /// The text histogram of one version.
 #[derive(Debug, Serialize)]
 pub(crate) struct HistogramView {
@@ -354,6 +399,7 @@ pub(crate) fn build(result: &ExperimentResult, notes: Vec<String>) -> View {
             }),
         }),
         promotion: promotion(result),
+        actions: actions(result),
         has_histograms: !histograms.is_empty(),
         histograms,
         fence,
