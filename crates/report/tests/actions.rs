@@ -94,6 +94,17 @@ fn every_action_reads_as_a_line_in_text_markdown_and_html() {
 }
 
 #[test]
+fn the_text_report_still_ends_with_a_newline_after_a_skipped_action() {
+    let mut r = with_actions();
+    r.actions.swap(1, 2);
+    let text = render(&r, Format::Text).unwrap();
+    assert!(
+        text.ends_with("- exec (actions.finish[1], if fail): skipped: if: fail, but the verdict is PASS\n"),
+        "{text:?}"
+    );
+}
+
+#[test]
 fn a_document_without_actions_says_nothing_of_them() {
     let text = render(&fixtures::passing(), Format::Text).unwrap();
     assert!(!text.contains("Finish actions"), "{text}");
