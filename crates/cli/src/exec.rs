@@ -181,10 +181,7 @@ impl<'s> ExecAction<'s> {
     }
 
     /// The arguments and environment, rendered from the judged result.
-    fn render(
-        &self,
-        judged: &ExperimentResult,
-    ) -> Result<Rendered, String> {
+    fn render(&self, judged: &ExperimentResult) -> Result<Rendered, String> {
         let ctx = slogate_report::template_context(judged, None, serde_json::Map::new());
         let at = &self.planned.at;
         let args = self

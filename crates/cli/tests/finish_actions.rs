@@ -356,3 +356,73 @@ fn bad_actions_exit_64_naming_every_field() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigterm_while_a_command_runs_kills_it_and_records_it_interrupted() {
+    let server = HelloServer::start(Behavior::new().latency(Duration::from_millis(1)))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("pid");
+    let spec = dir.path().join("spec.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "name: exp\nversions: [{{name: v1, url: '{}'}}]\nload: {{numRequests: 100}}\n\
+             actions:\n  finish:\n    - if: always\n      exec: {{cmd: sh, args: [-c, 'echo $$ > {}; exec sleep 60']}}\n",
+            server.url(),
+            marker.display()
+        ),
+    )
+    .unwrap();
+    let result = dir.path().join("result.json");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_slogate"))
+        .args(["run", "--spec", spec.to_str().unwrap()])
+        .args(["--result-file", result.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pid = None;
+    for _ in 0..300 {
+        if let Some(p) = std::fs::read_to_string(&marker)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+        {
+            pid = Some(p);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pid = pid.expect("the command never started");
+    common::signal(child.id().unwrap(), "TERM");
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("slogate ended soon after SIGTERM")
+        .unwrap();
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "the verdict was final: the run completed"
+    );
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).unwrap();
+    assert!(schema_errors(&doc).is_empty(), "{:#?}", schema_errors(&doc));
+    let action = &actions(&doc)[0];
+    assert_eq!(action["outcome"], "interrupted", "{action:#}");
+    assert_eq!(
+        action["detail"], "Interrupted: SIGTERM: the command was killed",
+        "{action:#}"
+    );
+    assert_eq!(doc["stage"], "Completed", "{doc:#}");
+    assert!(doc["verdict"].is_object(), "the verdict stands: {doc:#}");
+    // The command went with the run (once slogate is gone, nothing is left to reap it late).
+    let proc = PathBuf::from(format!("/proc/{pid}"));
+    for _ in 0..50 {
+        if !proc.exists() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let state = std::fs::read_to_string(proc.join("status")).unwrap_or_default();
+    panic!("the command {pid} still runs: {state}");
+}

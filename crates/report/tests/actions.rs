@@ -99,7 +99,9 @@ fn the_text_report_still_ends_with_a_newline_after_a_skipped_action() {
     r.actions.swap(1, 2);
     let text = render(&r, Format::Text).unwrap();
     assert!(
-        text.ends_with("- exec (actions.finish[1], if fail): skipped: if: fail, but the verdict is PASS\n"),
+        text.ends_with(
+            "- exec (actions.finish[1], if fail): skipped: if: fail, but the verdict is PASS\n"
+        ),
         "{text:?}"
     );
 }
