@@ -340,16 +340,26 @@ pub async fn run(
         // The verdict is final, but the run is not over until its actions are: a reader
         // must not see `Completed` and "no promotion" while a pull request is being opened.
         driver.result.begin_finishing();
+        // Every action is listed from the start, so a reader sees what is still to come.
+        driver.result.actions = actions
+            .iter()
+            .map(|(planned, _)| actions::unfinished(planned, actions::Outcome::Pending))
+            .collect();
         driver.publish().await;
-        for (planned, action) in &actions {
+        for (index, (planned, action)) in actions.iter().enumerate() {
             let outcome = match gate(planned, &driver.result) {
-                Ok(()) => driver.act(action.as_ref(), interrupt).await,
+                Ok(()) => {
+                    ActionOutcome(actions::unfinished(planned, actions::Outcome::Running))
+                        .record(&mut driver.result, index);
+                    driver.publish().await;
+                    driver.act(action.as_ref(), interrupt).await
+                }
                 Err(reason) => {
                     eprintln!("slogate: {} skipped: {reason}", action.describe());
                     ActionOutcome(actions::skipped(planned, reason))
                 }
             };
-            outcome.record(&mut driver.result);
+            outcome.record(&mut driver.result, index);
             driver.publish().await;
         }
         driver.result.end_finishing(Timestamp::now());

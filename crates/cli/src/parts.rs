@@ -217,14 +217,18 @@ pub type ActionFuture<'a> = Pin<Box<dyn Future<Output = ActionOutcome> + Send + 
 pub struct ActionOutcome(pub ActionRecord);
 
 impl ActionOutcome {
-    /// Writes the outcome into the document. The first pull request's outcome is also the
-    /// document's `promotion`, which `describe` and `assert` read as before.
-    pub(crate) fn record(self, result: &mut ExperimentResult) {
+    /// Writes the outcome into the document as the `index`th action, in place of its
+    /// pending record. The first pull request's outcome is also the document's `promotion`,
+    /// which `describe` and `assert` read as before.
+    pub(crate) fn record(self, result: &mut ExperimentResult, index: usize) {
         let record = self.0;
         if record.kind == ActionKind::PullRequest && result.promotion.is_none() {
             result.promotion = record.pull_request.clone();
         }
-        result.actions.push(record);
+        match result.actions.get_mut(index) {
+            Some(slot) => *slot = record,
+            None => result.actions.push(record),
+        }
     }
 }
 

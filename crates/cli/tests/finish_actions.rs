@@ -395,6 +395,21 @@ async fn a_sigterm_while_a_command_runs_kills_it_and_records_it_interrupted() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let pid = pid.expect("the command never started");
+    // While it runs, the document says so, and names no pull request that is not there.
+    let during: Value = serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).unwrap();
+    assert!(
+        schema_errors(&during).is_empty(),
+        "{:#?}",
+        schema_errors(&during)
+    );
+    assert_eq!(during["stage"], "Finishing", "{during:#}");
+    assert_eq!(actions(&during)[0]["outcome"], "running", "{during:#}");
+    let report = text(&slogate(&["describe", "-f", result.to_str().unwrap()]).stdout);
+    assert!(
+        report.contains("… exec (actions.finish[0], if always): running: under way"),
+        "{report}"
+    );
+    assert!(report.contains("Promotion: none configured"), "{report}");
     common::signal(child.id().unwrap(), "TERM");
     let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
         .await

@@ -333,6 +333,10 @@ impl fmt::Display for ActionKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Outcome {
+    /// Not started yet: an action before it is under way (only while the run is `Finishing`).
+    Pending,
+    /// Under way (only while the run is `Finishing`).
+    Running,
     /// It ran and did what it was for.
     Done,
     /// It did not run (its `if` did not hold, a dry run, nothing to do).
@@ -348,6 +352,8 @@ pub enum Outcome {
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Outcome::Pending => "pending",
+            Outcome::Running => "running",
             Outcome::Done => "done",
             Outcome::Skipped => "skipped",
             Outcome::Failed => "failed",
@@ -414,6 +420,18 @@ pub struct OutputTail {
 
 /// How much of each output stream of a command the result keeps.
 pub const OUTPUT_TAIL_BYTES: usize = 4096;
+
+/// A record for an action that has not ended: `Pending` (not started) or `Running`.
+pub fn unfinished(planned: &PlannedAction<'_>, outcome: Outcome) -> ActionRecord {
+    let detail = match outcome {
+        Outcome::Running => "under way",
+        _ => "waiting for the actions before it",
+    };
+    ActionRecord {
+        outcome,
+        ..skipped(planned, detail)
+    }
+}
 
 /// A record for an action that did not run.
 pub fn skipped(planned: &PlannedAction<'_>, reason: impl Into<String>) -> ActionRecord {

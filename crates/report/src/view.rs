@@ -224,6 +224,7 @@ fn actions(result: &ExperimentResult) -> Vec<ActionView> {
         .iter()
         .map(|a| {
             let (symbol, failed) = match a.outcome {
+                Outcome::Pending | Outcome::Running => ("…", false),
                 Outcome::Done => ("✔", false),
                 Outcome::Skipped => ("-", false),
                 Outcome::Failed | Outcome::Interrupted | Outcome::Superseded => ("✘", true),
@@ -826,6 +827,16 @@ fn promotion(result: &ExperimentResult) -> PromotionView {
         }
         None => match result.stage {
             Stage::Waiting | Stage::Running => "not attempted yet".to_owned(),
+            // A document listing its actions says whether a pull request is among them.
+            Stage::Finishing
+                if !result.actions.is_empty()
+                    && !result
+                        .actions
+                        .iter()
+                        .any(|a| a.kind == slogate_core::actions::ActionKind::PullRequest) =>
+            {
+                "none configured".to_owned()
+            }
             Stage::Finishing => {
                 "in progress: the pull request is being opened or updated".to_owned()
             }
