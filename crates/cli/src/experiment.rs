@@ -12,10 +12,11 @@
 //!
 //! The spec must already be validated. The document is published when the run starts
 //! (`Running`), at least every [`Settings::publish_every`] while load is
-//! sent or promotion is under way, when the verdict is known (`Finishing` while a pull request
-//! is opened, else `Completed`) and after promotion (`Completed`); or as `Failed` with a
-//! reason when something stops the load, a SIGTERM included. A SIGTERM during promotion
-//! ends it at once as `interrupted`; the verdict stands. Every publication carries
+//! sent or an action is under way, when the verdict is known (`Finishing` while the finish
+//! actions run, every one listed as pending; else `Completed`), as each action starts and ends,
+//! and after the last (`Completed`); or as `Failed` with a reason when something stops the
+//! load, a SIGTERM included. A SIGTERM during an action ends it at once as `interrupted` (a
+//! command is killed); the verdict stands. Every publication carries
 //! `updatedAt` and the publish interval, so a reader can tell a run that was killed hard.
 
 use std::path::{Path, PathBuf};
@@ -206,12 +207,16 @@ fn finish_actions<'s>(
 ) -> Vec<(PlannedAction<'s>, Box<dyn FinishAction + 's>)> {
     let token_file = |pr: &PromotionSpec| settings.token_file.clone().or(pr.token_file.clone());
     // Whatever a command prints, the tokens the pull requests use never reach the result.
-    let secrets = crate::exec::Secrets::of(spec.finish_actions().iter().filter_map(|planned| {
-        match planned.action {
-            Action::PullRequest(pr) => token_file(pr),
-            Action::Exec(_) => None,
-        }
-    }));
+    let secrets = crate::exec::Secrets::of(
+        spec.finish_actions()
+            .iter()
+            .filter_map(|planned| match planned.action {
+                Action::PullRequest(pr) => token_file(pr),
+                Action::Exec(_) => None,
+            })
+            // `--token-file` counts even when no pull request uses it.
+            .chain(settings.token_file.clone()),
+    );
     spec.finish_actions()
         .into_iter()
         .map(|planned| {

@@ -441,3 +441,40 @@ async fn a_sigterm_while_a_command_runs_kills_it_and_records_it_interrupted() {
     let state = std::fs::read_to_string(proc.join("status")).unwrap_or_default();
     panic!("the command {pid} still runs: {state}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_file_given_on_the_command_line_is_redacted_without_any_pull_request() {
+    let server = HelloServer::start(Behavior::new().latency(Duration::from_millis(1)))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, TOKEN).unwrap();
+    let spec = dir.path().join("spec.yaml");
+    std::fs::write(
+        &spec,
+        format!(
+            "name: exp\nversions: [{{name: v1, url: '{}'}}]\nload: {{numRequests: 50}}\n\
+             actions:\n  finish:\n    - exec: {{cmd: cat, args: ['{}']}}\n",
+            server.url(),
+            token_file.display()
+        ),
+    )
+    .unwrap();
+    let result = dir.path().join("result.json");
+    let out = slogate_async(vec![
+        "run".into(),
+        "--spec".into(),
+        spec.to_str().unwrap().into(),
+        "--result-file".into(),
+        result.to_str().unwrap().into(),
+        "--token-file".into(),
+        token_file.to_str().unwrap().into(),
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let raw = std::fs::read_to_string(&result).unwrap();
+    let doc: Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(actions(&doc)[0]["exec"]["stdout"]["text"], "[redacted]");
+    assert!(!raw.contains(TOKEN) && !text(&out.stderr).contains(TOKEN));
+}
