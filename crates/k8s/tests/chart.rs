@@ -1028,6 +1028,23 @@ actionRules:
         }
         other => panic!("{other:?}"),
     }
+    let args = r.jobs[0]
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0]
+        .args
+        .clone()
+        .unwrap();
+    assert_eq!(
+        args[3..],
+        ["--token-file", "/var/run/secrets/slogate/github/token"],
+        "a command printing the token's file has it redacted"
+    );
     let rules = role_rules(&r);
     for expected in [
         "staging: list secrets",
