@@ -182,7 +182,10 @@ impl<'s> ExecAction<'s> {
 
     /// The arguments and environment, rendered from the judged result.
     fn render(&self, judged: &ExperimentResult) -> Result<Rendered, String> {
-        let ctx = slogate_report::template_context(judged, None, serde_json::Map::new());
+        // `{{report}}` is the markdown report, as a pull request body's template sees it.
+        let report = slogate_report::render(judged, slogate_report::Format::Markdown).ok();
+        let ctx =
+            slogate_report::template_context(judged, report.as_deref(), serde_json::Map::new());
         let at = &self.planned.at;
         let args = self
             .spec
