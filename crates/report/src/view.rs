@@ -207,7 +207,7 @@ pub(crate) struct PromotionView {
     pub warnings: Vec<String>,
 }
 
-/// One finish action in words: `✔ exec (actions.finish[0], if always): done: helm upgrade … → exit 0`.
+/// One finish action of `actions.finish` in words: `✔ exec (actions.finish[0], if always): done: helm upgrade … → exit 0`.
 #[derive(Debug, Serialize)]
 pub(crate) struct ActionView {
     pub symbol: &'static str,
@@ -222,6 +222,8 @@ fn actions(result: &ExperimentResult) -> Vec<ActionView> {
     result
         .actions
         .iter()
+        // The `promotion` block's pull request has its own line ("Promotion: …").
+        .filter(|a| a.at != "promotion")
         .map(|a| {
             let (symbol, failed) = match a.outcome {
                 Outcome::Pending | Outcome::Running => ("…", false),

@@ -111,3 +111,19 @@ fn a_document_without_actions_says_nothing_of_them() {
     let text = render(&fixtures::passing(), Format::Text).unwrap();
     assert!(!text.contains("Finish actions"), "{text}");
 }
+
+#[test]
+fn the_promotion_blocks_pull_request_keeps_its_own_line_only() {
+    let mut r = fixtures::passing();
+    let before = render(&r, Format::Text).unwrap();
+    r.actions = vec![ActionRecord {
+        kind: ActionKind::PullRequest,
+        condition: Condition::Pass,
+        at: "promotion".into(),
+        outcome: Outcome::Done,
+        detail: "opened pull request #42 https://github.com/acme/iter8/pull/42".into(),
+        exec: None,
+        pull_request: r.promotion.clone(),
+    }];
+    assert_eq!(render(&r, Format::Text).unwrap(), before);
+}
