@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use slogate_core::actions::{
@@ -135,18 +135,62 @@ impl Tail {
     }
 }
 
-/// Reads `stream` to its end into a [`Tail`].
-async fn read_tail(mut stream: impl AsyncRead + Unpin, secrets: Secrets) -> OutputTail {
-    let mut tail = Tail::new(secrets);
+/// Reads `stream` to its end into `tail`.
+async fn read_tail(mut stream: impl AsyncRead + Unpin, tail: Arc<Mutex<Tail>>) {
     let mut buf = vec![0u8; 8192];
     loop {
         match stream.read(&mut buf).await {
             Ok(0) | Err(_) => break,
-            Ok(n) => tail.push(&buf[..n]),
+            Ok(n) => tail.lock().expect("output lock").push(&buf[..n]),
         }
     }
-    tail.finish()
 }
+
+/// One output stream being read.
+struct Reader {
+    tail: Arc<Mutex<Tail>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Reader {
+    fn start(stream: Option<impl AsyncRead + Unpin + Send + 'static>, secrets: &Secrets) -> Self {
+        let tail = Arc::new(Mutex::new(Tail::new(secrets.clone())));
+        let task = match stream {
+            Some(stream) => tokio::spawn(read_tail(stream, tail.clone())),
+            None => tokio::spawn(async {}),
+        };
+        Self { tail, task }
+    }
+
+    /// What was read, waiting at most [`DRAIN_GRACE`] for the end of the stream.
+    async fn drain(mut self) -> OutputTail {
+        let ended = tokio::time::timeout(DRAIN_GRACE, &mut self.task)
+            .await
+            .is_ok();
+        self.task.abort();
+        let tail = std::mem::replace(
+            &mut *self.tail.lock().expect("output lock"),
+            Tail::new(Secrets::default()),
+        );
+        let mut out = tail.finish();
+        if !ended {
+            // The note fits within the bound: the oldest output makes room for it.
+            let room = OUTPUT_TAIL_BYTES - STILL_OPEN.len();
+            let mut cut = out.text.len().saturating_sub(room);
+            while !out.text.is_char_boundary(cut) {
+                cut += 1;
+            }
+            out.text.drain(..cut);
+            out.cut_bytes += cut as u64;
+            out.text.push_str(STILL_OPEN);
+        }
+        out
+    }
+}
+
+/// Added to an output a process the command started still held open when the command ended.
+const STILL_OPEN: &str =
+    "\n[slogate: the output was still open when the command ended: a process it started holds it]";
 
 /// A command's arguments and environment variables, rendered.
 type Rendered = (Vec<String>, Vec<(String, String)>);
@@ -246,14 +290,8 @@ impl<'s> ExecAction<'s> {
             }
         };
         eprintln!("slogate: {}: running {shown}", self.planned.at);
-        let stdout = child
-            .stdout
-            .take()
-            .map(|s| tokio::spawn(read_tail(s, self.secrets.clone())));
-        let stderr = child
-            .stderr
-            .take()
-            .map(|s| tokio::spawn(read_tail(s, self.secrets.clone())));
+        let stdout = Reader::start(child.stdout.take(), &self.secrets);
+        let stderr = Reader::start(child.stderr.take(), &self.secrets);
         let timeout = self.spec.timeout;
         let (status, timed_out) = tokio::select! {
             status = child.wait() => (status, false),
@@ -263,8 +301,8 @@ impl<'s> ExecAction<'s> {
             }
         };
         let duration_seconds = started.elapsed().as_secs_f64();
-        let stdout = drain(stdout).await;
-        let stderr = drain(stderr).await;
+        let stdout = stdout.drain().await;
+        let stderr = stderr.drain().await;
         use std::os::unix::process::ExitStatusExt as _;
         let (exit_code, signal) = match &status {
             Ok(s) => (s.code(), s.signal()),
@@ -302,23 +340,6 @@ impl<'s> ExecAction<'s> {
                 stderr,
             }),
         )
-    }
-}
-
-/// The output read so far, waiting at most [`DRAIN_GRACE`] for the pipe's end.
-async fn drain(reader: Option<tokio::task::JoinHandle<OutputTail>>) -> OutputTail {
-    let Some(mut reader) = reader else {
-        return OutputTail::default();
-    };
-    match tokio::time::timeout(DRAIN_GRACE, &mut reader).await {
-        Ok(Ok(tail)) => tail,
-        _ => {
-            reader.abort();
-            OutputTail {
-                text: "(the output was not read to its end: a process the command started still holds it open)".to_owned(),
-                ..OutputTail::default()
-            }
-        }
     }
 }
 

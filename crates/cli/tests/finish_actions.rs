@@ -210,6 +210,8 @@ async fn if_selects_the_actions_and_failures_timeouts_and_long_output_are_record
       exec: {{cmd: cat, args: ["{token}"]}}
     - if: always
       exec: {{cmd: /no/such/program}}
+    - if: always
+      exec: {{cmd: sh, args: [-c, 'echo started; sleep 5 &']}}
 "#
     );
     let (doc, result, stderr) = run(
@@ -220,7 +222,7 @@ async fn if_selects_the_actions_and_failures_timeouts_and_long_output_are_record
     assert_eq!(doc["verdict"]["pass"], true, "{:#}", doc["verdict"]);
     assert_eq!(doc["winner"]["name"], "candidate", "{:#}", doc["winner"]);
     let a = actions(&doc);
-    assert_eq!(a.len(), 9, "{a:#?}");
+    assert_eq!(a.len(), 10, "{a:#?}");
     let outcome = |i: usize| {
         (
             a[i]["outcome"].as_str().unwrap(),
@@ -286,6 +288,14 @@ async fn if_selects_the_actions_and_failures_timeouts_and_long_output_are_record
         outcome(8).1.starts_with("cannot start /no/such/program: "),
         "{:#}",
         a[8]
+    );
+
+    // A process left behind holding the output does not hold the run: what was read is kept.
+    assert_eq!(outcome(9).0, "done", "{:#}", a[9]);
+    let left = a[9]["exec"]["stdout"]["text"].as_str().unwrap();
+    assert!(
+        left.starts_with("started\n") && left.contains("still open when the command ended"),
+        "{left}"
     );
 
     let raw = std::fs::read_to_string(&result).unwrap();
