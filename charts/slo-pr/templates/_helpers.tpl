@@ -223,6 +223,9 @@ need two values at once live here, so `helm template` names the values and the r
 {{- end -}}
 {{- $_ := set $spec "parallelism" (dict "pods" (int64 $pods) "onMissing" $v.parallelismOnMissing "reportTimeout" $v.parallelismReportTimeout) -}}
 {{- end -}}
+{{- if $v.actions -}}
+{{- $_ := set $spec "actions" (dict "finish" $v.actions) -}}
+{{- end -}}
 {{- if $promote -}}
 {{- $_ := set $spec "promotion" (dict
   "owner" $v.owner "repo" $v.repo "base" $v.base "head" $v.head
@@ -363,4 +366,13 @@ The namespaces other than the release's that the weight and readiness objects ar
 {{- end -}}
 {{- end -}}
 {{- $all | uniq | join " " -}}
+{{- end -}}
+
+{{/*
+"true" when a finish action runs helm (its cmd is helm, or a path ending in /helm).
+*/}}
+{{- define "slo-pr.helmAction" -}}
+{{- range $a := .Values.actions -}}
+{{- if and $a.exec (eq (base (toString $a.exec.cmd)) "helm") -}}true{{- end -}}
+{{- end -}}
 {{- end -}}

@@ -6,23 +6,26 @@
 //! [`crate::load_source`], which loads every version at the same time, each with its share
 //! of the load; on an Indexed Job, index 0's [`crate::partials::PartialsSource`] adds the
 //! other pods' partials), [`Sink`]s (file, ConfigMap) and [`FinishAction`]s (the pull
-//! request). A new kind of evidence, sink or
+//! request, a command: the spec's `promotion` and `actions.finish`, each run when its `if`
+//! holds and recorded in the result's `actions`). A new kind of evidence, sink or
 //! action is a new type; the run itself stays as it is.
 //!
 //! The spec must already be validated. The document is published when the run starts
 //! (`Running`), at least every [`Settings::publish_every`] while load is
-//! sent or promotion is under way, when the verdict is known (`Finishing` while a pull request
-//! is opened, else `Completed`) and after promotion (`Completed`); or as `Failed` with a
-//! reason when something stops the load, a SIGTERM included. A SIGTERM during promotion
-//! ends it at once as `interrupted`; the verdict stands. Every publication carries
+//! sent or an action is under way, when the verdict is known (`Finishing` while the finish
+//! actions run, every one listed as pending; else `Completed`), as each action starts and ends,
+//! and after the last (`Completed`); or as `Failed` with a reason when something stops the
+//! load, a SIGTERM included. A SIGTERM during an action ends it at once as `interrupted` (a
+//! command is killed); the verdict stands. Every publication carries
 //! `updatedAt` and the publish interval, so a reader can tell a run that was killed hard.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, anyhow};
 use jiff::Timestamp;
+use slogate_core::actions::{self, Action, PlannedAction};
 use slogate_core::result::{ExperimentResult, PromotionOutcome};
-use slogate_core::spec::ExperimentSpec;
+use slogate_core::spec::{ExperimentSpec, PromoteWhen, PromotionSpec};
 
 use crate::driver::Driver;
 use crate::exit::Failure;
@@ -129,35 +132,110 @@ pub async fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Pull-request promotion as a finish action (the spec's `promotion`).
+/// Pull-request promotion as a finish action (the spec's `promotion`, or a `pullRequest`
+/// entry of `actions.finish`).
 pub struct PullRequestAction<'s> {
-    spec: &'s ExperimentSpec,
+    planned: PlannedAction<'s>,
+    settings: PromotionSpec,
     token_file: Option<PathBuf>,
     dry_run: bool,
 }
 
+impl<'s> PullRequestAction<'s> {
+    /// The action `planned` describes, sending with the token in `token_file`.
+    pub fn new(
+        planned: PlannedAction<'s>,
+        settings: &PromotionSpec,
+        token_file: Option<PathBuf>,
+        dry_run: bool,
+    ) -> Self {
+        let mut settings = settings.clone();
+        // The `if` was checked before the action runs; the promotion's own gate then only
+        // refuses a run without a verdict. The `promotion` block keeps its `when`, so its
+        // skip reasons read as before.
+        if !planned.shorthand {
+            settings.when = PromoteWhen::Always;
+        }
+        Self {
+            planned,
+            settings,
+            token_file,
+            dry_run,
+        }
+    }
+}
+
 impl FinishAction for PullRequestAction<'_> {
     fn describe(&self) -> String {
-        "pull request".to_owned()
+        format!("pull request ({})", self.planned.at)
     }
 
     fn run<'a>(&'a self, judged: &'a ExperimentResult) -> ActionFuture<'a> {
         Box::pin(async move {
-            ActionOutcome::PullRequest(
-                crate::promote::promote(
-                    self.spec,
-                    judged,
-                    self.token_file.as_deref(),
-                    self.dry_run,
-                )
-                .await,
+            let outcome = crate::promote::promote(
+                &self.settings,
+                judged,
+                self.token_file.as_deref(),
+                self.dry_run,
             )
+            .await;
+            ActionOutcome(actions::pull_request_record(&self.planned, outcome))
         })
     }
 
     fn interrupted(&self, reason: String) -> ActionOutcome {
-        ActionOutcome::PullRequest(PromotionOutcome::Interrupted { reason })
+        ActionOutcome(actions::pull_request_record(
+            &self.planned,
+            PromotionOutcome::Interrupted { reason },
+        ))
     }
+}
+
+/// Whether `planned` runs for the judged result: `Err` is why it is skipped. The
+/// `promotion` block decides with its own `when`, as it always did.
+fn gate(planned: &PlannedAction<'_>, judged: &ExperimentResult) -> Result<(), String> {
+    match planned.action {
+        Action::PullRequest(_) if planned.shorthand => Ok(()),
+        _ => planned.condition.holds(judged),
+    }
+}
+
+/// The finish actions of `spec`, in order, ready to run.
+fn finish_actions<'s>(
+    spec: &'s ExperimentSpec,
+    settings: &Settings,
+) -> Vec<(PlannedAction<'s>, Box<dyn FinishAction + 's>)> {
+    let token_file = |pr: &PromotionSpec| settings.token_file.clone().or(pr.token_file.clone());
+    // Whatever a command prints, the tokens the pull requests use never reach the result.
+    let secrets = crate::exec::Secrets::of(
+        spec.finish_actions()
+            .iter()
+            .filter_map(|planned| match planned.action {
+                Action::PullRequest(pr) => token_file(pr),
+                Action::Exec(_) => None,
+            })
+            // `--token-file` counts even when no pull request uses it.
+            .chain(settings.token_file.clone()),
+    );
+    spec.finish_actions()
+        .into_iter()
+        .map(|planned| {
+            let action: Box<dyn FinishAction + 's> = match planned.action {
+                Action::PullRequest(pr) => Box::new(PullRequestAction::new(
+                    planned.clone(),
+                    pr,
+                    token_file(pr),
+                    settings.dry_run,
+                )),
+                Action::Exec(exec) => Box::new(crate::exec::ExecAction::new(
+                    planned.clone(),
+                    exec,
+                    secrets.clone(),
+                )),
+            };
+            (planned, action)
+        })
+        .collect()
 }
 
 /// Runs a validated experiment to its end and returns the final document (stage
@@ -189,18 +267,7 @@ pub async fn run(
             Err(interrupt.reason().unwrap_or("Interrupted").to_owned())
         }
     };
-    let mut actions: Vec<Box<dyn FinishAction + '_>> = Vec::new();
-    if spec.promotion.is_some() {
-        let token_file = settings
-            .token_file
-            .clone()
-            .or_else(|| spec.promotion.as_ref().and_then(|p| p.token_file.clone()));
-        actions.push(Box::new(PullRequestAction {
-            spec,
-            token_file,
-            dry_run: settings.dry_run,
-        }));
-    }
+    let actions = finish_actions(spec, settings);
     let mut driver = Driver {
         spec,
         settings,
@@ -288,10 +355,27 @@ pub async fn run(
         // The verdict is final, but the run is not over until its actions are: a reader
         // must not see `Completed` and "no promotion" while a pull request is being opened.
         driver.result.begin_finishing();
+        // Every action is listed from the start, so a reader sees what is still to come.
+        driver.result.actions = actions
+            .iter()
+            .map(|(planned, _)| actions::unfinished(planned, actions::Outcome::Pending))
+            .collect();
         driver.publish().await;
-        for action in &actions {
-            let outcome = driver.act(action.as_ref(), interrupt).await;
-            outcome.record(&mut driver.result);
+        for (index, (planned, action)) in actions.iter().enumerate() {
+            let outcome = match gate(planned, &driver.result) {
+                Ok(()) => {
+                    ActionOutcome(actions::unfinished(planned, actions::Outcome::Running))
+                        .record(&mut driver.result, index);
+                    driver.publish().await;
+                    driver.act(action.as_ref(), interrupt).await
+                }
+                Err(reason) => {
+                    eprintln!("slogate: {} skipped: {reason}", action.describe());
+                    ActionOutcome(actions::skipped(planned, reason))
+                }
+            };
+            outcome.record(&mut driver.result, index);
+            driver.publish().await;
         }
         driver.result.end_finishing(Timestamp::now());
     }

@@ -6,6 +6,7 @@
 mod cluster;
 mod cmd;
 mod driver;
+mod exec;
 mod exit;
 mod experiment;
 mod load_source;

@@ -1,6 +1,6 @@
 //! The parts an experiment run is made of, as small traits the driver holds lists of:
 //! [`Sink`]s (file, ConfigMap), [`EvidenceSource`]s (the load engine), [`FinishAction`]s
-//! (the pull request), and the experiment loop's [`WeightWriter`], [`ReadinessGate`] and
+//! (the pull request, a command), and the experiment loop's [`WeightWriter`], [`ReadinessGate`] and
 //! [`EventSink`], and the load pods' [`PartialExchange`]; with the [`Settings`] that carry them and the [`Interrupt`] that stops a
 //! run. A new kind of part is a new type behind one of these traits.
 
@@ -11,9 +11,10 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use slogate_core::actions::{ActionKind, ActionRecord};
 use slogate_core::measure::Measurement;
 use slogate_core::parallel::PodReport;
-use slogate_core::result::{ExperimentResult, PromotionOutcome};
+use slogate_core::result::ExperimentResult;
 use slogate_core::spec::ReadinessSpec;
 use slogate_loadgen::LoadProgress;
 use tokio::sync::watch;
@@ -211,24 +212,28 @@ pub trait EvidenceSource: Send {
 /// What [`FinishAction::run`] returns.
 pub type ActionFuture<'a> = Pin<Box<dyn Future<Output = ActionOutcome> + Send + 'a>>;
 
-/// What a finish action did, recorded into the result document.
+/// What a finish action did, recorded into the result document's `actions`.
 #[derive(Debug, Clone)]
-pub enum ActionOutcome {
-    /// The pull request's outcome.
-    PullRequest(PromotionOutcome),
-}
+pub struct ActionOutcome(pub ActionRecord);
 
 impl ActionOutcome {
-    /// Writes the outcome into the document.
-    pub(crate) fn record(self, result: &mut ExperimentResult) {
-        match self {
-            ActionOutcome::PullRequest(outcome) => result.promotion = Some(outcome),
+    /// Writes the outcome into the document as the `index`th action, in place of its
+    /// pending record. The first pull request's outcome is also the document's `promotion`,
+    /// which `describe` and `assert` read as before.
+    pub(crate) fn record(self, result: &mut ExperimentResult, index: usize) {
+        let record = self.0;
+        if record.kind == ActionKind::PullRequest && result.promotion.is_none() {
+            result.promotion = record.pull_request.clone();
+        }
+        match result.actions.get_mut(index) {
+            Some(slot) => *slot = record,
+            None => result.actions.push(record),
         }
     }
 }
 
-/// Something done once the verdict is final: the pull request today; a gitops commit or a
-/// command later. Actions run in order; the run is `Finishing` while they do.
+/// Something done once the verdict is final: a pull request, a command; a gitops commit
+/// later. Actions run in order; the run is `Finishing` while they do.
 pub trait FinishAction: Send + Sync {
     /// What it is, for messages.
     fn describe(&self) -> String;

@@ -7,24 +7,19 @@
 use std::path::Path;
 
 use slogate_core::result::{ExperimentResult, PromotionOutcome};
-use slogate_core::spec::ExperimentSpec;
+use slogate_core::spec::{ExperimentSpec, PromotionSpec};
 
-/// Promotes the head branch by pull request, as the spec's `promotion` settings say, and
-/// reports what happened. Never fails: a failure is an outcome, and the verdict stands.
+/// Promotes the head branch by pull request, as `settings` (the spec's `promotion`, or a
+/// `pullRequest` finish action) say, and reports what happened. Never fails: a failure is an outcome, and the verdict stands.
 ///
 /// `token_file` is the file holding the GitHub token (the flag `--token-file`, else the
 /// spec's `promotion.tokenFile`). With `dry_run` nothing is sent.
 pub async fn promote(
-    spec: &ExperimentSpec,
+    settings: &PromotionSpec,
     result: &ExperimentResult,
     token_file: Option<&Path>,
     dry_run: bool,
 ) -> PromotionOutcome {
-    let Some(settings) = &spec.promotion else {
-        return PromotionOutcome::Skipped {
-            reason: "the spec has no promotion settings".to_owned(),
-        };
-    };
     let options = slogate_github::Options {
         dry_run,
         ..slogate_github::Options::default()
@@ -68,11 +63,54 @@ pub async fn promote(
     promotion.outcome
 }
 
-/// Checks that the promotion templates parse, so a typo is invalid input before any load is
-/// sent rather than a failed promotion at the end.
+/// Checks that every template of the spec parses (the pull requests' title and body, the
+/// commands' arguments and environment), so a typo is invalid input before any load is sent
+/// rather than a failed action at the end. Every bad template is named at once.
 pub fn check_templates(spec: &ExperimentSpec) -> anyhow::Result<()> {
-    match &spec.promotion {
-        Some(p) => slogate_github::check_templates(p).map_err(anyhow::Error::new),
-        None => Ok(()),
+    use slogate_core::actions::Action;
+    let mut problems = Vec::new();
+    for planned in spec.finish_actions() {
+        match planned.action {
+            Action::PullRequest(pr) => {
+                if let Err(err) = slogate_github::check_templates(pr) {
+                    // The error names the `promotion` field; an action's is under its entry.
+                    let text = err.to_string();
+                    problems.push(match text.strip_prefix("promotion.") {
+                        Some(rest) if !planned.shorthand => {
+                            format!("{}.pullRequest.{rest}", planned.at)
+                        }
+                        _ => text,
+                    });
+                }
+            }
+            Action::Exec(exec) => {
+                let args = exec
+                    .args
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (format!("{}.exec.args[{i}]", planned.at), t));
+                let env = exec
+                    .env
+                    .iter()
+                    .map(|(k, t)| (format!("{}.exec.env.{k}", planned.at), t));
+                for (at, template) in args.chain(env) {
+                    if let Err(err) = slogate_report::check_template(template) {
+                        problems.push(format!("{at}: {err}"));
+                    }
+                }
+            }
+        }
+    }
+    match problems.as_slice() {
+        [] => Ok(()),
+        [one] => anyhow::bail!("{one}"),
+        many => anyhow::bail!(
+            "{} templates do not parse:\n{}",
+            many.len(),
+            many.iter()
+                .map(|p| format!("  - {p}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
     }
 }

@@ -300,3 +300,160 @@ async fn job_command_on_the_host_writes_its_result_configmap_and_opens_the_pr() 
         text(&asserted.stderr)
     );
 }
+
+/// Installs the slo-pr chart as `my-exp` with a finish action that runs the real helm as the
+/// Job's service account (its kubeconfig at `kubeconfig`), upgrading `sample-app` to the
+/// candidate's values; `extra` are more `--set` flags.
+fn install_with_helm_action(
+    plane: &ControlPlane,
+    hello: &HelloServer,
+    kubeconfig: &std::path::Path,
+    extra: &[&str],
+) {
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../samples/charts/sample-app")
+        .canonicalize()
+        .unwrap();
+    let helm = slogate_k8s::testing::tool("helm").unwrap();
+    let home = plane.dir().join("job-helm");
+    let actions = serde_json::json!([{
+        "if": "always",
+        "exec": {
+            "cmd": helm,
+            "args": ["upgrade", "--install", "sample-app", sample,
+                     format!("--values={}/candidate-values.yaml", sample.display()),
+                     "--namespace", "{{namespace}}", "--kubeconfig", kubeconfig],
+            "timeout": "2m",
+            "env": {
+                "HELM_CACHE_HOME": home.join("cache"),
+                "HELM_CONFIG_HOME": home.join("config"),
+                "HELM_DATA_HOME": home.join("data"),
+            },
+        },
+    }]);
+    let chart = chart_dir();
+    let url = format!("URL={}", hello.url());
+    let actions = format!("actions={actions}");
+    let mut args = vec![
+        "upgrade",
+        "--install",
+        "-n",
+        "staging",
+        "my-exp",
+        chart.to_str().unwrap(),
+        "--set",
+        &url,
+        "--set",
+        "numQueries=100",
+        "--set-json",
+        &actions,
+    ];
+    args.extend_from_slice(extra);
+    plane
+        .helm(&args)
+        .unwrap_or_else(|e| panic!("helm upgrade --install failed: {e}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs kube-apiserver, etcd and helm; run by make test"]
+async fn a_helm_finish_action_runs_as_the_jobs_service_account_with_the_roles_rights_only() {
+    let plane = ControlPlane::start()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let admin = plane.client().await.unwrap();
+    let hello = HelloServer::start(Behavior::stable()).await.unwrap();
+    staging_with_token(&admin, TOKEN).await;
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../samples/charts/sample-app")
+        .canonicalize()
+        .unwrap();
+    plane
+        .helm(&[
+            "install",
+            "sample-app",
+            sample.to_str().unwrap(),
+            "-n",
+            "staging",
+            &format!("--values={}/baseline-values.yaml", sample.display()),
+        ])
+        .unwrap();
+    let kubeconfig = plane.dir().join("job-sa.kubeconfig");
+    let configmaps: Api<ConfigMap> = Api::namespaced(admin.clone(), "staging");
+    let jobs: Api<Job> = Api::namespaced(admin.clone(), "staging");
+    let scratch = tempfile::tempdir().unwrap();
+    let run_job = async |name: &str| {
+        // The helm command runs with the Job's service account's token, as it would in the pod.
+        let token = plane
+            .service_account_token("staging", "my-exp")
+            .await
+            .unwrap();
+        plane
+            .write_kubeconfig(&kubeconfig, &token, "staging")
+            .unwrap();
+        let job = jobs.get(name).await.unwrap();
+        let pod = PodSandbox::prepare(&plane, &admin, &job, &scratch.path().join(name)).await;
+        let mut cmd = pod.command(&[]);
+        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let cm = configmaps.get("my-exp").await.unwrap();
+        let doc: serde_json::Value =
+            serde_json::from_str(&cm.data.as_ref().unwrap()["result.json"]).unwrap();
+        assert_eq!(doc["stage"], "Completed", "{doc:#}");
+        doc["actions"][0].clone()
+    };
+
+    // Without rules for what the app's chart changes, helm reads its release (the Role has
+    // helm's Secrets) but may not touch the app's ConfigMap: a failed action.
+    install_with_helm_action(&plane, &hello, &kubeconfig, &[]);
+    let action = run_job("my-exp-1").await;
+    assert_eq!(action["outcome"], "failed", "{action:#}");
+    let stderr = action["exec"]["stderr"]["text"].as_str().unwrap();
+    assert!(stderr.contains("forbidden"), "{action:#}");
+    assert!(stderr.contains("configmaps"), "{action:#}");
+
+    // With actionRules for it, the upgrade goes through: revision 2, the candidate's values.
+    install_with_helm_action(
+        &plane,
+        &hello,
+        &kubeconfig,
+        &[
+            "--set-json",
+            r#"actionRules=[{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["sample-app"], "verbs": ["get", "patch", "update"]}]"#,
+        ],
+    );
+    let action = run_job("my-exp-2").await;
+    assert_eq!(action["outcome"], "done", "{action:#}");
+    assert_eq!(action["exec"]["exitCode"], 0);
+    let values = plane
+        .helm(&["get", "values", "sample-app", "-n", "staging", "-o", "json"])
+        .unwrap();
+    let values: serde_json::Value = serde_json::from_str(&values).unwrap();
+    assert_eq!(values["version"], "v2", "{values:#}");
+    let app = configmaps.get("sample-app").await.unwrap();
+    assert_eq!(app.data.unwrap()["version"], "v2");
+    let history: serde_json::Value = serde_json::from_str(
+        &plane
+            .helm(&["history", "sample-app", "-n", "staging", "-o", "json"])
+            .unwrap(),
+    )
+    .unwrap();
+    let revisions: Vec<(i64, String)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["revision"].as_i64().unwrap(),
+                r["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        revisions.last().unwrap(),
+        &(revisions.len() as i64, "deployed".to_owned()),
+        "{revisions:?}"
+    );
+    assert!(revisions.len() >= 2, "{revisions:?}");
+}

@@ -78,6 +78,14 @@ async fn run_opens_the_pr_then_updates_it_and_never_shows_the_token() {
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
     let spec = write_spec(dir.path(), &server.url(), &double.url, 50.0);
+    // A finish command that prints the token's file and its environment: what it printed
+    // is kept in the result, the token redacted.
+    let mut text = std::fs::read_to_string(&spec).unwrap();
+    text.push_str(&format!(
+        "actions:\n  finish:\n    - {{if: always, exec: {{cmd: sh, args: [-c, 'cat {}; env']}}}}\n",
+        s(&token_file)
+    ));
+    std::fs::write(&spec, text).unwrap();
     let result = dir.path().join("result.json");
     let args = vec![
         "run".to_owned(),
@@ -99,6 +107,17 @@ async fn run_opens_the_pr_then_updates_it_and_never_shows_the_token() {
         assert_eq!(doc["verdict"]["pass"], true, "{doc:#}");
         assert_eq!(doc["promotion"]["outcome"], expected, "{doc:#}");
         assert_valid(&doc);
+        assert_eq!(doc["actions"][0]["kind"], "pullRequest", "{doc:#}");
+        assert_eq!(doc["actions"][0]["outcome"], "done", "{doc:#}");
+        assert_eq!(doc["actions"][0]["pullRequest"]["outcome"], expected);
+        let printed = doc["actions"][1]["exec"]["stdout"]["text"]
+            .as_str()
+            .unwrap();
+        assert!(printed.starts_with("[redacted]\n"), "{printed}");
+        assert!(
+            printed.contains("PATH="),
+            "the environment was printed: {printed}"
+        );
         assert_eq!(doc["promotion"]["number"], 1);
         assert_eq!(
             doc["promotion"]["url"],

@@ -62,6 +62,7 @@ impl ExperimentResult {
             strategy: None,
             iterations: Vec::new(),
             load_pods: Vec::new(),
+            actions: Vec::new(),
         }
     }
 

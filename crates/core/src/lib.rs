@@ -6,6 +6,7 @@
 //! each SLO; and [`result::ExperimentResult`] is the document every sink (ConfigMap, GitHub,
 //! reports) reads.
 
+pub mod actions;
 pub mod custom;
 pub mod document;
 pub mod grpc;

@@ -90,6 +90,10 @@ pub struct ExperimentResult {
     /// whether its evidence was merged; absent for one pod.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub load_pods: Vec<crate::parallel::LoadPod>,
+    /// What each finish action did, in the order they ran (the `promotion` block's pull
+    /// request included); absent in documents without finish actions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<crate::actions::ActionRecord>,
 }
 
 /// The experiment loop's plan, as run.

@@ -63,6 +63,10 @@ pub struct ExperimentSpec {
     /// means one pod.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parallelism: Option<ParallelismSpec>,
+    /// What runs once the verdict is final (see [`crate::actions`]); absent means only the
+    /// `promotion` block, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions: Option<crate::actions::ActionsSpec>,
 }
 
 /// How the experiment compares its versions.
@@ -1008,6 +1012,14 @@ fn covers(outer: &str, inner: &str) -> bool {
 #[derive(Debug, Default)]
 struct Problems(Vec<FieldError>);
 
+/// The rules of a pull request's settings, with paths under `at` (`promotion`,
+/// `actions.finish[0].pullRequest`); problems are added to `out`.
+pub(crate) fn check_promotion(pr: &PromotionSpec, at: &str, out: &mut Vec<FieldError>) {
+    let mut p = Problems::default();
+    validate::promotion(pr, at, &mut p);
+    out.append(&mut p.0);
+}
+
 impl Problems {
     fn add(&mut self, path: impl Into<String>, reason: impl Into<String>) {
         self.0.push(FieldError {
@@ -1191,8 +1203,9 @@ mod validate {
             }
         }
         if let Some(promotion) = &spec.promotion {
-            self::promotion(promotion, p);
+            self::promotion(promotion, "promotion", p);
         }
+        crate::actions::validate(spec, &mut p.0);
         rollout(spec, p);
         if let Some(parallel) = &spec.parallelism {
             parallelism(spec, parallel, p);
@@ -1982,7 +1995,7 @@ mod validate {
         }
     }
 
-    fn promotion(pr: &PromotionSpec, p: &mut Problems) {
+    pub(super) fn promotion(pr: &PromotionSpec, at: &str, p: &mut Problems) {
         for (field, value) in [
             ("owner", &pr.owner),
             ("repo", &pr.repo),
@@ -1990,37 +2003,37 @@ mod validate {
             ("head", &pr.head),
         ] {
             if value.trim().is_empty() {
-                p.add(format!("promotion.{field}"), "must not be empty");
+                p.add(format!("{at}.{field}"), "must not be empty");
             }
         }
         if !pr.base.trim().is_empty() && pr.base == pr.head {
             p.add(
-                "promotion.head",
+                format!("{at}.head"),
                 format!(
                     "{} is also the base branch: a pull request needs two branches",
                     quote(&pr.head)
                 ),
             );
         }
-        http_url("promotion.apiUrl", &pr.api_url, p);
+        http_url(&format!("{at}.apiUrl"), &pr.api_url, p);
         if pr
             .token_file
             .as_ref()
             .is_some_and(|f| f.as_os_str().is_empty())
         {
-            p.add("promotion.tokenFile", "must not be empty");
+            p.add(format!("{at}.tokenFile"), "must not be empty");
         }
         for (field, list) in [("labels", &pr.labels), ("reviewers", &pr.reviewers)] {
             for (i, item) in list.iter().enumerate() {
                 if item.trim().is_empty() {
-                    p.add(format!("promotion.{field}[{i}]"), "must not be empty");
+                    p.add(format!("{at}.{field}[{i}]"), "must not be empty");
                 }
             }
         }
         for (field, template) in [("title", &pr.title), ("body", &pr.body)] {
             if template.as_ref().is_some_and(|t| t.trim().is_empty()) {
                 p.add(
-                    format!("promotion.{field}"),
+                    format!("{at}.{field}"),
                     "must not be empty; leave it out for the default",
                 );
             }

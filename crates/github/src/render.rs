@@ -165,48 +165,16 @@ fn context(
     result: &ExperimentResult,
     report: Option<&str>,
 ) -> serde_json::Value {
-    let (verdict, pass, reason) = match &result.verdict {
-        Some(v) => (
-            if v.pass { "pass" } else { "fail" },
-            v.pass,
-            v.reason.as_str(),
-        ),
-        None => ("none", false, result.failure.as_deref().unwrap_or("")),
-    };
-    let versions: serde_json::Map<String, serde_json::Value> = result
-        .versions
-        .iter()
-        .map(|v| (v.name.clone(), json!({ "variables": v.variables })))
-        .collect();
-    let mut ctx = json!({
-        "name": result.name,
-        "namespace": result.namespace,
-        "owner": spec.owner,
-        "repo": spec.repo,
-        "base": spec.base,
-        "head": spec.head,
-        "pass": pass,
-        "verdict": verdict,
-        "reason": reason,
-        "report": report,
-        "result": result,
-        "versions": versions,
-    });
-    if let Some(winner) = &result.winner {
-        ctx["winner"] = json!({
-            "found": winner.found,
-            "name": winner.name,
-            "reason": winner.reason,
-            "variables": winner.variables,
-        });
-        // The tutorial's `{{ .promote }}`: the winner's variables at the top level too.
-        if let Some(top) = ctx.as_object_mut() {
-            for (key, value) in &winner.variables {
-                top.entry(key.clone()).or_insert_with(|| json!(value));
-            }
-        }
-    }
-    ctx
+    let extra = [
+        ("owner", &spec.owner),
+        ("repo", &spec.repo),
+        ("base", &spec.base),
+        ("head", &spec.head),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_owned(), json!(value)))
+    .collect();
+    slogate_report::template_context(result, report, extra)
 }
 
 fn render(field: Field, template: &str, ctx: &serde_json::Value) -> Result<String, RenderError> {

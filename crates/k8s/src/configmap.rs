@@ -146,6 +146,7 @@ pub(crate) mod tests {
             strategy: None,
             iterations: Vec::new(),
             load_pods: Vec::new(),
+            actions: Vec::new(),
         }
     }
 

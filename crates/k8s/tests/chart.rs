@@ -983,3 +983,114 @@ fn parallelism_out_of_range_or_not_whole_is_refused() {
     ]);
     assert!(err.contains("parallelismOnMissing"), "{err}");
 }
+
+#[test]
+#[ignore = "needs helm; run by make test"]
+fn finish_actions_reach_the_spec_and_a_helm_action_gets_helms_secrets_in_the_release_namespace_only()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let values = dir.path().join("actions.yaml");
+    std::fs::write(
+        &values,
+        r#"URL: http://hello.staging.svc.cluster.local:8080
+actions:
+  - if: always
+    exec:
+      cmd: /usr/local/bin/helm
+      args: [upgrade, --install, sample-app, oci://example/sample-app, "--values=/values/{{promote}}-values.yaml"]
+      timeout: 5m
+  - if: fail
+    exec: {cmd: echo, args: ["{{name}} failed"]}
+actionRules:
+  - {apiGroups: [""], resources: [configmaps], resourceNames: [sample-app], verbs: [get, patch]}
+"#,
+    )
+    .unwrap();
+    let chart = chart();
+    let out = helm(&[
+        "lint",
+        "--strict",
+        chart.to_str().unwrap(),
+        "-f",
+        values.to_str().unwrap(),
+    ])
+    .unwrap();
+    assert!(out.contains("0 chart(s) failed"), "{out}");
+    let r = parse(&template(&["-f", values.to_str().unwrap()]).unwrap());
+    let spec = spec_of(&r);
+    let planned = spec.finish_actions();
+    assert_eq!(planned.len(), 2);
+    assert_eq!(planned[0].condition.to_string(), "always");
+    match planned[0].action {
+        slogate_core::actions::Action::Exec(exec) => {
+            assert_eq!(exec.cmd, "/usr/local/bin/helm");
+            assert_eq!(exec.args[4], "--values=/values/{{promote}}-values.yaml");
+        }
+        other => panic!("{other:?}"),
+    }
+    let args = r.jobs[0]
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0]
+        .args
+        .clone()
+        .unwrap();
+    assert_eq!(
+        args[3..],
+        ["--token-file", "/var/run/secrets/slogate/github/token"],
+        "a command printing the token's file has it redacted"
+    );
+    let rules = role_rules(&r);
+    for expected in [
+        "staging: list secrets",
+        "staging: create secrets",
+        "staging: get configmaps sample-app",
+        "staging: patch configmaps sample-app",
+    ] {
+        assert!(
+            rules.iter().any(|r| r == expected),
+            "no {expected:?} in {rules:#?}"
+        );
+    }
+    assert!(
+        rules.iter().all(|r| r.starts_with("staging: ")),
+        "{rules:#?}"
+    );
+
+    // Without a helm action, the Secrets stay out of reach but for the token.
+    let plain = parse(
+        &template(&[
+            "--set",
+            "URL=http://hello:8080",
+            "--set",
+            "actions[0].exec.cmd=echo",
+        ])
+        .unwrap(),
+    );
+    assert_eq!(spec_of(&plain).finish_actions().len(), 1);
+    let secrets: Vec<String> = role_rules(&plain)
+        .into_iter()
+        .filter(|r| r.contains("secrets"))
+        .collect();
+    assert_eq!(secrets, ["staging: get secrets ghtoken"]);
+}
+
+#[test]
+#[ignore = "needs helm; run by make test"]
+fn malformed_actions_are_refused_by_the_values_schema() {
+    for (set, words) in [
+        ("actions[0].if=sometimes", "if"),
+        ("actions[0].exec.timeout=soon", "timeout"),
+        ("actions[0].gitlab=x", "gitlab"),
+    ] {
+        let err = refused(&["--set", "actions[0].exec.cmd=helm", "--set", set]);
+        assert!(err.contains(words), "{set}: {err}");
+    }
+    let err = refused(&["--set-json", r#"actions=[{"exec": {"cmd": ""}}]"#]);
+    assert!(err.contains("cmd"), "{err}");
+}

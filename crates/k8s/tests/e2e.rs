@@ -48,6 +48,7 @@ fn result(stage: Stage) -> ExperimentResult {
         strategy: None,
         iterations: Vec::new(),
         load_pods: Vec::new(),
+        actions: Vec::new(),
     }
 }
 

@@ -19,7 +19,10 @@ use std::str::FromStr;
 
 use slogate_core::result::ExperimentResult;
 
+pub use context::{TemplateError, check_template, render_template, template_context};
+
 mod chart;
+pub mod context;
 mod escape;
 mod format;
 mod iterations;

@@ -58,6 +58,8 @@ pub(crate) struct View {
     /// Load from several pods: how many reported, and a line per pod.
     pub load_pods: Option<LoadPodsView>,
     pub promotion: PromotionView,
+    /// The finish actions, one line each; empty when the document records none.
+    pub actions: Vec<ActionView>,
     pub histograms: Vec<HistogramView>,
     pub has_histograms: bool,
     /// A code fence none of the histogram text can close early.
@@ -282,6 +284,52 @@ pub(crate) struct PromotionView {
     pub warnings: Vec<String>,
 }
 
+/// One finish action of `actions.finish` in words: `✔ exec (actions.finish[0], if always): done: helm upgrade … → exit 0`.
+#[derive(Debug, Serialize)]
+pub(crate) struct ActionView {
+    pub symbol: &'static str,
+    pub line: String,
+    pub failed: bool,
+    /// A failed command's last line of error output (or of output), when it wrote one.
+    pub last_output: Option<String>,
+}
+
+fn actions(result: &ExperimentResult) -> Vec<ActionView> {
+    use slogate_core::actions::Outcome;
+    result
+        .actions
+        .iter()
+        // The `promotion` block's pull request has its own line ("Promotion: …").
+        .filter(|a| a.at != "promotion")
+        .map(|a| {
+            let (symbol, failed) = match a.outcome {
+                Outcome::Pending | Outcome::Running => ("…", false),
+                Outcome::Done => ("✔", false),
+                Outcome::Skipped => ("-", false),
+                Outcome::Failed | Outcome::Interrupted | Outcome::Superseded => ("✘", true),
+            };
+            let last_output = a.exec.as_ref().filter(|_| failed).and_then(|e| {
+                [&e.stderr, &e.stdout].into_iter().find_map(|tail| {
+                    tail.text
+                        .lines()
+                        .rev()
+                        .find(|l| !l.trim().is_empty())
+                        .map(|l| l.trim().chars().take(200).collect::<String>())
+                })
+            });
+            ActionView {
+                symbol,
+                line: format!(
+                    "{} ({}, if {}): {}: {}",
+                    a.kind, a.at, a.condition, a.outcome, a.detail
+                ),
+                failed,
+                last_output,
+            }
+        })
+        .collect()
+}
+
 /// The text histogram of one version.
 #[derive(Debug, Serialize)]
 pub(crate) struct HistogramView {
@@ -434,6 +482,7 @@ pub(crate) fn build(result: &ExperimentResult, notes: Vec<String>) -> View {
             }),
         }),
         promotion: promotion(result),
+        actions: actions(result),
         has_histograms: !histograms.is_empty(),
         histograms,
         fence,
@@ -860,6 +909,16 @@ fn promotion(result: &ExperimentResult) -> PromotionView {
         }
         None => match result.stage {
             Stage::Waiting | Stage::Running => "not attempted yet".to_owned(),
+            // A document listing its actions says whether a pull request is among them.
+            Stage::Finishing
+                if !result.actions.is_empty()
+                    && !result
+                        .actions
+                        .iter()
+                        .any(|a| a.kind == slogate_core::actions::ActionKind::PullRequest) =>
+            {
+                "none configured".to_owned()
+            }
             Stage::Finishing => {
                 "in progress: the pull request is being opened or updated".to_owned()
             }
@@ -920,6 +979,7 @@ mod tests {
             strategy: None,
             iterations: Vec::new(),
             load_pods: Vec::new(),
+            actions: Vec::new(),
         }
     }
 

@@ -100,6 +100,7 @@ fn demo_spec(url: String, baseline_url: Option<String>, args: &Args) -> Experime
         duration: None,
         readiness: None,
         parallelism: None,
+        actions: None,
     };
     if let Some(baseline_url) = baseline_url {
         spec.versions[0].variables = [("promote".to_owned(), "candidate".to_owned())].into();
