@@ -271,6 +271,9 @@ impl<'s> ExecAction<'s> {
             .stderr(Stdio::piped())
             // An interrupted run drops this future: the process goes with it.
             .kill_on_drop(true)
+            // Its own process group, so that a timeout or an interrupted run also ends the
+            // processes it started (helm's plugins, a shell's background jobs).
+            .process_group(0)
             .spawn()
         {
             Ok(child) => child,
@@ -289,6 +292,7 @@ impl<'s> ExecAction<'s> {
                 );
             }
         };
+        let mut group = Group(child.id());
         eprintln!("slogate: {}: running {shown}", self.planned.at);
         let stdout = Reader::start(child.stdout.take(), &self.secrets);
         let stderr = Reader::start(child.stderr.take(), &self.secrets);
@@ -296,10 +300,13 @@ impl<'s> ExecAction<'s> {
         let (status, timed_out) = tokio::select! {
             status = child.wait() => (status, false),
             _ = tokio::time::sleep(timeout) => {
+                group.kill();
                 let _ = child.start_kill();
                 (child.wait().await, true)
             }
         };
+        // Ended by itself: what it left running on purpose is not slogate's to end.
+        group.0 = None;
         let duration_seconds = started.elapsed().as_secs_f64();
         let stdout = stdout.drain().await;
         let stderr = stderr.drain().await;
@@ -408,5 +415,27 @@ mod tests {
         assert_eq!(out.text.len(), OUTPUT_TAIL_BYTES);
         assert_eq!(out.cut_bytes, 12_003 - OUTPUT_TAIL_BYTES as u64);
         assert!(out.text.ends_with("xEND"));
+    }
+}
+
+/// The process group of a running command, killed (SIGKILL) when dropped while it is set: a
+/// run interrupted while the command runs ends everything the command started.
+struct Group(Option<u32>);
+
+impl Group {
+    /// Kills every process in the group.
+    fn kill(&mut self) {
+        if let Some(id) = self.0.take().and_then(|id| i32::try_from(id).ok()) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(id),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.kill();
     }
 }

@@ -201,7 +201,7 @@ async fn if_selects_the_actions_and_failures_timeouts_and_long_output_are_record
     - if: winner=current
       exec: {{cmd: echo, args: [never]}}
     - if: winner=candidate
-      exec: {{cmd: sleep, args: ["30"], timeout: 1s}}
+      exec: {{cmd: sh, args: [-c, 'sleep 30 & echo $!; wait'], timeout: 1s}}
     - if: always
       exec: {{cmd: sh, args: [-c, 'yes slogate | head -c 10000; echo THE-END']}}
     - if: fail
@@ -263,6 +263,18 @@ async fn if_selects_the_actions_and_failures_timeouts_and_long_output_are_record
     assert!(outcome(4).1.contains("timed out after 1s"), "{:#}", a[4]);
     assert!(a[4]["exec"]["durationSeconds"].as_f64().unwrap() < 10.0);
     assert!(a[4]["exec"].get("exitCode").is_none(), "{:#}", a[4]);
+    // What the command started went with it: the whole process group was killed.
+    let text = a[4]["exec"]["stdout"]["text"].as_str().unwrap_or_default();
+    let started: u32 = text
+        .split_whitespace()
+        .next()
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("the pid the command printed, in {:#}", a[4]));
+    let state = std::fs::read_to_string(format!("/proc/{started}/stat")).unwrap_or_default();
+    assert!(
+        state.is_empty() || state.contains(") Z "),
+        "the command's background sleep {started} still runs: {state}"
+    );
 
     // Long output: the end is kept, and how much was cut is said.
     let out = &a[5]["exec"]["stdout"];
