@@ -264,8 +264,8 @@ async fn if_selects_the_actions_and_failures_timeouts_and_long_output_are_record
     assert!(a[4]["exec"]["durationSeconds"].as_f64().unwrap() < 10.0);
     assert!(a[4]["exec"].get("exitCode").is_none(), "{:#}", a[4]);
     // What the command started went with it: the whole process group was killed.
-    let text = a[4]["exec"]["stdout"]["text"].as_str().unwrap_or_default();
-    let started: u32 = text
+    let printed = a[4]["exec"]["stdout"]["text"].as_str().unwrap_or_default();
+    let started: u32 = printed
         .split_whitespace()
         .next()
         .and_then(|pid| pid.parse().ok())
