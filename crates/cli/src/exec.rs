@@ -381,6 +381,28 @@ impl FinishAction for ExecAction<'_> {
     }
 }
 
+/// The process group of a running command, killed (SIGKILL) when dropped while it is set: a
+/// run interrupted while the command runs ends everything the command started.
+struct Group(Option<u32>);
+
+impl Group {
+    /// Kills every process in the group.
+    fn kill(&mut self) {
+        if let Some(id) = self.0.take().and_then(|id| i32::try_from(id).ok()) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(id),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -415,27 +437,5 @@ mod tests {
         assert_eq!(out.text.len(), OUTPUT_TAIL_BYTES);
         assert_eq!(out.cut_bytes, 12_003 - OUTPUT_TAIL_BYTES as u64);
         assert!(out.text.ends_with("xEND"));
-    }
-}
-
-/// The process group of a running command, killed (SIGKILL) when dropped while it is set: a
-/// run interrupted while the command runs ends everything the command started.
-struct Group(Option<u32>);
-
-impl Group {
-    /// Kills every process in the group.
-    fn kill(&mut self) {
-        if let Some(id) = self.0.take().and_then(|id| i32::try_from(id).ok()) {
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(id),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-    }
-}
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
