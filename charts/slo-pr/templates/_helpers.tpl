@@ -224,13 +224,27 @@ need two values at once live here, so `helm template` names the values and the r
 {{- $_ := set $spec "parallelism" (dict "pods" (int64 $pods) "onMissing" $v.parallelismOnMissing "reportTimeout" $v.parallelismReportTimeout) -}}
 {{- end -}}
 {{- if $v.actions -}}
-{{- $_ := set $spec "actions" (dict "finish" $v.actions) -}}
+{{- $finish := list -}}
+{{- range $action := $v.actions -}}
+{{- $action = deepCopy $action -}}
+{{- if and (kindIs "map" $action) (kindIs "map" $action.gitops) -}}
+{{- $g := $action.gitops -}}
+{{- if not (hasKey $g "apiUrl") -}}{{- $_ := set $g "apiUrl" $v.host -}}{{- end -}}
+{{- if and $v.headSHA (eq (toString $g.branch) (toString $v.head)) (not (hasKey $g "headSha")) -}}
+{{- $_ := set $g "headSha" $v.headSHA -}}
+{{- end -}}
+{{- end -}}
+{{- $finish = append $finish $action -}}
+{{- end -}}
+{{- $_ := set $spec "actions" (dict "finish" $finish) -}}
 {{- end -}}
 {{- if $promote -}}
-{{- $_ := set $spec "promotion" (dict
+{{- $promotion := dict
   "owner" $v.owner "repo" $v.repo "base" $v.base "head" $v.head
   "apiUrl" $v.host
-  "tokenFile" (printf "%s/token" (include "slo-pr.tokenDir" .))) -}}
+  "tokenFile" (printf "%s/token" (include "slo-pr.tokenDir" .)) -}}
+{{- if $v.headSHA -}}{{- $_ := set $promotion "headSha" $v.headSHA -}}{{- end -}}
+{{- $_ := set $spec "promotion" $promotion -}}
 {{- end -}}
 {{- toYaml $spec -}}
 {{- end -}}

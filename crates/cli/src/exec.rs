@@ -46,6 +46,14 @@ impl Secrets {
         Self(Arc::new(tokens))
     }
 
+    /// Whether `bytes` hold one of the secrets.
+    pub fn found_in(&self, bytes: &[u8]) -> bool {
+        self.0
+            .iter()
+            .filter(|s| !s.is_empty())
+            .any(|s| bytes.windows(s.len()).any(|w| w == s.as_slice()))
+    }
+
     fn longest(&self) -> usize {
         self.0.iter().map(Vec::len).max().unwrap_or(0)
     }
@@ -193,7 +201,122 @@ const STILL_OPEN: &str =
     "\n[slogate: the output was still open when the command ended: a process it started holds it]";
 
 /// A command's arguments and environment variables, rendered.
-type Rendered = (Vec<String>, Vec<(String, String)>);
+pub type Rendered = (Vec<String>, Vec<(String, String)>);
+
+/// What a finish action's templates see: the result's context (`slogate_report::template_context`)
+/// with `{{report}}`, the markdown report, as a pull request body's template sees it.
+pub fn template_context(judged: &ExperimentResult) -> serde_json::Value {
+    let report = slogate_report::render(judged, slogate_report::Format::Markdown).ok();
+    slogate_report::template_context(judged, report.as_deref(), serde_json::Map::new())
+}
+
+/// A command's arguments and environment, rendered from `ctx`; `at` is where the command is
+/// in the spec (`actions.finish[0].exec`), for messages.
+pub fn render_command(
+    spec: &ExecSpec,
+    ctx: &serde_json::Value,
+    at: &str,
+) -> Result<Rendered, String> {
+    let args = spec
+        .args
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            slogate_report::render_template(t, ctx).map_err(|e| format!("{at}.args[{i}]: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let env = spec
+        .env
+        .iter()
+        .map(|(k, t)| {
+            slogate_report::render_template(t, ctx)
+                .map(|v| (k.clone(), v))
+                .map_err(|e| format!("{at}.env.{k}: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((args, env))
+}
+
+/// The most a command whose output is a file may write: more is refused, not cut.
+pub const MAX_CAPTURE_BYTES: usize = 16 << 20;
+
+/// Runs a rendered command as [`ExecAction`] does (no shell, its own process group, the
+/// spec's timeout) and returns all of its standard output, at most [`MAX_CAPTURE_BYTES`].
+/// The error says why in one line: it could not start, it timed out, it exited with a
+/// status other than 0 (with the last line of its error output, secrets redacted), or it
+/// wrote too much.
+pub async fn capture(
+    spec: &ExecSpec,
+    (args, env): Rendered,
+    secrets: &Secrets,
+) -> Result<Vec<u8>, String> {
+    let mut command = vec![spec.cmd.clone()];
+    command.extend(args.iter().cloned());
+    let shown = show_command(&command);
+    let mut child = tokio::process::Command::new(&spec.cmd)
+        .args(&args)
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .process_group(0)
+        .spawn()
+        .map_err(|err| format!("cannot start {}: {err}", spec.cmd))?;
+    let mut group = Group(child.id());
+    let stderr = Reader::start(child.stderr.take(), secrets);
+    let mut stdout = child.stdout.take();
+    let read_all = async {
+        let mut out = Vec::new();
+        if let Some(stream) = stdout.as_mut() {
+            let mut limited = stream.take(MAX_CAPTURE_BYTES as u64 + 1);
+            limited
+                .read_to_end(&mut out)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok::<_, String>(out)
+    };
+    let run = async { tokio::join!(read_all, child.wait()) };
+    let (out, status) = match tokio::time::timeout(spec.timeout, run).await {
+        Ok(done) => done,
+        Err(_) => {
+            group.kill();
+            return Err(format!(
+                "{shown} timed out after {}: killed",
+                humantime::format_duration(spec.timeout)
+            ));
+        }
+    };
+    group.0 = None;
+    let err_tail = stderr.drain().await;
+    let last_line = err_tail
+        .text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| format!(": {}", l.trim()))
+        .unwrap_or_default();
+    let out = out.map_err(|e| format!("{shown}: cannot read its output: {e}"))?;
+    match status {
+        Ok(s) if s.success() => {}
+        Ok(s) => {
+            let how = s
+                .code()
+                .map(|c| format!("exit {c}"))
+                .unwrap_or_else(|| format!("{s}"));
+            return Err(format!("{shown} → {how}{last_line}"));
+        }
+        Err(err) => return Err(format!("{shown}: cannot wait for it: {err}")),
+    }
+    if out.len() > MAX_CAPTURE_BYTES {
+        return Err(format!(
+            "{shown} wrote more than {} MiB: too much for one file",
+            MAX_CAPTURE_BYTES >> 20
+        ));
+    }
+    Ok(out)
+}
 
 /// A command as a finish action.
 pub struct ExecAction<'s> {
@@ -221,37 +344,17 @@ impl<'s> ExecAction<'s> {
             detail,
             exec,
             pull_request: None,
+            gitops: None,
         })
     }
 
     /// The arguments and environment, rendered from the judged result.
     fn render(&self, judged: &ExperimentResult) -> Result<Rendered, String> {
-        // `{{report}}` is the markdown report, as a pull request body's template sees it.
-        let report = slogate_report::render(judged, slogate_report::Format::Markdown).ok();
-        let ctx =
-            slogate_report::template_context(judged, report.as_deref(), serde_json::Map::new());
-        let at = &self.planned.at;
-        let args = self
-            .spec
-            .args
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                slogate_report::render_template(t, &ctx)
-                    .map_err(|e| format!("{at}.exec.args[{i}]: {e}"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let env = self
-            .spec
-            .env
-            .iter()
-            .map(|(k, t)| {
-                slogate_report::render_template(t, &ctx)
-                    .map(|v| (k.clone(), v))
-                    .map_err(|e| format!("{at}.exec.env.{k}: {e}"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((args, env))
+        render_command(
+            self.spec,
+            &template_context(judged),
+            &format!("{}.exec", self.planned.at),
+        )
     }
 
     async fn execute(&self, judged: &ExperimentResult) -> ActionOutcome {

@@ -6,7 +6,7 @@
 //! [`crate::load_source`], which loads every version at the same time, each with its share
 //! of the load; on an Indexed Job, index 0's [`crate::partials::PartialsSource`] adds the
 //! other pods' partials), [`Sink`]s (file, ConfigMap) and [`FinishAction`]s (the pull
-//! request, a command: the spec's `promotion` and `actions.finish`, each run when its `if`
+//! request, a command, a gitops commit: the spec's `promotion` and `actions.finish`, each run when its `if`
 //! holds and recorded in the result's `actions`). A new kind of evidence, sink or
 //! action is a new type; the run itself stays as it is.
 //!
@@ -206,12 +206,16 @@ fn finish_actions<'s>(
     settings: &Settings,
 ) -> Vec<(PlannedAction<'s>, Box<dyn FinishAction + 's>)> {
     let token_file = |pr: &PromotionSpec| settings.token_file.clone().or(pr.token_file.clone());
+    let gitops_token = |g: &slogate_core::actions::GitopsSpec| {
+        settings.token_file.clone().or(g.token_file.clone())
+    };
     // Whatever a command prints, the tokens the pull requests use never reach the result.
     let secrets = crate::exec::Secrets::of(
         spec.finish_actions()
             .iter()
             .filter_map(|planned| match planned.action {
                 Action::PullRequest(pr) => token_file(pr),
+                Action::Gitops(g) => gitops_token(g),
                 Action::Exec(_) => None,
             })
             // `--token-file` counts even when no pull request uses it.
@@ -231,6 +235,13 @@ fn finish_actions<'s>(
                     planned.clone(),
                     exec,
                     secrets.clone(),
+                )),
+                Action::Gitops(gitops) => Box::new(crate::gitops::GitopsAction::new(
+                    planned.clone(),
+                    gitops,
+                    gitops_token(gitops),
+                    secrets.clone(),
+                    settings.dry_run,
                 )),
             };
             (planned, action)

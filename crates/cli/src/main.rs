@@ -9,6 +9,7 @@ mod driver;
 mod exec;
 mod exit;
 mod experiment;
+mod gitops;
 mod load_source;
 mod partials;
 mod parts;

@@ -46,6 +46,9 @@ pub async fn promote(
         PromotionOutcome::Interrupted { reason } => {
             eprintln!("slogate: promotion interrupted (the SLO verdict stands): {reason}")
         }
+        PromotionOutcome::Superseded { reason, .. } => {
+            eprintln!("slogate: promotion superseded (the SLO verdict stands): {reason}")
+        }
     }
     if let Some(status) = promotion.commit_status() {
         match &status.error {
@@ -84,16 +87,34 @@ pub fn check_templates(spec: &ExperimentSpec) -> anyhow::Result<()> {
                 }
             }
             Action::Exec(exec) => {
-                let args = exec
-                    .args
-                    .iter()
-                    .enumerate()
-                    .map(|(i, t)| (format!("{}.exec.args[{i}]", planned.at), t));
-                let env = exec
-                    .env
-                    .iter()
-                    .map(|(k, t)| (format!("{}.exec.env.{k}", planned.at), t));
-                for (at, template) in args.chain(env) {
+                for (at, template) in command_templates(exec, &format!("{}.exec", planned.at)) {
+                    if let Err(err) = slogate_report::check_template(template) {
+                        problems.push(format!("{at}: {err}"));
+                    }
+                }
+            }
+            Action::Gitops(gitops) => {
+                let at = format!("{}.gitops", planned.at);
+                let mut templates: Vec<(String, &String)> = Vec::new();
+                for (i, file) in gitops.files.iter().enumerate() {
+                    let at = format!("{at}.files[{i}]");
+                    if let Some(t) = &file.template {
+                        templates.push((format!("{at}.template"), t));
+                    }
+                    if let Some(command) = &file.command {
+                        templates.extend(command_templates(command, &format!("{at}.command")));
+                    }
+                }
+                for (field, t) in [
+                    ("message", &gitops.message),
+                    ("title", &gitops.title),
+                    ("body", &gitops.body),
+                ] {
+                    if let Some(t) = t {
+                        templates.push((format!("{at}.{field}"), t));
+                    }
+                }
+                for (at, template) in templates {
                     if let Err(err) = slogate_report::check_template(template) {
                         problems.push(format!("{at}: {err}"));
                     }
@@ -113,4 +134,18 @@ pub fn check_templates(spec: &ExperimentSpec) -> anyhow::Result<()> {
                 .join("\n")
         ),
     }
+}
+
+/// A command's templates (its arguments, its environment values), each with its path.
+fn command_templates<'s>(
+    exec: &'s slogate_core::actions::ExecSpec,
+    at: &str,
+) -> Vec<(String, &'s String)> {
+    let args = exec
+        .args
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (format!("{at}.args[{i}]"), t));
+    let env = exec.env.iter().map(|(k, t)| (format!("{at}.env.{k}"), t));
+    args.chain(env).collect()
 }

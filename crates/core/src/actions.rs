@@ -41,17 +41,33 @@ pub struct FinishSpec {
     /// Run a command, without a shell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exec: Option<ExecSpec>,
+    /// Commit rendered files to a branch as one commit, then open or update its pull request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gitops: Option<GitopsSpec>,
 }
 
 impl FinishSpec {
     /// The action this entry describes; `None` when it names no kind or more than one (a
     /// validated spec has exactly one).
     pub fn action(&self) -> Option<Action<'_>> {
-        match (&self.pull_request, &self.exec) {
-            (Some(pr), None) => Some(Action::PullRequest(pr)),
-            (None, Some(exec)) => Some(Action::Exec(exec)),
+        match (&self.pull_request, &self.exec, &self.gitops) {
+            (Some(pr), None, None) => Some(Action::PullRequest(pr)),
+            (None, Some(exec), None) => Some(Action::Exec(exec)),
+            (None, None, Some(gitops)) => Some(Action::Gitops(gitops)),
             _ => None,
         }
+    }
+
+    /// The kinds this entry names, in the spec's words.
+    fn kinds(&self) -> Vec<&'static str> {
+        [
+            self.pull_request.as_ref().map(|_| "pullRequest"),
+            self.exec.as_ref().map(|_| "exec"),
+            self.gitops.as_ref().map(|_| "gitops"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 }
 
@@ -62,6 +78,8 @@ pub enum Action<'s> {
     PullRequest(&'s PromotionSpec),
     /// A command.
     Exec(&'s ExecSpec),
+    /// One commit of rendered files, then a pull request.
+    Gitops(&'s GitopsSpec),
 }
 
 impl Action<'_> {
@@ -70,6 +88,7 @@ impl Action<'_> {
         match self {
             Action::PullRequest(_) => ActionKind::PullRequest,
             Action::Exec(_) => ActionKind::Exec,
+            Action::Gitops(_) => ActionKind::Gitops,
         }
     }
 }
@@ -94,6 +113,105 @@ pub struct ExecSpec {
     /// Variables added to the inherited environment, each value a template.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+}
+
+/// A `gitops` action: files rendered from the result, committed to `branch` of `owner/repo`
+/// as ONE commit through GitHub's GraphQL `createCommitOnBranch` with `expectedHeadOid`
+/// (compare-and-swap; never a force-push), then the pull request `branch` → `base`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GitopsSpec {
+    /// Owner of the environment repository.
+    pub owner: String,
+    /// The environment repository.
+    pub repo: String,
+    /// The branch the commit goes to (the pull request's head). Created from `base` when it
+    /// does not exist.
+    pub branch: String,
+    /// The branch the pull request merges into; without it the commit is the promotion and
+    /// no pull request is opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    /// The commit of `branch` that was deployed and tested: if `branch` moved past it before
+    /// the promotion starts, the action is `superseded` and nothing is committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_sha: Option<String>,
+    /// The files to write, each rendered from the result.
+    pub files: Vec<GitopsFile>,
+    /// Handlebars template of the commit message (first line the headline). Default:
+    /// `slogate: promote WINNER (experiment NAME)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Commits tried at most when another writer moves the branch between read and commit
+    /// (each retry re-reads the new head). Default 4: the first and 3 retries.
+    #[serde(default = "default_gitops_attempts")]
+    pub max_attempts: u32,
+    /// File holding the token (the mounted Secret's key `token`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<std::path::PathBuf>,
+    /// GitHub API base URL (REST); GraphQL is beside it (`/graphql`, or `/api/graphql` on
+    /// GitHub Enterprise's `/api/v3`).
+    #[serde(default = "crate::spec::default_api_url")]
+    pub api_url: String,
+    /// Labels to add to the pull request.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+    /// GitHub logins asked to review the pull request.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reviewers: Vec<String>,
+    /// Handlebars template of the pull request title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Handlebars template of the pull request body; default: the markdown report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Set the commit status `slogate/slo` on the tested commit (`headSha`) and on the
+    /// commit made, when nothing untested came between them. Default true.
+    #[serde(default = "default_true")]
+    pub commit_status: bool,
+}
+
+impl GitopsSpec {
+    /// The pull request `branch` → `base` this action opens, when it has a base. Its commit
+    /// status is the action's own, so the pull request sets none.
+    pub fn pull_request(&self) -> Option<PromotionSpec> {
+        let base = self.base.as_ref()?;
+        Some(PromotionSpec {
+            token_file: self.token_file.clone(),
+            api_url: self.api_url.clone(),
+            labels: self.labels.clone(),
+            reviewers: self.reviewers.clone(),
+            title: self.title.clone(),
+            body: self.body.clone(),
+            commit_status: false,
+            ..PromotionSpec::new(&self.owner, &self.repo, base, &self.branch)
+        })
+    }
+}
+
+/// One file of a `gitops` action: its path in the repository and where its content comes
+/// from, exactly one of `template` and `command`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GitopsFile {
+    /// Path in the repository (`envs/prod/values.yaml`), relative, without `..`.
+    pub path: String,
+    /// A handlebars template rendered from the result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// A command whose standard output is the content (`helm template ...`), run without a
+    /// shell, its arguments rendered as an `exec` action's are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<ExecSpec>,
+}
+
+/// The default number of commit attempts of a `gitops` action.
+pub fn default_gitops_attempts() -> u32 {
+    4
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// The default timeout of an `exec` action, 5 minutes.
@@ -242,18 +360,22 @@ pub(crate) fn validate(spec: &ExperimentSpec, out: &mut Vec<FieldError>) {
     };
     for (i, entry) in actions.finish.iter().enumerate() {
         let at = format!("actions.finish[{i}]");
-        match (&entry.pull_request, &entry.exec) {
-            (None, None) => add(
+        match entry.kinds().as_slice() {
+            [] => add(
                 out,
                 at.clone(),
-                "names no action: give one of pullRequest, exec".to_owned(),
+                "names no action: give one of pullRequest, exec, gitops".to_owned(),
             ),
-            (Some(_), Some(_)) => add(
+            [_] => {}
+            many => add(
                 out,
                 at.clone(),
-                "names two actions (pullRequest and exec): one entry is one action; give each its own entry".to_owned(),
+                format!(
+                    "names {} actions ({}): one entry is one action; give each its own entry",
+                    if many.len() == 2 { "two" } else { "three" },
+                    many.join(" and ")
+                ),
             ),
-            _ => {}
         }
         if let Condition::Winner(name) = &entry.condition
             && !spec.versions.iter().any(|v| &v.name == name)
@@ -281,29 +403,170 @@ pub(crate) fn validate(spec: &ExperimentSpec, out: &mut Vec<FieldError>) {
             }
         }
         if let Some(exec) = &entry.exec {
-            let at = format!("{at}.exec");
-            if exec.cmd.trim().is_empty() {
-                out.push(FieldError {
-                    path: format!("{at}.cmd"),
-                    reason: "empty: name the program to run (e.g. helm)".to_owned(),
-                });
-            }
-            if exec.timeout.is_zero() {
-                out.push(FieldError {
-                    path: format!("{at}.timeout"),
-                    reason: "must be longer than 0s (e.g. 5m)".to_owned(),
-                });
-            }
-            for key in exec.env.keys() {
-                if key.is_empty() || key.contains('=') || key.contains('\0') {
-                    out.push(FieldError {
-                        path: format!("{at}.env"),
-                        reason: format!("{} is not an environment variable name", quote(key)),
-                    });
-                }
-            }
+            check_exec(exec, &format!("{at}.exec"), out);
+        }
+        if let Some(gitops) = &entry.gitops {
+            check_gitops(gitops, &format!("{at}.gitops"), out);
         }
     }
+}
+
+/// The rules of a command (an `exec` action, a `gitops` file's `command`).
+fn check_exec(exec: &ExecSpec, at: &str, out: &mut Vec<FieldError>) {
+    if exec.cmd.trim().is_empty() {
+        out.push(FieldError {
+            path: format!("{at}.cmd"),
+            reason: "empty: name the program to run (e.g. helm)".to_owned(),
+        });
+    }
+    if exec.timeout.is_zero() {
+        out.push(FieldError {
+            path: format!("{at}.timeout"),
+            reason: "must be longer than 0s (e.g. 5m)".to_owned(),
+        });
+    }
+    for key in exec.env.keys() {
+        if key.is_empty() || key.contains('=') || key.contains('\0') {
+            out.push(FieldError {
+                path: format!("{at}.env"),
+                reason: format!("{} is not an environment variable name", quote(key)),
+            });
+        }
+    }
+}
+
+/// The rules of a `gitops` action.
+fn check_gitops(g: &GitopsSpec, at: &str, out: &mut Vec<FieldError>) {
+    for (field, value) in [
+        ("owner", &g.owner),
+        ("repo", &g.repo),
+        ("branch", &g.branch),
+    ] {
+        if value.trim().is_empty() {
+            add(out, format!("{at}.{field}"), "must not be empty".to_owned());
+        }
+    }
+    if let Some(base) = &g.base {
+        if base.trim().is_empty() {
+            add(
+                out,
+                format!("{at}.base"),
+                "must not be empty; leave it out to commit without a pull request".to_owned(),
+            );
+        } else if *base == g.branch {
+            add(
+                out,
+                format!("{at}.base"),
+                format!(
+                    "{} is also the branch committed to: a pull request needs two branches",
+                    quote(base)
+                ),
+            );
+        }
+    }
+    if let Some(pr) = g.pull_request() {
+        // The pull request's own rules (apiUrl, tokenFile, labels, title...), at this path.
+        let mut problems = Vec::new();
+        crate::spec::check_promotion(&pr, at, &mut problems);
+        let mut seen: Vec<String> = out.iter().map(|p| p.path.clone()).collect();
+        for p in problems {
+            // `head` is this action's `branch`, checked above.
+            let path = p
+                .path
+                .replace(&format!("{at}.head"), &format!("{at}.branch"));
+            if !seen.contains(&path) {
+                seen.push(path.clone());
+                out.push(FieldError { path, ..p });
+            }
+        }
+    } else {
+        let pr = PromotionSpec {
+            api_url: g.api_url.clone(),
+            token_file: g.token_file.clone(),
+            ..PromotionSpec::new("o", "r", "b", "h")
+        };
+        crate::spec::check_promotion(&pr, at, out);
+    }
+    if let Some(sha) = &g.head_sha {
+        crate::spec::check_commit_sha(&format!("{at}.headSha"), sha, out);
+    }
+    if g.max_attempts == 0 || g.max_attempts > 10 {
+        add(
+            out,
+            format!("{at}.maxAttempts"),
+            format!("{} is outside 1..=10", g.max_attempts),
+        );
+    }
+    if g.message.as_ref().is_some_and(|m| m.trim().is_empty()) {
+        add(
+            out,
+            format!("{at}.message"),
+            "must not be empty; leave it out for the default".to_owned(),
+        );
+    }
+    if g.files.is_empty() {
+        add(
+            out,
+            format!("{at}.files"),
+            "at least one file is required: give path and template (or command)".to_owned(),
+        );
+    }
+    let mut paths = std::collections::HashSet::new();
+    for (i, file) in g.files.iter().enumerate() {
+        let at = format!("{at}.files[{i}]");
+        if let Some(reason) = repository_path_problem(&file.path) {
+            add(out, format!("{at}.path"), reason);
+        } else if !paths.insert(file.path.as_str()) {
+            add(
+                out,
+                format!("{at}.path"),
+                format!(
+                    "{} is written by an earlier file; each path once",
+                    quote(&file.path)
+                ),
+            );
+        }
+        match (&file.template, &file.command) {
+            (None, None) => add(
+                out,
+                at.clone(),
+                "gives no content: give template or command".to_owned(),
+            ),
+            (Some(_), Some(_)) => add(
+                out,
+                at.clone(),
+                "gives both template and command: give one".to_owned(),
+            ),
+            (_, Some(command)) => check_exec(command, &format!("{at}.command"), out),
+            _ => {}
+        }
+    }
+}
+
+/// Why `path` cannot name a file in a repository, if it cannot.
+fn repository_path_problem(path: &str) -> Option<String> {
+    if path.trim().is_empty() {
+        return Some("must not be empty".to_owned());
+    }
+    if path.starts_with('/') {
+        return Some(format!(
+            "{} is absolute: give the path inside the repository (envs/prod/values.yaml)",
+            quote(path)
+        ));
+    }
+    if path
+        .split('/')
+        .any(|part| part.is_empty() || part == "." || part == ".." || part == ".git")
+    {
+        return Some(format!(
+            "{} has an empty, `.`, `..` or `.git` part: give a plain path inside the repository",
+            quote(path)
+        ));
+    }
+    if path.contains('\0') {
+        return Some("must not contain a NUL byte".to_owned());
+    }
+    None
 }
 
 fn add(out: &mut Vec<FieldError>, path: String, reason: String) {
@@ -318,6 +581,8 @@ pub enum ActionKind {
     PullRequest,
     /// A command.
     Exec,
+    /// A commit of rendered files, then a pull request.
+    Gitops,
 }
 
 impl fmt::Display for ActionKind {
@@ -325,6 +590,7 @@ impl fmt::Display for ActionKind {
         f.write_str(match self {
             ActionKind::PullRequest => "pullRequest",
             ActionKind::Exec => "exec",
+            ActionKind::Gitops => "gitops",
         })
     }
 }
@@ -381,9 +647,57 @@ pub struct ActionRecord {
     /// The command's run, for `exec`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exec: Option<ExecRecord>,
-    /// The pull request's outcome, for `pullRequest`.
+    /// The pull request's outcome, for `pullRequest` (and `gitops` with a base).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_request: Option<PromotionOutcome>,
+    /// The commit, for `gitops`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gitops: Option<GitopsRecord>,
+}
+
+/// What a `gitops` action did in the repository.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GitopsRecord {
+    /// `owner/repo`.
+    pub repository: String,
+    /// The branch committed to.
+    pub branch: String,
+    /// The tested commit the spec named (`headSha`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tested_sha: Option<String>,
+    /// The head the branch pointed at when it was last read (the new commit's parent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// The commit made; absent when none was (unchanged, superseded, failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// Its web URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Every rendered file, with its size and whether the commit changed it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<GitopsFileRecord>,
+    /// Commits tried (a retry follows another writer's move of the branch).
+    pub attempts: u32,
+    /// Heads other writers moved the branch to between a read and a commit, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moved_by_others: Vec<String>,
+    /// The commit statuses set (on the tested commit, on the commit made).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commit_statuses: Vec<crate::result::CommitStatus>,
+}
+
+/// One rendered file of a `gitops` action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GitopsFileRecord {
+    /// Path in the repository.
+    pub path: String,
+    /// Bytes rendered.
+    pub bytes: u64,
+    /// Whether its content differs from the branch's (false: already as rendered).
+    pub changed: bool,
 }
 
 /// What a command did.
@@ -443,6 +757,7 @@ pub fn skipped(planned: &PlannedAction<'_>, reason: impl Into<String>) -> Action
         detail: reason.into(),
         exec: None,
         pull_request: None,
+        gitops: None,
     }
 }
 
@@ -467,6 +782,7 @@ pub fn pull_request_record(planned: &PlannedAction<'_>, outcome: PromotionOutcom
         ),
         PromotionOutcome::Failed { reason } => (Outcome::Failed, reason.clone()),
         PromotionOutcome::Interrupted { reason } => (Outcome::Interrupted, reason.clone()),
+        PromotionOutcome::Superseded { reason, .. } => (Outcome::Superseded, reason.clone()),
     };
     ActionRecord {
         kind: ActionKind::PullRequest,
@@ -476,5 +792,6 @@ pub fn pull_request_record(planned: &PlannedAction<'_>, outcome: PromotionOutcom
         detail,
         exec: None,
         pull_request: Some(outcome),
+        gitops: None,
     }
 }

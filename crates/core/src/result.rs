@@ -468,6 +468,17 @@ pub enum PromotionOutcome {
         /// Why, e.g. `Interrupted: SIGTERM`.
         reason: String,
     },
+    /// The head branch no longer points at the commit that was tested: nothing was
+    /// promoted. The newer commit needs an experiment of its own.
+    Superseded {
+        /// Why, in words.
+        reason: String,
+        /// The commit that was tested (the spec's `headSha`).
+        tested: String,
+        /// Where the head branch points now; absent when the branch is gone.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        head: Option<String>,
+    },
 }
 
 impl PromotionOutcome {

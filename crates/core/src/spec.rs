@@ -797,6 +797,11 @@ pub struct PromotionSpec {
     /// Set a commit status `slogate/slo` on the head commit. Default true.
     #[serde(default = "default_true")]
     pub commit_status: bool,
+    /// The commit of `head` that was deployed and tested (the chart's `headSHA`). Before
+    /// promoting, `head` must still point at it: if it moved on, the action is
+    /// `superseded` and nothing is promoted. The commit status goes on this commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_sha: Option<String>,
 }
 
 impl PromotionSpec {
@@ -821,6 +826,7 @@ impl PromotionSpec {
             title: None,
             body: None,
             commit_status: default_true(),
+            head_sha: None,
         }
     }
 }
@@ -1017,6 +1023,12 @@ struct Problems(Vec<FieldError>);
 pub(crate) fn check_promotion(pr: &PromotionSpec, at: &str, out: &mut Vec<FieldError>) {
     let mut p = Problems::default();
     validate::promotion(pr, at, &mut p);
+    out.append(&mut p.0);
+}
+
+pub(crate) fn check_commit_sha(at: &str, sha: &str, out: &mut Vec<FieldError>) {
+    let mut p = Problems::default();
+    validate::commit_sha(at, sha, &mut p);
     out.append(&mut p.0);
 }
 
@@ -2016,6 +2028,9 @@ mod validate {
             );
         }
         http_url(&format!("{at}.apiUrl"), &pr.api_url, p);
+        if let Some(sha) = &pr.head_sha {
+            commit_sha(&format!("{at}.headSha"), sha, p);
+        }
         if pr
             .token_file
             .as_ref()
@@ -2037,6 +2052,20 @@ mod validate {
                     "must not be empty; leave it out for the default",
                 );
             }
+        }
+    }
+
+    /// A full commit id: 40 hexadecimal digits (SHA-1), or 64 (SHA-256 repositories).
+    pub(crate) fn commit_sha(path: &str, sha: &str, p: &mut Problems) {
+        let hex = sha.bytes().all(|b| b.is_ascii_hexdigit());
+        if !hex || !(sha.len() == 40 || sha.len() == 64) {
+            p.add(
+                path,
+                format!(
+                    "{} is not a full commit id: give the 40 hexadecimal digits `git rev-parse HEAD` prints",
+                    quote(sha)
+                ),
+            );
         }
     }
 

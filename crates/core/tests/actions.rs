@@ -107,6 +107,96 @@ fn every_bad_action_field_is_named_at_once() {
     assert_eq!(problems.len(), 11, "{problems:#?}");
 }
 
+#[test]
+fn a_gitops_action_reads_with_its_defaults() {
+    let spec = spec(
+        "actions:
+  finish:
+    - if: winner=candidate
+      gitops:
+        owner: me
+        repo: env
+        branch: staging
+        base: master
+        headSha: 0123456789abcdef0123456789abcdef01234567
+        files:
+          - {path: prod/values.yaml, template: 'image: {{image}}'}
+          - {path: prod/all.yaml, command: {cmd: helm, args: [template, app, ./chart]}}
+",
+    )
+    .unwrap();
+    let planned = spec.finish_actions();
+    let Action::Gitops(g) = planned[0].action else {
+        panic!("{:?}", planned[0].action)
+    };
+    assert_eq!(g.max_attempts, 4, "the first commit and 3 retries");
+    assert_eq!(g.api_url, "https://api.github.com");
+    assert!(g.commit_status);
+    let pr = g.pull_request().expect("a base gives a pull request");
+    assert_eq!(
+        (pr.head.as_str(), pr.base.as_str(), pr.commit_status),
+        ("staging", "master", false),
+        "the pull request is branch → base; the action sets the statuses itself"
+    );
+    assert_eq!(
+        g.files[1].command.as_ref().unwrap().timeout,
+        Duration::from_secs(300)
+    );
+}
+
+#[test]
+fn every_bad_gitops_field_is_named_at_once() {
+    let problems = spec(
+        "actions:
+  finish:
+    - gitops:
+        owner: ''
+        repo: env
+        branch: main
+        base: main
+        headSha: abc123
+        maxAttempts: 0
+        apiUrl: ftp://x
+        files:
+          - {path: /etc/passwd, template: x}
+          - {path: a/../b.yaml, template: x}
+          - {path: ok.yaml}
+          - {path: ok.yaml, template: x, command: {cmd: helm}}
+          - {path: c.yaml, command: {cmd: '', timeout: 0s}}
+    - gitops: {owner: o, repo: r, branch: b, files: []}
+      exec: {cmd: helm}
+    - promotion: {}
+      pullRequest: {owner: o, repo: r, base: master, head: staging, headSha: HEAD}
+",
+    )
+    .unwrap_err();
+    let has = |path: &str, words: &str| {
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with(&format!("{path}: ")) && p.contains(words)),
+            "no problem at {path} saying {words:?}: {problems:#?}"
+        )
+    };
+    let g = "actions.finish[0].gitops";
+    has(&format!("{g}.owner"), "must not be empty");
+    has(&format!("{g}.base"), "also the branch committed to");
+    has(&format!("{g}.headSha"), "not a full commit id");
+    has(&format!("{g}.maxAttempts"), "outside 1..=10");
+    has(&format!("{g}.apiUrl"), "");
+    has(&format!("{g}.files[0].path"), "absolute");
+    has(&format!("{g}.files[1].path"), "`..`");
+    has(&format!("{g}.files[2]"), "give template or command");
+    has(&format!("{g}.files[3].path"), "written by an earlier file");
+    has(&format!("{g}.files[3]"), "both template and command");
+    has(&format!("{g}.files[4].command.cmd"), "empty");
+    has(&format!("{g}.files[4].command.timeout"), "longer than 0s");
+    has("actions.finish[1]", "names two actions (exec and gitops)");
+    has("actions.finish[1].gitops.files", "at least one file");
+    has("actions.finish[2].promotion", "unknown field");
+    has("actions.finish[2].pullRequest.headSha", "not a full commit id");
+}
+
 fn judged(pass: bool, winner: Option<&str>) -> ExperimentResult {
     let spec = spec("").unwrap();
     let mut r = ExperimentResult::running(&spec, jiff::Timestamp::UNIX_EPOCH);

@@ -10,6 +10,9 @@
 //!   `Debug` output.
 //! - [`retry`] classifies GitHub's answers (transient, rate limited, final) and computes the
 //!   backoff; pure.
+//! - [`gitops`] is promotion as one commit through GraphQL (`createCommitOnBranch` with
+//!   `expectedHeadOid`), retried onto a head another writer moved, and the check that the
+//!   branch still points at the tested commit.
 //! - [`client`] sends requests with octocrab and applies the retry policy; [`mod@promote`] is the
 //!   flow: find an open pull request head → base, update it or open one, add labels and
 //!   reviewers, set the commit status.
@@ -19,6 +22,7 @@
 
 pub mod client;
 pub mod decide;
+pub mod gitops;
 pub mod promote;
 pub mod render;
 pub mod retry;

@@ -15,6 +15,7 @@ use slogate_core::spec::PromotionSpec;
 use crate::STATUS_CONTEXT;
 use crate::client::{Client, GitHubError, describe, segment};
 use crate::decide::{Decision, should_promote};
+use crate::gitops::{Graphql, tested_head};
 use crate::render::{PrContent, pr_content};
 use crate::retry::RetryPolicy;
 use crate::token::Token;
@@ -120,6 +121,13 @@ pub async fn promote(
         // With its cause: "cannot set up the GitHub client" alone does not say what to fix.
         Err(err) => return Promotion::failed(describe(&err)),
     };
+    let (check, checked_with) = superseded(spec, token, policy).await;
+    if let Some(outcome) = check {
+        tracing::warn!(?outcome, "not promoted");
+        let mut promotion = Promotion::only(outcome);
+        promotion.requests = checked_with;
+        return promotion;
+    }
     let repo = format!("/repos/{}/{}", segment(&spec.owner), segment(&spec.repo));
     let mut promotion = match open_or_update(&client, &repo, spec, content).await {
         Ok((pr, opened)) => {
@@ -147,7 +155,7 @@ pub async fn promote(
             Promotion::failed(err.to_string())
         }
     };
-    promotion.requests = client.requests_sent();
+    promotion.requests = client.requests_sent() + checked_with;
     promotion
 }
 
@@ -369,37 +377,103 @@ async fn after_pr(
         }
     }
     if spec.commit_status {
-        let state = if verdict.pass { "success" } else { "failure" };
-        let body = json!({
-            "state": state,
-            "context": STATUS_CONTEXT,
-            "description": status_description(verdict),
-            "target_url": pr.html_url,
-        });
-        let error = client
-            .send(
-                Method::POST,
-                &format!("{repo}/statuses/{}", segment(&pr.head.sha)),
-                &[],
-                Some(&body),
-            )
-            .await
-            .err()
-            .map(|err| format!("setting the commit status failed: {err}"));
-        if let Some(e) = &error {
+        // The commit that was tested, when the spec names it: the pull request's head is
+        // the same commit unless it moved after the check.
+        let sha = spec.head_sha.as_deref().unwrap_or(&pr.head.sha);
+        let status = set_commit_status(client, repo, sha, verdict, &pr.html_url).await;
+        if let Some(e) = &status.error {
             warnings.push(e.clone());
         }
-        commit_status = Some(CommitStatus {
-            state: state.to_owned(),
-            sha: pr.head.sha.clone(),
-            context: STATUS_CONTEXT.to_owned(),
-            error,
-        });
+        commit_status = Some(status);
     }
     for w in &warnings {
         tracing::warn!(warning = %w, "promotion step failed");
     }
     (commit_status, warnings)
+}
+
+/// Sets the commit status `slogate/slo` on `sha` of `repo` (`/repos/OWNER/REPO`); a failure
+/// is kept in the returned status's `error`.
+pub(crate) async fn set_commit_status(
+    client: &Client,
+    repo: &str,
+    sha: &str,
+    verdict: &OverallVerdict,
+    target_url: &str,
+) -> CommitStatus {
+    let state = if verdict.pass { "success" } else { "failure" };
+    let body = json!({
+        "state": state,
+        "context": STATUS_CONTEXT,
+        "description": status_description(verdict),
+        "target_url": target_url,
+    });
+    let error = client
+        .send(
+            Method::POST,
+            &format!("{repo}/statuses/{}", segment(sha)),
+            &[],
+            Some(&body),
+        )
+        .await
+        .err()
+        .map(|err| format!("setting the commit status failed: {err}"));
+    CommitStatus {
+        state: state.to_owned(),
+        sha: sha.to_owned(),
+        context: STATUS_CONTEXT.to_owned(),
+        error,
+    }
+}
+
+/// Whether `spec.head` still points at the tested commit `spec.headSha`: `None` when it
+/// does (or the spec names none), else the outcome that ends the promotion; and the
+/// requests the check sent.
+async fn superseded(
+    spec: &PromotionSpec,
+    token: &Token,
+    policy: &RetryPolicy,
+) -> (Option<PromotionOutcome>, u32) {
+    let Some(tested) = spec.head_sha.as_deref() else {
+        return (None, 0);
+    };
+    let (head, sent) = match Graphql::new(&spec.api_url, token, policy.clone()) {
+        Ok(graphql) => (
+            tested_head(&graphql, &spec.owner, &spec.repo, &spec.head).await,
+            graphql.requests_sent(),
+        ),
+        Err(err) => (Err(err.into()), 0),
+    };
+    let outcome = match head {
+        Ok(Some(head)) if head.eq_ignore_ascii_case(tested) => None,
+        Ok(head) => Some(superseded_outcome(&spec.head, tested, head)),
+        Err(err) => Some(PromotionOutcome::Failed {
+            reason: format!(
+                "cannot check that {} still points at the tested commit {tested}: {err}",
+                spec.head
+            ),
+        }),
+    };
+    (outcome, sent)
+}
+
+/// The outcome of a promotion whose branch moved past the tested commit.
+pub(crate) fn superseded_outcome(
+    branch: &str,
+    tested: &str,
+    head: Option<String>,
+) -> PromotionOutcome {
+    let now = match &head {
+        Some(head) => format!("it points at {head} now"),
+        None => "it no longer exists".to_owned(),
+    };
+    PromotionOutcome::Superseded {
+        reason: format!(
+            "{branch} moved past the tested commit {tested} ({now}): nothing was promoted; the newer commit needs an experiment of its own"
+        ),
+        tested: tested.to_owned(),
+        head,
+    }
 }
 
 /// One line for GitHub's checks list: the verdict and its reason, cut to GitHub's limit.

@@ -901,6 +901,10 @@ fn promotion(result: &ExperimentResult) -> PromotionView {
             view.failed = true;
             format!("FAILED: {reason} (the SLO verdict stands)")
         }
+        Some(PromotionOutcome::Superseded { reason, .. }) => {
+            view.failed = true;
+            format!("SUPERSEDED: {reason}")
+        }
         Some(PromotionOutcome::Interrupted { reason }) => {
             view.failed = true;
             format!(
