@@ -237,6 +237,26 @@ pub fn render_command(
     Ok((args, env))
 }
 
+/// Starts a command without a shell, its output piped, in a process group of its own.
+fn spawn(
+    cmd: &str,
+    args: &[String],
+    env: Vec<(String, String)>,
+) -> std::io::Result<tokio::process::Child> {
+    tokio::process::Command::new(cmd)
+        .args(args)
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // An interrupted run drops the future holding it: the process goes with it.
+        .kill_on_drop(true)
+        // Its own process group, so that a timeout or an interrupted run also ends the
+        // processes it started (helm's plugins, a shell's background jobs).
+        .process_group(0)
+        .spawn()
+}
+
 /// The most a command whose output is a file may write: more is refused, not cut.
 pub const MAX_CAPTURE_BYTES: usize = 16 << 20;
 
@@ -253,16 +273,8 @@ pub async fn capture(
     let mut command = vec![spec.cmd.clone()];
     command.extend(args.iter().cloned());
     let shown = show_command(&command);
-    let mut child = tokio::process::Command::new(&spec.cmd)
-        .args(&args)
-        .envs(env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .process_group(0)
-        .spawn()
-        .map_err(|err| format!("cannot start {}: {err}", spec.cmd))?;
+    let mut child =
+        spawn(&spec.cmd, &args, env).map_err(|err| format!("cannot start {}: {err}", spec.cmd))?;
     let mut group = Group(child.id());
     let stderr = Reader::start(child.stderr.take(), secrets);
     let mut stdout = child.stdout.take();
@@ -366,19 +378,7 @@ impl<'s> ExecAction<'s> {
         command.extend(args.iter().cloned());
         let shown = show_command(&command);
         let started = Instant::now();
-        let mut child = match tokio::process::Command::new(&self.spec.cmd)
-            .args(&args)
-            .envs(env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // An interrupted run drops this future: the process goes with it.
-            .kill_on_drop(true)
-            // Its own process group, so that a timeout or an interrupted run also ends the
-            // processes it started (helm's plugins, a shell's background jobs).
-            .process_group(0)
-            .spawn()
-        {
+        let mut child = match spawn(&self.spec.cmd, &args, env) {
             Ok(child) => child,
             Err(err) => {
                 return self.record(
@@ -540,5 +540,53 @@ mod tests {
         assert_eq!(out.text.len(), OUTPUT_TAIL_BYTES);
         assert_eq!(out.cut_bytes, 12_003 - OUTPUT_TAIL_BYTES as u64);
         assert!(out.text.ends_with("xEND"));
+    }
+
+    fn command(cmd: &str, args: &[&str], timeout: Duration) -> ExecSpec {
+        ExecSpec {
+            cmd: cmd.to_owned(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            timeout,
+            env: Default::default(),
+        }
+    }
+
+    fn rendered(spec: &ExecSpec) -> Rendered {
+        (spec.args.clone(), Vec::new())
+    }
+
+    #[tokio::test]
+    async fn a_files_command_gives_all_of_its_output_or_says_why_not() {
+        let long = Duration::from_secs(20);
+        let big = "x".repeat(10_000);
+        let ok = command("/bin/sh", &["-c", &format!("printf '{big}'")], long);
+        let out = capture(&ok, rendered(&ok), &Secrets::default()).await;
+        assert_eq!(
+            out.map(|o| o.len()),
+            Ok(10_000),
+            "more than a tail: all of it"
+        );
+
+        let fails = command(
+            "/bin/sh",
+            &["-c", "echo partial; echo 'no chart here' >&2; exit 3"],
+            long,
+        );
+        let err = capture(&fails, rendered(&fails), &Secrets::default())
+            .await
+            .unwrap_err();
+        assert!(err.ends_with("→ exit 3: no chart here"), "{err}");
+
+        let slow = command("/bin/sleep", &["30"], Duration::from_millis(200));
+        let err = capture(&slow, rendered(&slow), &Secrets::default())
+            .await
+            .unwrap_err();
+        assert!(err.contains("timed out after 200ms"), "{err}");
+
+        let missing = command("/nonexistent/helm", &[], long);
+        let err = capture(&missing, rendered(&missing), &Secrets::default())
+            .await
+            .unwrap_err();
+        assert!(err.starts_with("cannot start /nonexistent/helm"), "{err}");
     }
 }

@@ -165,7 +165,11 @@ impl<'s> GitopsAction<'s> {
         let token = match slogate_github::Token::from_file(path) {
             Ok(t) => t,
             Err(err) => {
-                return self.record(Outcome::Failed, describe(&err), self.empty_record());
+                return self.record(
+                    Outcome::Failed,
+                    format!("{:#}", anyhow::Error::from(err)),
+                    self.empty_record(),
+                );
             }
         };
         let done = slogate_github::gitops::promote_gitops(
@@ -181,18 +185,6 @@ impl<'s> GitopsAction<'s> {
         outcome.0.pull_request = done.pull_request;
         outcome
     }
-}
-
-/// An error and its causes, on one line.
-fn describe(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut cause = err.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }
 
 /// The commit message when the spec gives none: the winner (or the verdict) and the

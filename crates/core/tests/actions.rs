@@ -194,7 +194,10 @@ fn every_bad_gitops_field_is_named_at_once() {
     has("actions.finish[1]", "names two actions (exec and gitops)");
     has("actions.finish[1].gitops.files", "at least one file");
     has("actions.finish[2].promotion", "unknown field");
-    has("actions.finish[2].pullRequest.headSha", "not a full commit id");
+    has(
+        "actions.finish[2].pullRequest.headSha",
+        "not a full commit id",
+    );
 }
 
 fn judged(pass: bool, winner: Option<&str>) -> ExperimentResult {
