@@ -506,3 +506,151 @@ async fn a_reviewer_github_refused_shows_in_describe() {
     double.assert_conforming();
     server.shutdown().await;
 }
+
+/// A Canary's winner promoted by one commit: the spec's `gitops` action renders a template
+/// and a command's output from the result, commits both in one commit onto the tested head,
+/// opens the pull request, and a command printing the token's file is refused before
+/// anything is sent. The token is nowhere in what a user sees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_commits_the_winners_files_once_and_opens_the_pull_request() {
+    let baseline = HelloServer::start(Behavior::new().latency(Duration::from_millis(1)))
+        .await
+        .unwrap();
+    let candidate = HelloServer::start(Behavior::new().latency(Duration::from_millis(1)))
+        .await
+        .unwrap();
+    let double = GitHubDouble::start("octo", "hello", TOKEN).await;
+    let tested = double.seed_branch(
+        "octo",
+        "hello",
+        "staging",
+        &[("prod/values.yaml", "image: hello:1.0\n")],
+    );
+    double.seed_branch("octo", "hello", "master", &[("README.md", "env\n")]);
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let spec = dir.path().join("spec.yaml");
+    let write = |leaky: bool| {
+        let command = if leaky {
+            format!("[-c, 'cat {}']", s(&token_file))
+        } else {
+            "[-c, 'echo \"kind: Deployment\"; echo \"image: {{image}}\"']".to_owned()
+        };
+        std::fs::write(
+            &spec,
+            format!(
+                r#"name: hello-gitops
+strategy: {{testingPattern: Canary}}
+versions:
+  - {{name: current, role: baseline, url: '{}', variables: {{image: 'hello:1.0'}}}}
+  - {{name: candidate, url: '{}', variables: {{image: 'hello:1.1'}}}}
+load: {{connections: 2, numRequests: 300}}
+slos:
+  - {{metric: http/error-rate, upperLimit: 0.5}}
+actions:
+  finish:
+    - if: always
+      gitops:
+        owner: octo
+        repo: hello
+        branch: staging
+        base: master
+        headSha: {tested}
+        apiUrl: {}
+        message: "promote {{{{winner.name}}}}: {{{{image}}}}"
+        files:
+          - {{path: prod/values.yaml, template: "image: {{{{image}}}}\n"}}
+          - {{path: prod/deployment.yaml, command: {{cmd: sh, args: {command}}}}}
+"#,
+                baseline.url(),
+                candidate.url(),
+                double.url
+            ),
+        )
+        .unwrap();
+    };
+    let result = dir.path().join("result.json");
+    let args = vec![
+        "run".to_owned(),
+        "--spec".into(),
+        s(&spec),
+        "--result-file".into(),
+        s(&result),
+        "--token-file".into(),
+        s(&token_file),
+    ];
+    let mut seen = String::new();
+
+    write(true);
+    let out = slogate(args.clone()).await;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).unwrap();
+    assert_valid(&doc);
+    let action = &doc["actions"][0];
+    assert_eq!(action["outcome"], "failed", "{doc:#}");
+    assert!(
+        action["detail"]
+            .as_str()
+            .unwrap()
+            .contains("prod/deployment.yaml holds a GitHub token; it is not committed"),
+        "{doc:#}"
+    );
+    assert_eq!(double.commit_calls(), 0, "nothing was sent");
+    assert_eq!(
+        double.branch_tip("octo", "hello", "staging").as_deref(),
+        Some(tested.as_str())
+    );
+    seen.push_str(&stderr);
+    seen.push_str(&std::fs::read_to_string(&result).unwrap());
+
+    write(false);
+    let out = slogate(args).await;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).unwrap();
+    assert_valid(&doc);
+    let action = &doc["actions"][0];
+    assert_eq!(action["kind"], "gitops");
+    assert_eq!(action["outcome"], "done", "{doc:#}");
+    let winner = doc["winner"]["name"].as_str().unwrap().to_owned();
+    let image = if winner == "candidate" {
+        "hello:1.1"
+    } else {
+        "hello:1.0"
+    };
+    let tip = double.branch_tip("octo", "hello", "staging").unwrap();
+    assert_eq!(action["gitops"]["commit"], tip.as_str());
+    assert_eq!(action["gitops"]["parent"], tested.as_str());
+    assert_eq!(action["pullRequest"]["outcome"], "opened", "{doc:#}");
+    let files = double.files_at("octo", "hello", "staging");
+    assert_eq!(
+        files["prod/deployment.yaml"],
+        format!("kind: Deployment\nimage: {image}\n")
+    );
+    let log = double.branch_log("octo", "hello", "staging");
+    assert_eq!(log[0].headline, format!("promote {winner}: {image}"));
+    assert_eq!(log[0].parents, vec![tested.clone()]);
+    if winner == "candidate" {
+        assert_eq!(log[0].paths.len(), 2, "both files in one commit: {log:#?}");
+    }
+    assert_eq!(double.commit_successes(), 1);
+    assert_eq!(double.graphql_refused(), Vec::<String>::new());
+    double.assert_conforming();
+    seen.push_str(&stderr);
+    seen.push_str(&std::fs::read_to_string(&result).unwrap());
+    seen.push_str(&format!("{:?}", double.graphql_ops()));
+    for (path, content) in &files {
+        seen.push_str(path);
+        seen.push_str(content);
+    }
+    assert!(
+        !seen.contains(TOKEN) && !seen.contains("CliLeakCanary"),
+        "the token leaked:\n{seen}"
+    );
+    baseline.shutdown().await;
+    candidate.shutdown().await;
+}

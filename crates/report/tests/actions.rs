@@ -29,6 +29,7 @@ fn with_actions() -> slogate_core::result::ExperimentResult {
                 stderr: tail(""),
             }),
             pull_request: None,
+            gitops: None,
         },
         ActionRecord {
             kind: ActionKind::Exec,
@@ -38,6 +39,7 @@ fn with_actions() -> slogate_core::result::ExperimentResult {
             detail: "if: fail, but the verdict is PASS".into(),
             exec: None,
             pull_request: None,
+            gitops: None,
         },
         ActionRecord {
             kind: ActionKind::Exec,
@@ -54,6 +56,7 @@ fn with_actions() -> slogate_core::result::ExperimentResult {
                 stderr: tail("error: the path \"x.yaml\" does not exist\n\n"),
             }),
             pull_request: None,
+            gitops: None,
         },
     ];
     r
@@ -124,6 +127,7 @@ fn the_promotion_blocks_pull_request_keeps_its_own_line_only() {
         detail: "opened pull request #42 https://github.com/acme/iter8/pull/42".into(),
         exec: None,
         pull_request: r.promotion.clone(),
+        gitops: None,
     }];
     assert_eq!(render(&r, Format::Text).unwrap(), before);
 }
