@@ -85,6 +85,9 @@ pub struct GraphqlOp {
     pub answer: Value,
 }
 
+/// Files to commit: (path, content).
+type Files = Vec<(String, Vec<u8>)>;
+
 /// The git model: objects and, per `owner/repo`, refs.
 #[derive(Debug, Default)]
 pub struct Git {
@@ -93,7 +96,7 @@ pub struct Git {
     repos: BTreeMap<String, BTreeMap<String, String>>,
     /// `owner/repo`, branch → files another writer commits just before the next
     /// `createCommitOnBranch` on that branch.
-    moves: HashMap<(String, String), Vec<(String, Vec<u8>)>>,
+    moves: HashMap<(String, String), Files>,
     /// GraphQL requests received.
     pub ops: Vec<GraphqlOp>,
     /// Documents or variables the schema refused: per request, the errors' messages joined
