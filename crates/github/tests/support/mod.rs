@@ -18,6 +18,11 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 
+#[path = "graphql.rs"]
+mod graphql;
+#[allow(unused_imports)]
+pub use graphql::{GIT_IDENTITY, GraphqlOp, LoggedCommit, object_id};
+
 /// The trimmed API description, with OpenAPI 3.0's `nullable` turned into JSON Schema.
 pub struct OpenApi {
     doc: Value,
@@ -428,6 +433,8 @@ pub struct State {
     /// Answer pulls/list without applying its `head` and `base` filters, as GitHub does for
     /// a `head` that is not in the documented `owner:branch` form.
     pub ignore_list_filters: bool,
+    /// The git model behind the GraphQL endpoint, and what that endpoint received.
+    pub git: graphql::Git,
 }
 
 /// The running double.
@@ -609,6 +616,36 @@ impl Ctx {
                 parts.method
             ));
         }
+        if parts.method == Method::POST && (path == "/graphql" || path == "/api/graphql") {
+            let (status, answer) = if header("authorization")
+                != Some(&format!("Bearer {}", self.token))
+            {
+                (
+                    401,
+                    json!({"message": "Bad credentials", "documentation_url": "https://docs.github.com/graphql", "status": "401"}),
+                )
+            } else {
+                (
+                    200,
+                    graphql::answer(&mut self.state.lock().unwrap().git, body.as_ref()),
+                )
+            };
+            let mut st = self.state.lock().unwrap();
+            st.violations.extend(violations);
+            st.received.push(Received {
+                op: "graphql".into(),
+                method: parts.method.clone(),
+                uri: parts.uri.to_string(),
+                headers,
+                body,
+                status,
+            });
+            return Response::builder()
+                .status(StatusCode::from_u16(status).unwrap())
+                .header("content-type", "application/json; charset=utf-8")
+                .body(Full::new(Bytes::from(answer.to_string())))
+                .unwrap();
+        }
         let found = self.api.find(&parts.method, &path);
         let (op_id, answer) = match found {
             None => {
@@ -693,7 +730,8 @@ impl Ctx {
         query: &[(String, String)],
         body: Option<&Value>,
     ) -> Answer {
-        let mut st = self.state.lock().unwrap();
+        let mut guard = self.state.lock().unwrap();
+        let st = &mut *guard;
         let q = |name: &str| {
             query
                 .iter()
@@ -728,7 +766,7 @@ impl Ctx {
                     .prs
                     .iter()
                     .filter(|pr| items.contains(&pr.number))
-                    .map(|pr| self.pr_json("pull-request-simple-items", pr))
+                    .map(|pr| self.pr_json("pull-request-simple-items", pr, &st.git))
                     .collect();
                 ok(
                     200,
@@ -771,7 +809,7 @@ impl Ctx {
                     reviewers: vec![],
                     unlisted_for: 0,
                 };
-                let json = self.pr_json("pull-request", &pr);
+                let json = self.pr_json("pull-request", &pr, &st.git);
                 st.prs.push(pr);
                 ok(201, json, &self.api.response_pointer(op, 201))
             }
@@ -785,7 +823,7 @@ impl Ctx {
                 if let Some(b) = text("body") {
                     pr.body = b;
                 }
-                let json = self.pr_json("pull-request", pr);
+                let json = self.pr_json("pull-request", pr, &st.git);
                 ok(200, json, &self.api.response_pointer(op, 200))
             }
             "issues/add-labels" => {
@@ -829,7 +867,7 @@ impl Ctx {
                 {
                     pr.reviewers.push(r.as_str().unwrap_or_default().to_owned());
                 }
-                let json = self.pr_json("pull-request-review-request", pr);
+                let json = self.pr_json("pull-request-review-request", pr, &st.git);
                 ok(201, json, &self.api.response_pointer(op, 201))
             }
             "repos/create-commit-status" => {
@@ -850,7 +888,9 @@ impl Ctx {
     }
 
     /// A pull-request object from the description's example, with this PR's fields.
-    fn pr_json(&self, example: &str, pr: &Pr) -> Value {
+    /// The head's sha is the head branch's tip when the git model holds that branch, else
+    /// [`HEAD_SHA`].
+    fn pr_json(&self, example: &str, pr: &Pr, git: &graphql::Git) -> Value {
         let mut v = self.api.example(example);
         if let Value::Array(items) = v {
             v = items.into_iter().next().unwrap();
@@ -866,7 +906,10 @@ impl Ctx {
         v["state"] = json!("open");
         v["head"]["ref"] = json!(pr.head);
         v["head"]["label"] = json!(format!("{}:{}", pr.head_owner, pr.head));
-        v["head"]["sha"] = json!(HEAD_SHA);
+        let head_sha = git
+            .tip(&format!("{}/{}", pr.head_owner, self.repo), &pr.head)
+            .unwrap_or_else(|| HEAD_SHA.to_owned());
+        v["head"]["sha"] = json!(head_sha);
         v["head"]["user"]["login"] = json!(pr.head_owner);
         v["head"]["repo"]["owner"]["login"] = json!(pr.head_owner);
         v["head"]["repo"]["name"] = json!(self.repo);
