@@ -1094,3 +1094,44 @@ fn malformed_actions_are_refused_by_the_values_schema() {
     let err = refused(&["--set-json", r#"actions=[{"exec": {"cmd": ""}}]"#]);
     assert!(err.contains("cmd"), "{err}");
 }
+
+#[test]
+#[ignore = "needs helm; run by make test"]
+fn head_sha_and_a_gitops_action_reach_the_spec() {
+    const SHA: &str = "4f2c0e6d8a1b3c5d7e9f0a2b4c6d8e0f1a3b5c7d";
+    let mut values = seed();
+    values.extend([
+        "--set",
+        "headSHA=4f2c0e6d8a1b3c5d7e9f0a2b4c6d8e0f1a3b5c7d",
+        "--set",
+        "host=https://ghe.example.com/api/v3",
+        "--set-json",
+        r#"actions=[{"gitops":{"owner":"me","repo":"env","branch":"staging","base":"master","files":[{"path":"prod/values.yaml","template":"image: {{image}}"}]}},{"if":"fail","gitops":{"owner":"me","repo":"env","branch":"rollback","files":[{"path":"prod/values.yaml","template":"x"}]}}]"#,
+    ]);
+    let r = parse(&template(&values).unwrap());
+    let spec = spec_of(&r);
+    let promotion = spec.promotion.as_ref().expect("owner and repo are set");
+    assert_eq!(promotion.head_sha.as_deref(), Some(SHA));
+    let planned = spec.finish_actions();
+    let gitops: Vec<_> = planned
+        .iter()
+        .filter_map(|p| match p.action {
+            slogate_core::actions::Action::Gitops(g) => Some(g),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(gitops.len(), 2);
+    assert_eq!(gitops[0].api_url, "https://ghe.example.com/api/v3");
+    assert_eq!(
+        gitops[0].head_sha.as_deref(),
+        Some(SHA),
+        "its branch is head: the tested commit is its"
+    );
+    assert_eq!(
+        gitops[1].head_sha, None,
+        "another branch was not what was tested"
+    );
+
+    let refused = refused(&["--set", "headSHA=HEAD"]);
+    assert!(refused.contains("headSHA"), "{refused}");
+}
