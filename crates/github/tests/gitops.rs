@@ -86,7 +86,7 @@ fn seed(double: &GitHubDouble) -> String {
     )
 }
 
-async fn promote(double: &GitHubDouble, spec: &GitopsSpec) -> GitopsPromotion {
+async fn promote(spec: &GitopsSpec) -> GitopsPromotion {
     let message = Message::parse("promote candidate: hello:1.1\n\nevery SLO is satisfied");
     promote_gitops(
         spec,
@@ -123,7 +123,7 @@ async fn one_commit_holds_every_rendered_file_then_the_pull_request_opens() {
     let double = GitHubDouble::start(OWNER, REPO, TOKEN).await;
     let tested = seed(&double);
 
-    let done = promote(&double, &spec(&double, Some(&tested))).await;
+    let done = promote(&spec(&double, Some(&tested))).await;
 
     assert_eq!(done.outcome, Outcome::Done, "{}", done.detail);
     let tip = double.branch_tip(OWNER, REPO, "staging").unwrap();
@@ -189,7 +189,7 @@ async fn a_write_between_read_and_commit_is_retried_onto_the_new_head_and_both_c
         &[("staging/values.yaml", "image: hello:1.2\n")],
     );
 
-    let done = promote(&double, &spec(&double, Some(&tested))).await;
+    let done = promote(&spec(&double, Some(&tested))).await;
 
     assert_eq!(done.outcome, Outcome::Done, "{}", done.detail);
     assert_eq!(
@@ -241,12 +241,12 @@ async fn a_write_between_read_and_commit_is_retried_onto_the_new_head_and_both_c
 async fn a_render_that_changes_nothing_makes_no_commit_and_says_so() {
     let double = GitHubDouble::start(OWNER, REPO, TOKEN).await;
     let tested = seed(&double);
-    let first = promote(&double, &spec(&double, Some(&tested))).await;
+    let first = promote(&spec(&double, Some(&tested))).await;
     assert_eq!(first.outcome, Outcome::Done, "{}", first.detail);
     let tip = double.branch_tip(OWNER, REPO, "staging").unwrap();
 
     // Run again, as a re-run of the Job would: the branch already holds the render.
-    let again = promote(&double, &spec(&double, Some(&tip))).await;
+    let again = promote(&spec(&double, Some(&tip))).await;
 
     assert_eq!(again.outcome, Outcome::Skipped, "{}", again.detail);
     assert!(
@@ -281,7 +281,7 @@ async fn a_head_that_moved_past_the_tested_commit_is_superseded_and_nothing_is_w
         &[("staging/values.yaml", "image: hello:1.3\n")],
     );
 
-    let done = promote(&double, &spec(&double, Some(&tested))).await;
+    let done = promote(&spec(&double, Some(&tested))).await;
 
     assert_eq!(done.outcome, Outcome::Superseded, "{}", done.detail);
     assert!(
@@ -302,7 +302,7 @@ async fn a_missing_branch_is_created_from_base_and_committed_to() {
     let double = GitHubDouble::start(OWNER, REPO, TOKEN).await;
     let master = double.seed_branch(OWNER, REPO, "master", &[("README.md", "env\n")]);
 
-    let done = promote(&double, &spec(&double, None)).await;
+    let done = promote(&spec(&double, None)).await;
 
     assert_eq!(done.outcome, Outcome::Done, "{}", done.detail);
     let log = double.branch_log(OWNER, REPO, "staging");
@@ -331,7 +331,7 @@ async fn a_branch_that_keeps_moving_fails_after_max_attempts_and_commits_nothing
     let mut spec = spec(&double, Some(&tested));
     spec.max_attempts = 1;
 
-    let done = promote(&double, &spec).await;
+    let done = promote(&spec).await;
 
     assert_eq!(done.outcome, Outcome::Failed, "{}", done.detail);
     assert!(
