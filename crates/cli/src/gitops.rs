@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 
 use slogate_core::actions::{
-    ActionKind, ActionRecord, GitopsFileRecord, GitopsRecord, GitopsSpec, Outcome, PlannedAction,
+    ActionKind, ActionRecord, GitopsRecord, GitopsSpec, Outcome, PlannedAction,
 };
 use slogate_core::result::ExperimentResult;
 use slogate_github::gitops::{Message, RenderedFile};
@@ -61,12 +61,7 @@ impl<'s> GitopsAction<'s> {
     }
 
     fn empty_record(&self) -> GitopsRecord {
-        GitopsRecord {
-            repository: format!("{}/{}", self.spec.owner, self.spec.repo),
-            branch: self.spec.branch.clone(),
-            tested_sha: self.spec.head_sha.clone(),
-            ..GitopsRecord::default()
-        }
+        slogate_github::gitops::record_of(self.spec, &[])
     }
 
     /// Every file, rendered, and the commit message.
@@ -127,17 +122,7 @@ impl<'s> GitopsAction<'s> {
             }
         };
         if self.dry_run {
-            let record = GitopsRecord {
-                files: files
-                    .iter()
-                    .map(|f| GitopsFileRecord {
-                        path: f.path.clone(),
-                        bytes: f.contents.len() as u64,
-                        changed: false,
-                    })
-                    .collect(),
-                ..self.empty_record()
-            };
+            let record = slogate_github::gitops::record_of(self.spec, &files);
             let detail = format!(
                 "dry run: nothing sent; would commit {} to {}/{} {} as {:?}",
                 files

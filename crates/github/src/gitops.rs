@@ -609,18 +609,10 @@ impl Message {
     }
 }
 
-/// Runs a `gitops` action whose files are rendered: one commit ([`commit_files`]), the
-/// commit statuses, then the pull request `branch` → `base` as the pull-request promotion
-/// opens or updates it. Never fails: every way it ends is a [`GitopsPromotion`].
-pub async fn promote_gitops(
-    spec: &GitopsSpec,
-    files: &[RenderedFile],
-    message: &Message,
-    result: &ExperimentResult,
-    token: &Token,
-    policy: &RetryPolicy,
-) -> GitopsPromotion {
-    let mut record = GitopsRecord {
+/// The record of a `gitops` action before anything is sent: where it commits, what was
+/// tested, and each rendered file's size (none changed yet).
+pub fn record_of(spec: &GitopsSpec, files: &[RenderedFile]) -> GitopsRecord {
+    GitopsRecord {
         repository: format!("{}/{}", spec.owner, spec.repo),
         branch: spec.branch.clone(),
         tested_sha: spec.head_sha.clone(),
@@ -633,7 +625,21 @@ pub async fn promote_gitops(
             })
             .collect(),
         ..GitopsRecord::default()
-    };
+    }
+}
+
+/// Runs a `gitops` action whose files are rendered: one commit ([`commit_files`]), the
+/// commit statuses, then the pull request `branch` → `base` as the pull-request promotion
+/// opens or updates it. Never fails: every way it ends is a [`GitopsPromotion`].
+pub async fn promote_gitops(
+    spec: &GitopsSpec,
+    files: &[RenderedFile],
+    message: &Message,
+    result: &ExperimentResult,
+    token: &Token,
+    policy: &RetryPolicy,
+) -> GitopsPromotion {
+    let mut record = record_of(spec, files);
     let failed = |record: GitopsRecord, detail: String| GitopsPromotion {
         outcome: Outcome::Failed,
         detail,
