@@ -12,7 +12,7 @@
 //!   backoff; pure.
 //! - [`gitops`] is promotion as one commit through GraphQL (`createCommitOnBranch` with
 //!   `expectedHeadOid`), retried onto a head another writer moved, and the check that the
-//!   branch still points at the tested commit.
+//!   branch still points at the tested commit; [`graphql`] sends its three GraphQL documents.
 //! - [`client`] sends requests with octocrab and applies the retry policy; [`mod@promote`] is the
 //!   flow: find an open pull request head → base, update it or open one, add labels and
 //!   reviewers, set the commit status.
@@ -23,6 +23,7 @@
 pub mod client;
 pub mod decide;
 pub mod gitops;
+pub mod graphql;
 pub mod promote;
 pub mod render;
 pub mod retry;

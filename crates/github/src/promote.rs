@@ -15,7 +15,7 @@ use slogate_core::spec::PromotionSpec;
 use crate::STATUS_CONTEXT;
 use crate::client::{Client, GitHubError, describe, segment};
 use crate::decide::{Decision, should_promote};
-use crate::gitops::{Graphql, tested_head};
+use crate::graphql::{Graphql, tested_head};
 use crate::render::{PrContent, pr_content};
 use crate::retry::RetryPolicy;
 use crate::token::Token;
