@@ -1,6 +1,7 @@
 //! Finish actions as a user runs them: `slogate run` judges a Canary of two hello services on
 //! loopback, then runs `actions.finish` in order. The real `helm` upgrades a release on a
-//! real API server to the winner's values file; `if` selects which actions run and the
+//! real API server to the winner's values file, and back to the baseline's when the
+//! candidate fails; `if` selects which actions run and the
 //! others are recorded as skipped with the reason; a failing command, one that times out
 //! and one that prints too much are recorded as such, the verdict untouched; a command
 //! that prints the GitHub token's file shows `[redacted]`, and the token appears nowhere.
@@ -85,8 +86,24 @@ fn sample_chart() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/charts/sample-app")
 }
 
+/// The sample-app release's last revision and its values, as helm reports them.
+fn release(plane: &ControlPlane) -> (u64, Value) {
+    let history = plane
+        .helm(&["history", "sample-app", "-n", "shop", "-o", "json"])
+        .unwrap();
+    let history: Value = serde_json::from_str(&history).unwrap();
+    let revision = history.as_array().unwrap().last().unwrap()["revision"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no revision in {history:#}"));
+    let values = plane
+        .helm(&["get", "values", "sample-app", "-n", "shop", "-o", "json"])
+        .unwrap();
+    (revision, serde_json::from_str(&values).unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exec_of_helm_upgrades_the_release_to_the_winners_values_on_a_real_api_server() {
+async fn exec_of_helm_upgrades_the_release_to_the_winners_values_and_back_to_the_baseline_on_failure()
+ {
     let plane = ControlPlane::start()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -109,10 +126,9 @@ async fn exec_of_helm_upgrades_the_release_to_the_winners_values_on_a_real_api_s
     let base = HelloServer::start(behavior()).await.unwrap();
     let cand = HelloServer::start(behavior()).await.unwrap();
     let helm = tool("helm").unwrap();
-    let actions_yaml = format!(
-        r#"actions:
-  finish:
-    - if: always
+    let upgrade = |when: &str| {
+        format!(
+            r#"    - if: {when}
       exec:
         cmd: {helm}
         args: [upgrade, --install, sample-app, "{chart}", "--values={chart}/{{{{promote}}}}-values.yaml",
@@ -123,9 +139,11 @@ async fn exec_of_helm_upgrades_the_release_to_the_winners_values_on_a_real_api_s
           HELM_CONFIG_HOME: "{home}/config"
           HELM_DATA_HOME: "{home}/data"
 "#,
-        helm = helm.display(),
-        home = helm_home.display(),
-    );
+            helm = helm.display(),
+            home = helm_home.display(),
+        )
+    };
+    let actions_yaml = format!("actions:\n  finish:\n{}", upgrade("always"));
     let dir = tempfile::tempdir().unwrap();
     let (doc, result, _) = run(
         dir.path(),
@@ -157,19 +175,8 @@ async fn exec_of_helm_upgrades_the_release_to_the_winners_values_on_a_real_api_s
         "{action:#}"
     );
     // The cluster agrees: revision 2, with the candidate's values.
-    let history = plane
-        .helm(&["history", "sample-app", "-n", "shop", "-o", "json"])
-        .unwrap();
-    let history: Value = serde_json::from_str(&history).unwrap();
-    assert_eq!(
-        history.as_array().unwrap().last().unwrap()["revision"],
-        2,
-        "{history:#}"
-    );
-    let values = plane
-        .helm(&["get", "values", "sample-app", "-n", "shop", "-o", "json"])
-        .unwrap();
-    let values: Value = serde_json::from_str(&values).unwrap();
+    let (revision, values) = release(&plane);
+    assert_eq!(revision, 2, "{values:#}");
     assert_eq!(values["version"], "v2", "{values:#}");
     assert_eq!(values["image"], "ghcr.io/slogate/hello:v2", "{values:#}");
     let report = text(&slogate(&["describe", "-f", result.to_str().unwrap()]).stdout);
@@ -180,6 +187,38 @@ async fn exec_of_helm_upgrades_the_release_to_the_winners_values_on_a_real_api_s
         "{report}"
     );
     assert!(report.contains("→ exit 0"), "{report}");
+
+    // The tutorial's other ending: had the candidate failed, the baseline is promoted. A
+    // candidate answering 5% of requests with 503 fails; the `if: pass` upgrade is skipped
+    // and the `if: fail` one sets the release back to the winner's (the baseline's) values.
+    let failing = HelloServer::start(behavior().error_status(0.05, 503))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (doc, _, _) = run(
+        dir.path(),
+        canary_spec(
+            &base.url(),
+            &failing.url(),
+            &format!(
+                "actions:\n  finish:\n{}{}",
+                upgrade("pass"),
+                upgrade("fail")
+            ),
+        ),
+    )
+    .await;
+    assert_eq!(doc["verdict"]["pass"], false, "{:#}", doc["verdict"]);
+    assert_eq!(doc["winner"]["name"], "current", "{:#}", doc["winner"]);
+    let a = actions(&doc);
+    assert_eq!(a[0]["outcome"], "skipped", "{:#}", a[0]);
+    assert_eq!(a[1]["if"], "fail");
+    assert_eq!(a[1]["outcome"], "done", "{:#}", a[1]);
+    assert_eq!(a[1]["exec"]["exitCode"], 0, "{:#}", a[1]);
+    let (revision, values) = release(&plane);
+    assert_eq!(revision, 3, "{values:#}");
+    assert_eq!(values["version"], "v1", "{values:#}");
+    assert_eq!(values["image"], "ghcr.io/slogate/hello:v1", "{values:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
