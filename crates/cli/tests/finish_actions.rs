@@ -1,10 +1,10 @@
 //! Finish actions as a user runs them: `slogate run` judges a Canary of two hello services on
 //! loopback, then runs `actions.finish` in order. The real `helm` upgrades a release on a
 //! real API server to the winner's values file, and back to the baseline's when the
-//! candidate fails; `if` selects which actions run and the
-//! others are recorded as skipped with the reason; a failing command, one that times out
-//! and one that prints too much are recorded as such, the verdict untouched; a command
-//! that prints the GitHub token's file shows `[redacted]`, and the token appears nowhere.
+//! candidate fails; `if` selects which actions run and the others are recorded as skipped
+//! with the reason; a failing command, one that times out and one that prints too much are
+//! recorded as such, the verdict untouched; a command that prints the GitHub token's file
+//! shows `[redacted]`, and the token appears nowhere.
 
 mod common;
 
@@ -102,8 +102,7 @@ fn release(plane: &ControlPlane) -> (u64, Value) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exec_of_helm_upgrades_the_release_to_the_winners_values_and_back_to_the_baseline_on_failure()
- {
+async fn exec_of_helm_promotes_the_winner_and_the_baseline_when_the_candidate_fails() {
     let plane = ControlPlane::start()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
